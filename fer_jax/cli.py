@@ -1,0 +1,57 @@
+"""The ``fer-jax`` command: a thin dispatcher to one module per subcommand.
+
+Each subcommand lives in the package that owns it and is imported only when called, so
+``fer-jax extract`` never pays for importing JAX and ``fer-jax train`` never imports PyAV.
+A subcommand module exposes ``main(argv: list[str]) -> int``; its return value is the exit status
+(0 success, 1 some inputs failed, 2 usage error).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help). Modules are imported lazily.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "extract": ("data_pipelines.compressed.cli", "video files -> I-frames, motion vectors, residuals (.npz)"),
+    "synthface": ("data_pipelines.synthface.cli", "render the SynthFace procedural face-video dataset"),
+    "build": ("data_pipelines.build_cli", "build a TFDS dataset of compressed-domain tensors"),
+    "train": ("fer_jax.train.cli", "train a model from a config (--config=configs/...)"),
+    "eval": ("fer_jax.evaluate.cli", "evaluate a trained workdir"),
+    "predict": ("fer_jax.predict", "residual-only inference on raw video files -> JSON"),
+    "export": ("fer_jax.export", "export a trained model for serving"),
+    "demo": ("fer_jax.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: fer-jax <command> [options]", "", "commands:"]
+    width = max(len(k) for k in SUBCOMMANDS)
+    for name, (_, help_) in SUBCOMMANDS.items():
+        lines.append(f"  {name.ljust(width)}  {help_}")
+    lines.append("")
+    lines.append("Run 'fer-jax <command> --help' for a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from fer_jax import __version__
+
+        print(f"fer-jax {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"fer-jax: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    status = module.main(rest)
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
