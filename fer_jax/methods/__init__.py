@@ -1,0 +1,22 @@
+"""Registry of methods the shared trainer can run (``config.method``).
+
+Entries are import paths, resolved lazily so that choosing one method never imports another's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fer_jax.train.method import Method
+
+METHODS: dict[str, str] = {
+    "mi_fer": "fer_jax.methods.mi_fer.method:MiFer",
+}
+
+
+def get_method(name: str) -> Method:
+    """Instantiate the method registered under ``name``."""
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    module_name, _, attr = METHODS[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)()
