@@ -1,0 +1,1 @@
+"""MI-FER: expression recognition on compressed video with identity removed by a min-min MI game."""
