@@ -1,0 +1,116 @@
+"""``extract_file`` / ``extract_frames``: any video (or frame array) -> :class:`CompressedClip`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from data_pipelines.compressed import canonical
+from data_pipelines.compressed.clip import CompressedClip, ExtractionError
+from data_pipelines.compressed.decode import NotCanonical, decode_gops, gop_tensors
+
+MODES = ("accumulate", "frame")
+
+
+def _check_args(size: int, gop: int, mode: str, colour: str) -> None:
+    if size <= 0 or size % 16:
+        raise ValueError(f"size must be a positive multiple of 16 (whole macroblocks), got {size}")
+    if not 2 <= gop <= 600:
+        raise ValueError(f"gop must be in [2, 600], got {gop}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if colour not in ("yuv", "rgb"):
+        raise ValueError(f"colour must be 'yuv' or 'rgb', got {colour!r}")
+
+
+def extract_stream(
+    source: bytes | str | os.PathLike, *, size: int, gop: int, mode: str = "accumulate", colour: str = "yuv"
+) -> dict[str, np.ndarray]:
+    """Contract arrays of a canonical stream; raises ``NotCanonical`` if it is not one."""
+    iframes, parts = [], []
+    for g in decode_gops(source, size=size, gop=gop, colour=colour):
+        iframes.append(g.iframe_rgb)
+        parts.append(gop_tensors(g, gop=gop, mode=mode, colour=colour))
+    if not iframes:
+        raise NotCanonical("no frames")
+    out = {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+    out["iframes"] = np.stack(iframes)
+    return out
+
+
+def _clip(arrays: dict, meta: dict) -> CompressedClip:
+    meta = dict(meta, n_frames=int(np.count_nonzero(arrays["frame_types"])))
+    return CompressedClip(meta=meta, **arrays)
+
+
+def extract_file(
+    path: str | os.PathLike,
+    size: int = 112,
+    gop: int = 12,
+    fps: float | None = None,
+    mode: str = "accumulate",
+    crop_faces: bool = False,
+    *,
+    colour: str = "yuv",
+    qscale: int = 2,
+    detect_every: int = 5,
+) -> CompressedClip:
+    """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
+    as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`."""
+    import av
+
+    _check_args(size, gop, mode, colour)
+    path = os.fspath(path)
+    container, stream = canonical.open_video(path)  # raises ExtractionError for unreadable/no video
+    with container:
+        codec, src_fps = stream.codec_context.name, canonical.source_fps(stream)
+    meta = {"source": path, "size": size, "fps": fps or src_fps, "codec": codec, "mode": mode, "gop": gop}
+    try:
+        if not crop_faces and (fps is None or abs(fps - src_fps) < 1e-3):
+            try:
+                return _clip(extract_stream(path, size=size, gop=gop, mode=mode, colour=colour),
+                             dict(meta, reencoded=False))
+            except NotCanonical:
+                pass
+        box = None
+        if crop_faces:
+            from data_pipelines.compressed.faces import face_square
+
+            box = face_square(path, every=detect_every)
+        data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)
+        arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour)
+    except NotCanonical as e:  # our own encode must always be canonical: a bug, but report it per file
+        raise ExtractionError(path, f"re-encoded stream is not canonical ({e})") from e
+    except av.FFmpegError as e:
+        raise ExtractionError(path, f"decoding failed ({e.strerror or e})") from e
+    meta.update(fps=info["fps"], reencoded=True)
+    if box is not None:
+        meta["face_box"] = list(box)
+    return _clip(arrays, meta)
+
+
+def extract_frames(
+    frames: np.ndarray,
+    fps: float = 25.0,
+    size: int = 112,
+    gop: int = 12,
+    mode: str = "accumulate",
+    *,
+    colour: str = "yuv",
+    qscale: int = 2,
+    source: str = "<frames>",
+) -> CompressedClip:
+    """Extract an image sequence uint8 [T, H, W, 3]: centre-square, resize, encode canonically, extract."""
+    _check_args(size, gop, mode, colour)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ExtractionError(source, f"want uint8 [T>0, H, W, 3] frames, got {frames.dtype}{list(frames.shape)}")
+    box = canonical.centre_square(*frames.shape[1:3])
+    data = canonical.encode_canonical(
+        (canonical.crop_resize(f, box, size) for f in frames), size=size, fps=fps, gop=gop, qscale=qscale
+    )
+    arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour)
+    meta = {"source": source, "size": size, "fps": float(fps), "codec": "rawvideo", "mode": mode, "gop": gop,
+            "reencoded": True}
+    return _clip(arrays, meta)
