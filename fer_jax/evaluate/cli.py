@@ -1,0 +1,90 @@
+"""``fer-jax eval --workdir=DIR [--split=test] [--checkpoint=best|latest] [--save_arrays]``.
+
+Reads ``DIR/config.json`` (written by ``fer-jax train``), restores the chosen checkpoint, evaluates
+it on the split (default: the config's validation split) and writes the report to
+``DIR/eval_<split>_<checkpoint>.json``; ``--save_arrays`` also writes the per-example ``features``,
+``identity``, ``label`` and ``pred`` to ``DIR/eval_<split>_<checkpoint>.npz`` for the identity audit.
+Config fields can be overridden, e.g. ``--override=input.data_dir=/data`` (repeatable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+from absl import flags
+
+
+def _define_flags(fv: flags.FlagValues) -> None:
+    from fer_jax.train.cli import define_distributed_flags
+
+    flags.DEFINE_string("workdir", None, "a training workdir (holds config.json)", flag_values=fv)
+    flags.DEFINE_string("split", None, "split to evaluate (default: config.input.split_val)", flag_values=fv)
+    flags.DEFINE_enum("checkpoint", "best", ["best", "latest"], "which checkpoint", flag_values=fv)
+    flags.DEFINE_bool("save_arrays", False, "also write per-example arrays (.npz)", flag_values=fv)
+    flags.DEFINE_multi_string("override", [], "config override KEY=JSON_VALUE, e.g. input.data_dir=/d",
+                              flag_values=fv)
+    define_distributed_flags(fv)
+
+
+def _apply_override(config, text: str) -> None:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"--override {text!r}: expected KEY=VALUE")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value  # a bare string
+    *parents, leaf = key.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    if leaf not in node:
+        raise KeyError(f"--override {text!r}: the config has no field {key!r}")
+    node[leaf] = parsed
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help", "--helpfull") for a in argv):
+        print(__doc__)
+        return 0
+    from fer_jax.train.cli import init_distributed, parse
+
+    fv = parse(argv, "fer-jax eval", _define_flags)
+    if fv is None:
+        return 2
+    if not fv.workdir:
+        print("fer-jax eval: --workdir is required", file=sys.stderr)
+        return 2
+    from fer_jax.train.trainer import load_config
+
+    try:
+        config = load_config(fv.workdir)
+        for text in fv.override:
+            _apply_override(config, text)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        print(f"fer-jax eval: {e}", file=sys.stderr)
+        return 2
+    init_distributed(fv)
+    import jax
+
+    from fer_jax.evaluate.runner import evaluate
+    from fer_jax.train.summaries import atomic_write_json
+
+    try:
+        result = evaluate(config, fv.workdir, fv.split, fv.checkpoint)
+    except FileNotFoundError as e:
+        print(f"fer-jax eval: {fv.workdir}: {e}", file=sys.stderr)
+        return 1
+    arrays = {k: result.pop(k) for k in list(result) if isinstance(result[k], np.ndarray)}
+    stem = os.path.join(fv.workdir, f"eval_{result['split']}_{fv.checkpoint}")
+    if jax.process_index() == 0:
+        atomic_write_json(stem + ".json", result)
+        if fv.save_arrays:
+            tmp = f"{stem}.tmp.{os.getpid()}.npz"
+            np.savez(tmp, **arrays)
+            os.replace(tmp, stem + ".npz")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("confusion",)}, sort_keys=True))
+    return 0

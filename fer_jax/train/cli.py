@@ -1,0 +1,92 @@
+"""``fer-jax train --config=configs/mi_fer/synthface.py:tiny --workdir=DIR [--config.x.y=v ...]``.
+
+Re-running the same command on the same workdir resumes from its latest checkpoint. For several
+processes (one per host, or several on one machine) give ``--coordinator_address`` (or env
+``FER_JAX_COORDINATOR``), ``--num_processes`` and ``--process_id``: ``jax.distributed.initialize``
+is called before anything touches a device. On TPU pods / SLURM, ``--distributed`` alone lets JAX
+detect the cluster itself. See ``launch/`` for examples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG_HELP = "config file, optionally with a variant: configs/mi_fer/synthface.py:tiny"
+
+
+def _define_flags(fv: flags.FlagValues) -> None:
+    config_flags.DEFINE_config_file("config", None, _CONFIG_HELP, lock_config=True, flag_values=fv)
+    flags.DEFINE_string("workdir", None, "directory for checkpoints, metrics and summaries", flag_values=fv)
+    define_distributed_flags(fv)
+
+
+def define_distributed_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("coordinator_address", os.environ.get("FER_JAX_COORDINATOR"),
+                        "host:port of process 0 for jax.distributed (env FER_JAX_COORDINATOR)", flag_values=fv)
+    flags.DEFINE_integer("num_processes", None, "number of processes (jax.distributed)", flag_values=fv)
+    flags.DEFINE_integer("process_id", None, "index of this process (jax.distributed)", flag_values=fv)
+    flags.DEFINE_bool("distributed", False, "call jax.distributed.initialize() with cluster "
+                      "auto-detection (TPU pods, SLURM)", flag_values=fv)
+
+
+def init_distributed(fv: flags.FlagValues) -> None:
+    """Start jax.distributed when asked to; a no-op for single-process runs."""
+    explicit = fv.coordinator_address or fv.num_processes or fv.process_id is not None
+    if not (explicit or fv.distributed):
+        return
+    import jax
+
+    if explicit:
+        missing = [n for n in ("coordinator_address", "num_processes", "process_id") if fv[n].value is None]
+        if missing:
+            raise flags.ValidationError(f"multi-process run needs --{', --'.join(missing)}")
+        jax.distributed.initialize(coordinator_address=fv.coordinator_address,
+                                   num_processes=fv.num_processes, process_id=fv.process_id)
+    else:
+        jax.distributed.initialize()
+
+
+def parse(argv: list[str], prog: str, define) -> flags.FlagValues | None:
+    """Parse ``argv`` into a fresh FlagValues (so main() can be called twice in one process)."""
+    fv = flags.FlagValues()
+    define(fv)
+    try:
+        fv(([prog] + list(argv)))
+    except (KeyError, AttributeError) as e:  # an override naming a field the config lacks
+        print(f"{prog}: config has no field {e}", file=sys.stderr)
+        return None
+    except (flags.Error, FileNotFoundError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
+    return fv
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help", "--helpfull") for a in argv):
+        print(__doc__)
+        return 0
+    fv = parse(argv, "fer-jax train", _define_flags)
+    if fv is None:
+        return 2
+    if fv.config is None or not fv.workdir:
+        print("fer-jax train: --config and --workdir are required", file=sys.stderr)
+        return 2
+    try:
+        init_distributed(fv)
+    except flags.ValidationError as e:
+        print(f"fer-jax train: {e}", file=sys.stderr)
+        return 2
+    from fer_jax.train.trainer import NonFiniteLossError, train
+
+    try:
+        result = train(fv.config, fv.workdir)
+    except NonFiniteLossError as e:
+        print(f"fer-jax train: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in result.items() if k != "model"}, sort_keys=True))
+    return 0

@@ -1,0 +1,175 @@
+"""The one training loop shared by every method (MI-FER, STT, AU intensity, IFER).
+
+Flow: mesh over all devices → ``method.create`` → state replicated over the ``data`` mesh → restore
+the latest checkpoint of ``workdir`` if there is one → loop: next per-process batch → ``shard_batch``
+→ jitted step → non-finite check → log → eval → checkpoint.
+
+The step is ``nnx.split`` once and run as a pure ``jax.jit`` function ``(state, batch, step) ->
+(state, metrics)`` that merges the graph, calls ``method.train_step`` (which mutates the merged
+module in place) and returns the new state. This keeps NNX's in-place programming model for methods
+while the loop avoids ``nnx.jit``'s per-call graph traversal; the state is replicated explicitly
+(``out_shardings``) and donated, so updates happen in place in device memory. The module returned
+by ``method.create`` is brought up to date (``nnx.update``) at the end.
+
+Step numbering: the step passed to ``train_step`` is the 0-based index of the update; logs,
+checkpoints and evals are labelled with the number of updates done (1-based), so "step 10" is the
+state after ten updates, and a run with ``total_steps=N`` ends at step N.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, Callable, Iterator
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from fer_jax.evaluate import runner
+from fer_jax.parallel import data_sharding, make_mesh, replicated, shard_batch
+from fer_jax.train.checkpointing import Checkpoints
+from fer_jax.train.data import make_iterator
+from fer_jax.train.summaries import Summaries, atomic_write_json, scalars_only
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A ``loss*`` metric became NaN/inf; the state of that step is never checkpointed."""
+
+    def __init__(self, step: int, key: str, value: float):
+        self.step, self.key, self.value = step, key, value
+        super().__init__(f"non-finite {key} = {value} at step {step}; stopping without saving this "
+                         "state (the last checkpoint is still valid)")
+
+
+def resolve_method(name: str) -> Any:
+    """A registered method name (``fer_jax.methods``) or an import path ``"module:Class"``.
+
+    Import paths let a user (or a test) run a method that is not in the registry.
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module_name), attr)()
+    from fer_jax.methods import get_method
+
+    return get_method(name)
+
+
+def _scalar_host(metrics: dict[str, jax.Array]) -> dict[str, float]:
+    """Replicated scalar metrics -> floats, in one transfer (works across processes)."""
+    local = {k: v.addressable_data(0) if isinstance(v, jax.Array) else v for k, v in metrics.items()}
+    return {k: float(v) for k, v in jax.device_get(local).items()}
+
+
+def check_finite(step: int, metrics: dict[str, float]) -> None:
+    for key in sorted(metrics):
+        if key.startswith("loss") and not math.isfinite(metrics[key]):
+            raise NonFiniteLossError(step, key, metrics[key])
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    if jax.process_index() == 0:
+        atomic_write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no config.json; is {workdir!r} a training workdir?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterator | None = None,
+          eval_iter_fn: Callable[[], Iterator] | None = None) -> dict[str, Any]:
+    """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible.
+
+    Returns ``{"step", "train": last logged train metrics, "val": last eval report (scalars)}``.
+    """
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    total = int(config.total_steps)
+    mesh = make_mesh()
+    method = resolve_method(config.method)
+    model = method.create(config, nnx.Rngs(int(config.seed)))
+    graphdef, state = nnx.split(model)
+    rep = replicated(mesh)
+    state = jax.device_put(state, rep)
+
+    if train_iter is None:
+        train_iter = make_iterator(config, config.input.split_train, train=True, seed=int(config.seed))
+    if eval_iter_fn is None and config.input.get("split_val"):
+        eval_iter_fn = lambda: make_iterator(config, config.input.split_val, train=False,  # noqa: E731
+                                             seed=int(config.seed))
+
+    ckpts = Checkpoints(workdir, every=int(config.ckpt_every), keep=int(config.keep_ckpts),
+                        best_metric=config.get("best_metric") or None,
+                        best_mode=config.get("best_mode", "max"),
+                        asynchronous=bool(config.get("async_checkpoints", True)))
+    first = 0
+    if ckpts.latest_step() is not None:
+        state, iter_state, first = ckpts.restore(state)
+        train_iter.set_state(iter_state)
+        logging.info("resumed from step %d of %s", first, workdir)
+    save_config(config, workdir)
+
+    summaries = Summaries(workdir, total_steps=total, first_step=first,
+                          tensorboard=bool(config.get("tensorboard", True)),
+                          progress_bar=bool(config.get("progress_bar", True)),
+                          bar_keys=tuple(config.get("progress_keys", ("loss",))))
+    summaries.truncate(first)
+
+    def pure_step(state, batch, step):
+        module = nnx.merge(graphdef, state)
+        metrics = method.train_step(module, batch, step)
+        return nnx.state(module), metrics
+
+    step_fn = jax.jit(pure_step, in_shardings=(rep, data_sharding(mesh), rep), out_shardings=rep,
+                      donate_argnums=0)
+    eval_fn = runner.make_eval_fn(method, graphdef) if eval_iter_fn is not None else None
+    eval_every, log_every = int(config.get("eval_every", 0)), max(int(config.get("log_every", 1)), 1)
+
+    def run_eval(step: int) -> dict[str, Any]:
+        arrays = runner.collect(eval_fn, state, eval_iter_fn(), mesh)
+        rep_ = runner.report(arrays, config)
+        named = {f"val/{k}": v for k, v in rep_.items()}
+        named.update({f"val/recall/{c}": r for c, r in rep_.get("per_class_recall", {}).items()})
+        summaries.write(step, "val", named)
+        if jax.process_index() == 0:
+            atomic_write_json(os.path.join(workdir, f"eval_{step}.json"), dict(rep_, step=step))
+        ckpts.save_best(step, state, scalars_only(named))
+        return scalars_only(named)
+
+    train_metrics: dict[str, float] = {}
+    val_metrics: dict[str, float] = {}
+    try:
+        tick, tick_step = time.perf_counter(), first
+        for step in range(first + 1, total + 1):
+            batch = shard_batch(next(train_iter), mesh)
+            state, metrics = step_fn(state, batch, np.int32(step - 1))
+            train_metrics = _scalar_host(metrics)
+            check_finite(step, train_metrics)
+            summaries.advance(step, train_metrics)
+            if step % log_every == 0 or step == total:
+                now = time.perf_counter()
+                rate = (step - tick_step) / max(now - tick, 1e-9)
+                summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
+                tick, tick_step = now, step
+            if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == total):
+                val_metrics = run_eval(step)
+            ckpts.save(step, state, train_iter.get_state(), force=step == total)
+        if first == total and eval_fn is not None:  # resumed a finished run: report it again
+            val_metrics = scalars_only({f"val/{k}": v for k, v in
+                                        runner.report(runner.collect(eval_fn, state, eval_iter_fn(), mesh),
+                                                      config).items()})
+        ckpts.wait()
+    finally:
+        ckpts.close()
+        summaries.close()
+    nnx.update(model, state)
+    return {"step": total, "train": train_metrics, "val": val_metrics, "model": model}

@@ -1,0 +1,78 @@
+"""A tiny Method for testing the shared trainer without any real model.
+
+A 2-layer MLP classifier over segment-averaged residuals, plus an auxiliary head that predicts the
+identity embedding from the hidden features. Like MI-FER's min-min game, ONE jitted step runs two
+optimizers over disjoint parameters in turn: first the auxiliary head (``loss/aux``), then the
+classifier body and head (``loss/ce`` + a small term pushing the auxiliary loss up).
+
+Test knobs (``config.toy``): ``nan_at_step`` (0-based update index from which ``loss/ce`` is NaN),
+``sleep`` (seconds slept per step via a host callback, to give a kill -9 test time to strike).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+
+class ToyState(nnx.Module):
+    def __init__(self, config, rngs: nnx.Rngs):
+        s, k = config.input.size, config.input.segments
+        hidden = config.get("toy", {}).get("hidden", 16)
+        dim = config.input.random.identity_dim
+        self.body = nnx.Linear(s * s * 3, hidden, rngs=rngs)
+        self.head = nnx.Linear(hidden, config.num_classes, rngs=rngs)
+        self.aux = nnx.Linear(hidden, dim, rngs=rngs)
+        self.classifier_opt = nnx.Optimizer(self, optax.adam(1e-2), wrt=nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
+        self.aux_opt = nnx.Optimizer(self, optax.sgd(1e-1), wrt=nnx.All(nnx.Param, nnx.PathContains("aux")))
+
+    def features(self, batch):
+        x = batch["residuals"].mean(axis=1).reshape(batch["residuals"].shape[0], -1)
+        return jax.nn.relu(self.body(x))
+
+
+class ToyMethod:
+    name = "toy"
+
+    def create(self, config, rngs):
+        self.config = config
+        return ToyState(config, rngs)
+
+    def train_step(self, state, batch, step):
+        toy = self.config.get("toy", {})
+        if toy.get("sleep", 0):
+            jax.debug.callback(lambda: time.sleep(toy["sleep"]))
+        target = batch["identity_embedding"]
+
+        def aux_loss(aux, feats):
+            return jnp.mean((aux(feats) - target) ** 2)
+
+        feats = jax.lax.stop_gradient(state.features(batch))
+        la, grads = nnx.value_and_grad(aux_loss)(state.aux, feats)
+        state.aux_opt.update(state, nnx.State({"aux": grads}))
+
+        def cls_loss(model):
+            f = model.features(batch)
+            logits = model.head(f)
+            ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+            return ce - 0.01 * jnp.mean((model.aux(f) - target) ** 2), (ce, logits)
+
+        diff = nnx.DiffState(0, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
+        (_, (ce, logits)), grads = nnx.value_and_grad(cls_loss, argnums=diff, has_aux=True)(state)
+        state.classifier_opt.update(state, grads)
+        nan_at = toy.get("nan_at_step", -1)
+        if nan_at >= 0:
+            ce = jnp.where(step >= nan_at, jnp.nan, ce)
+        acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+        return {"loss/ce": ce, "loss/aux": la, "accuracy": acc}
+
+    def eval_step(self, state, batch):
+        f = state.features(batch)
+        return {"logits": state.head(f), "features": f}
+
+    def predictor(self, state):
+        return state
