@@ -30,22 +30,27 @@ class Gop:
     """The decoded frames of one GOP (an I-frame and up to gop-1 P-frames)."""
 
     iframe_rgb: np.ndarray  # uint8 [S, S, 3]
-    planes: list[np.ndarray]  # int16 [S, S, 3] per frame, in the working colour space
-    fields: list[np.ndarray]  # int16 [S/4, S/4, 2] half-pel codec MVs per P-frame
+    planes: list[np.ndarray]  # uint8 [S, S, 4] per frame: (Y, U, V, 0) or (R, G, B, 0)
+    mvs: list[np.ndarray | None]  # FFmpeg's exported vectors per P-frame
     pts: list[int]  # frame index at the canonical frame rate
 
 
 def _yuv_planes(frame) -> np.ndarray:
-    """yuv420p frame -> int16 [H, W, 3] with U and V repeated 2x2 (no colour conversion)."""
-    a = frame.to_ndarray()  # [H*3/2, W]: Y rows, then U, then V planes packed row-major
+    """yuv420p frame -> uint8 [H, W, 4] = (Y, U, V, 0), chroma repeated 2x2, no colour conversion."""
+    a = frame.to_ndarray()  # [H*3/2, W]: the Y rows, then the U and V planes packed row-major
     h, w = frame.height, frame.width
-    out = np.empty((h, w, 3), np.int16)
+    out = np.zeros((h, w, 4), np.uint8)
     out[..., 0] = a[:h]
-    q = (h // 2) * (w // 2)
-    chroma = a[h:].reshape(-1)
-    for i in (1, 2):
-        c = chroma[(i - 1) * q : i * q].reshape(h // 2, w // 2)
-        out[..., i] = np.repeat(np.repeat(c, 2, axis=0), 2, axis=1)
+    chroma = a[h:].reshape(2, h // 2, 1, w // 2, 1)
+    out[..., 1:3].reshape(h // 2, 2, w // 2, 2, 2)[...] = chroma.transpose(1, 2, 3, 4, 0)
+    return out
+
+
+def _rgb_planes(frame) -> np.ndarray:
+    """Any frame -> uint8 [H, W, 4] = (R, G, B, 0) via swscale."""
+    rgb = frame.to_ndarray(format="rgb24")
+    out = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    out[..., :3] = rgb
     return out
 
 
@@ -81,16 +86,19 @@ def decode_gops(
                 if current is not None:
                     yield current
                 rgb = frame.to_ndarray(format="rgb24")
-                plane = _yuv_planes(frame) if colour == "yuv" else rgb.astype(np.int16)
-                current = Gop(iframe_rgb=rgb, planes=[plane], fields=[], pts=[index])
+                if colour == "yuv":
+                    plane = _yuv_planes(frame)
+                else:
+                    plane = np.zeros((*rgb.shape[:2], 4), np.uint8)
+                    plane[..., :3] = rgb
+                current = Gop(iframe_rgb=rgb, planes=[plane], mvs=[], pts=[index])
                 continue
             side = frame.side_data.get("MOTION_VECTORS")
             mvs = None if side is None else side.to_ndarray()
             if mvs is not None and np.any(mvs["source"] > 0):
                 raise NotCanonical(f"frame {index}: vectors refer to a future frame")
-            plane = _yuv_planes(frame) if colour == "yuv" else frame.to_ndarray(format="rgb24").astype(np.int16)
-            current.planes.append(plane)
-            current.fields.append(motion.block_field(mvs, size))
+            current.planes.append(_yuv_planes(frame) if colour == "yuv" else _rgb_planes(frame))
+            current.mvs.append(mvs)
             current.pts.append(index)
         if current is not None:
             yield current
@@ -112,7 +120,7 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str) -> dict[str, np.nda
     types[1 : p_real + 1] = FRAME_P
     pts[: p_real + 1] = g.pts
     if p_real:
-        steps = motion.to_pixels(np.stack(g.fields))  # [P, S, S, 2] half-pel
+        steps = motion.to_pixels(motion.block_fields(g.mvs, s))  # [P, S, S, 2] half-pel
         if mode == "accumulate":
             disp = np.empty_like(steps)
             prev = np.zeros_like(steps[0])
@@ -125,7 +133,7 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str) -> dict[str, np.nda
             pred = motion.predict(refs, disp, np.arange(p_real))
         else:
             raise ValueError(f"mode must be 'accumulate' or 'frame', got {mode!r}")
-        diff = np.stack(g.planes[1:]) - pred
+        diff = np.subtract(np.stack(g.planes[1:])[..., :3], pred[..., :3], dtype=np.int16)
         res[:p_real] = motion.yuv_difference_to_rgb(diff) if colour == "yuv" else diff
         mvs[:p_real] = (motion.to_cells(disp) * 0.5).astype(np.float16)
     return {"motion_vectors": mvs, "residuals": res, "frame_types": types, "pts": pts}
