@@ -1,0 +1,5 @@
+"""TFDS builder: see ``builder.CkPlus``."""
+
+from data_pipelines.ckplus.builder import CkPlus
+
+__all__ = ["CkPlus"]

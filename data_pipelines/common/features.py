@@ -1,0 +1,45 @@
+"""The one feature spec every fer-jax video builder writes (docs/ARCHITECTURE.md §3), and the
+still-image spec of RAF-DB / SFEW / AffectNet.
+
+Large tensors are zlib-compressed inside the TFRecords: residuals are mostly near zero and the MV
+fields smooth, so this cuts disk and read bandwidth several-fold for a cheap inflate on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from data_pipelines.tf_compat import import_tfds
+
+
+def video_features(*, size: int, gop: int, label_names: Sequence[str], num_aus: int, identity_dim: int):
+    tfds = import_tfds()
+    f = tfds.features
+    p, m = gop - 1, size // 4
+    return f.FeaturesDict({
+        "iframes": f.Tensor(shape=(None, size, size, 3), dtype=np.uint8, encoding="zlib"),
+        "motion_vectors": f.Tensor(shape=(None, p, m, m, 2), dtype=np.float16, encoding="zlib"),
+        "residuals": f.Tensor(shape=(None, p, size, size, 3), dtype=np.int16, encoding="zlib"),
+        "frame_types": f.Tensor(shape=(None, gop), dtype=np.uint8),
+        "label": f.ClassLabel(names=list(label_names)),
+        "subject": f.Text(),
+        "clip_id": f.Text(),
+        "apex_index": f.Scalar(dtype=np.int64, doc="apex frame index in the clip, -1 if not annotated"),
+        "apex_frame": f.Tensor(shape=(size, size, 3), dtype=np.uint8, encoding="zlib"),
+        "au_intensity": f.Tensor(shape=(None, num_aus), dtype=np.float32),
+        "identity_embedding": f.Tensor(shape=(identity_dim,), dtype=np.float32),
+    })
+
+
+def image_features(*, size: int, label_names: Sequence[str], identity_dim: int):
+    tfds = import_tfds()
+    f = tfds.features
+    return f.FeaturesDict({
+        "image": f.Image(shape=(size, size, 3), encoding_format="png"),
+        "label": f.ClassLabel(names=list(label_names)),
+        "subject": f.Text(),
+        "clip_id": f.Text(),
+        "identity_embedding": f.Tensor(shape=(identity_dim,), dtype=np.float32),
+    })

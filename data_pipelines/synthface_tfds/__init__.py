@@ -1,0 +1,5 @@
+"""TFDS builder: see ``builder.SynthFace``."""
+
+from data_pipelines.synthface_tfds.builder import SynthFace
+
+__all__ = ["SynthFace"]

@@ -1,0 +1,95 @@
+"""SynthFace as a TFDS dataset: the procedural face videos of ``data_pipelines.synthface`` extracted to
+compressed-domain tensors, with identity, apex frame and per-frame AU intensities."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from data_pipelines.common.builder import FerBuilder, FerConfig, config_name
+from data_pipelines.common.sources import SYNTH_AUS, ClipSource, SourceError
+
+EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+
+@dataclasses.dataclass(eq=False)
+class SynthFaceConfig(FerConfig):
+    """Also fixes the rendered set used when no ``source_dir`` is given."""
+
+    identities: int = 40
+    clips_per_identity: int = 2
+    frames: int = 32
+    regime: str = "lab"
+    seed: int = 0
+
+
+class SynthFace(FerBuilder):
+    """SynthFace: 7 expressions from EMFACS AU prototypes on procedural identities (no download)."""
+
+    name = "synthface"
+    LABELS = EXPRESSIONS
+    AUS = SYNTH_AUS
+    MANUAL_DOWNLOAD_INSTRUCTIONS = None
+    PROTOCOL = ("Splits train/val/test as written by the generator (identity-disjoint). subject = identity "
+                "id; apex_index and apex_frame from the renderer (decoded from the stored video); "
+                "au_intensity [T, 12] per frame in DISFA AU order. Reads source_dir/labels.jsonl + videos, "
+                "or renders the set described by the builder config when no source_dir is given.")
+
+    @classmethod
+    def make_config(cls, size: int = 112, gop: int = 12, mode: str = "accumulate",
+                    identity_backbone: str = "dlib", *, identities: int = 40, clips_per_identity: int = 2,
+                    frames: int = 32, regime: str = "lab", seed: int = 0) -> SynthFaceConfig:
+        name = config_name("video", size, gop, mode, identity_backbone)
+        name += f"_{regime}_i{identities}c{clips_per_identity}f{frames}s{seed}"
+        return SynthFaceConfig(
+            name=name, size=size, gop=gop, mode=mode, identity_backbone=identity_backbone,
+            identities=identities, clips_per_identity=clips_per_identity, frames=frames, regime=regime,
+            seed=seed, description=f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone}")
+
+    def __init__(self, *, source_dir: str | os.PathLike | None = None, **kwargs):
+        self._source_dir = None if source_dir is None else os.fspath(source_dir)
+        super().__init__(**kwargs)
+
+    def _split_generators(self, dl_manager):
+        root = self._source_dir
+        if root is None:
+            root = self._render(os.fspath(dl_manager.download_dir))
+        splits = self._list_sources(root)
+        self.record_subjects(splits)
+        return {name: self._generate_examples(sources) for name, sources in splits.items()}
+
+    def _render(self, download_dir: str) -> str:
+        from data_pipelines.synthface import generate
+
+        c = self.builder_config
+        out = os.path.join(download_dir, f"synthface_{c.name}")
+        if not os.path.isfile(os.path.join(out, "labels.jsonl")):
+            generate(out, identities=c.identities, clips_per_identity=c.clips_per_identity, regime=c.regime,
+                     frames=c.frames, size=c.size, seed=c.seed)
+        return out
+
+    def _list_sources(self, root: str) -> dict[str, list]:
+        labels = os.path.join(root, "labels.jsonl")
+        if not os.path.isfile(labels):
+            raise SourceError(root, "no labels.jsonl: not a SynthFace directory (write one with `fer-jax synthface`)")
+        splits: dict[str, list] = {}
+        for n, line in enumerate(open(labels), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                expr = rec["expression"]
+                label = EXPRESSIONS.index(expr) if isinstance(expr, str) else int(expr)
+                path = rec["file"] if os.path.isabs(rec["file"]) else os.path.join(root, rec["file"])
+                au = rec.get("au_intensity")
+                source = ClipSource(clip_id=str(rec["clip_id"]), subject=str(rec["identity"]), label=label,
+                                    video=path, fps=float(rec.get("fps", 25.0)),
+                                    apex_index=int(rec.get("apex_index", -1)),
+                                    au_intensity=None if au is None else np.asarray(au, np.float32))
+                splits.setdefault(rec["split"], []).append(source)
+            except (ValueError, KeyError, TypeError) as e:
+                self.skip(f"{labels}:{n}", f"malformed label record ({type(e).__name__}: {e})")
+        return splits
