@@ -51,6 +51,19 @@ def init_distributed(fv: flags.FlagValues) -> None:
         jax.distributed.initialize()
 
 
+def setup_logging() -> None:
+    """fer_jax's own INFO messages (start, resume) to stderr; library loggers stay at WARNING."""
+    import logging
+
+    logger = logging.getLogger("fer_jax")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # one line per message even when absl/TF set up the root logger
+
+
 def parse(argv: list[str], prog: str, define) -> flags.FlagValues | None:
     """Parse ``argv`` into a fresh FlagValues (so main() can be called twice in one process)."""
     fv = flags.FlagValues()
@@ -81,6 +94,7 @@ def main(argv: list[str]) -> int:
     except flags.ValidationError as e:
         print(f"fer-jax train: {e}", file=sys.stderr)
         return 2
+    setup_logging()
     from fer_jax.train.trainer import NonFiniteLossError, train
 
     try:

@@ -1,0 +1,118 @@
+"""The MI-FER config every dataset file starts from, and the ``arg`` variant syntax they share.
+
+``get_config(arg)`` takes comma-separated variant words and ``key=value`` pairs, e.g.
+``synthface.py:tiny``, ``ckplus.py:fold=3``, ``ckplus.py:tiny,fold=3``, ``synthface.py:random``:
+
+* ``tiny``   - the demo/test size: tiny encoder, 32 px, few hundred steps, small batches;
+* ``random`` - in-memory random arrays instead of the dataset (smoke runs; no data needed);
+* ``fold=K`` - fold K of a subject-independent k-fold protocol (train = the other folds);
+* ``baseline`` - λ = 0 (no MI minimisation), the comparison run of the identity audit.
+
+Everything else is an ordinary field, overridable on the command line (``--config.mi.weight=0.1``).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+VARIANT_WORDS = ("tiny", "random", "baseline")
+
+
+def parse_arg(arg: str | None) -> dict[str, str | bool]:
+    """``"tiny,fold=3"`` -> ``{"tiny": True, "fold": "3"}``; unknown words are an error."""
+    out: dict[str, str | bool] = {}
+    for part in filter(None, (p.strip() for p in (arg or "").split(","))):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key] = value
+        elif key in VARIANT_WORDS:
+            out[key] = True
+        else:
+            raise ValueError(f"unknown config variant {key!r}; known: {', '.join(VARIANT_WORDS)}, fold=K")
+    return out
+
+
+def base_config(dataset: str, class_names: tuple[str, ...]) -> ml_collections.ConfigDict:
+    """Full-size MI-FER: ResNet-18 on 112 px residuals, 3 segments, dlib identity (128-D)."""
+    c = ml_collections.ConfigDict()
+    c.method = "mi_fer"
+    c.seed = 0
+    c.num_classes = len(class_names)
+    c.class_names = class_names
+    c.total_steps = 20_000
+    c.log_every = 50
+    c.eval_every = 1_000
+    c.ckpt_every = 1_000
+    c.keep_ckpts = 3
+    c.best_metric = "val/uar"
+    c.best_mode = "max"
+    c.progress_bar = True
+    c.tensorboard = True
+    c.progress_keys = ("loss/ce", "loss/estimator", "mi/club", "accuracy")
+
+    c.model = ml_collections.ConfigDict(dict(
+        encoder="resnet18", width=64, use_mv=True, mv_encoder="tiny", mv_width=16, feature_dim=128,
+        stem="imagenet", dtype="float32"))
+    c.mi = ml_collections.ConfigDict(dict(
+        weight=0.1, start_step=1_000, warmup_steps=2_000, estimator="club", estimator_steps=2,
+        hidden=256, identity_dim=128, logvar_bound=5.0,
+        optim=dict(name="adamw", lr=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
+                   grad_clip=0.0)))
+    c.apex = ml_collections.ConfigDict(dict(enabled=False, weight=0.5, agreement_weight=1.0))
+    c.optim = ml_collections.ConfigDict(dict(
+        name="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", warmup_steps=500, grad_clip=1.0))
+    c.input = ml_collections.ConfigDict(dict(
+        dataset=dataset, data_dir=ml_collections.FieldReference(None, field_type=str),
+        identity_backbone="dlib", split_train="train", split_val="val", batch_size=64,
+        eval_batch_size=64, segments=3, segment_mode="tsn", size=112, gop=12, mode="accumulate",
+        shuffle_buffer=1_000, augment=True, cache=False,
+        random=dict(num_train=256, num_val=64, num_identities=16, identity_dim=128, signal=0.5)))
+    return c
+
+
+def apply_tiny(c: ml_collections.ConfigDict) -> None:
+    """Small enough for CPU tests and the demo: tiny encoder on 32 px, a few hundred steps."""
+    c.total_steps = 300
+    c.log_every = 10
+    c.eval_every = 100
+    c.ckpt_every = 100
+    c.model.encoder = "tiny"
+    c.model.width = 8
+    c.model.mv_width = 8
+    c.model.use_mv = False
+    c.model.feature_dim = 32
+    c.mi.hidden = 64
+    c.mi.start_step = 50
+    c.mi.warmup_steps = 100
+    c.optim.warmup_steps = 20
+    c.input.size = 32
+    c.input.segments = 2
+    c.input.batch_size = 16
+    c.input.eval_batch_size = 16
+    c.input.shuffle_buffer = 256
+    c.input.random.num_train = 64
+    c.input.random.num_val = 32
+
+
+def finish(c: ml_collections.ConfigDict, args: dict, *, n_folds: int | None = None) -> ml_collections.ConfigDict:
+    """Apply the variant words and ``fold=K`` of ``args`` (see module docstring)."""
+    if args.get("tiny"):
+        apply_tiny(c)
+    if args.get("baseline"):
+        c.mi.weight = 0.0
+    if args.get("random"):
+        c.input.dataset = "random"
+    if "fold" in args:
+        if n_folds is None:
+            raise ValueError(f"dataset {c.input.dataset!r} has fixed splits; fold=K does not apply")
+        fold = int(args["fold"])
+        if not 0 <= fold < n_folds:
+            raise ValueError(f"fold={fold} outside 0..{n_folds - 1}")
+        c.input.fold = fold
+        c.input.split_train, c.input.split_val = f"train@fold{fold}", f"test@fold{fold}"
+    unknown = set(args) - set(VARIANT_WORDS) - {"fold"}
+    if unknown:
+        raise ValueError(f"unknown config argument(s) {sorted(unknown)}")
+    if c.input.dataset == "random":  # the generated embedding must match what the estimator expects
+        c.input.random.identity_dim = c.mi.identity_dim
+    return c
