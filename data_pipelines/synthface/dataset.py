@@ -75,11 +75,12 @@ def clip_seed(seed: int, take: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(take)]).generate_state(1)[0])
 
 
-def clip_length(regime: str, frames: int, seed: int) -> int:
+def clip_length(regime: str, frames: int, seed: int, identity: int = 0, expression: int = 0) -> int:
     """Frames in a clip: ``frames`` in the lab, drawn in [0.75 T, 1.25 T] in the wild."""
     if regime == "lab":
         return int(frames)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(15485863,)))
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(identity),
+                                                                              int(expression), 15485863)))
     return int(rng.integers(max(2, math.ceil(0.75 * frames)), math.floor(1.25 * frames) + 1))
 
 
@@ -90,7 +91,8 @@ def _clip_job(job: dict) -> dict:
     path = Path(job["out_dir"]) / "videos" / f"{job['clip_id']}.mp4"
     try:
         idt = make_identity(job["identity"], job["seed"])
-        n = clip_length(job["regime"], job["frames"], job["clip_seed"])
+        n = clip_length(job["regime"], job["frames"], job["clip_seed"], job["identity"],
+                        job["expression"])
         frames, labels = render_clip(idt, job["expression"], job["regime"], n, job["size"],
                                      job["clip_seed"])
         encode_video(frames, path, fps=FPS, codec=job["codec"])

@@ -122,7 +122,7 @@ def wild_timeline(apex: np.ndarray, n_frames: int, rng: np.random.Generator) -> 
     hold = rng.uniform(0.1, 0.4) * n_frames
     fall = rng.uniform(0.15, 0.35) * n_frames
     # The peak plateau always overlaps the clip; the event may start before frame 0 or end after T.
-    peak_start = rng.uniform(0.1 * n_frames, 0.75 * n_frames)
+    peak_start = rng.uniform(0.05 * n_frames, 0.9 * n_frames)
     lag = rng.uniform(-1.0, 1.0, size=len(AUS)).astype(np.float32)[None, :]
     tt = t - lag
     up = _smoothstep((tt - (peak_start - rise)) / rise)

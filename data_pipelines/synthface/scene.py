@@ -64,12 +64,23 @@ def _drift(rng: np.random.Generator, n: int, amp: float, period_lo: float = 12.0
     return (amp * out / 2.0).astype(np.float32)
 
 
-def lab_scene(n_frames: int, rng: np.random.Generator) -> Scene:
-    """Frontal, centred, evenly lit, plain backdrop, no noise."""
+def lab_scene(n_frames: int, rng: np.random.Generator, jitter: bool = True) -> Scene:
+    """Frontal, evenly lit, plain backdrop, no noise; static within the clip.
+
+    With ``jitter`` each clip (a recording session) gets its own small framing and exposure offset
+    (±0.03 shift, ±3% scale, ±5% gain), as two CK+ sessions of one person never line up exactly.
+    """
     zeros = np.zeros(n_frames, np.float32)
+    ones = np.ones(n_frames, np.float32)
+    if jitter:
+        dx, dy = rng.uniform(-0.03, 0.03, 2)
+        sc, gain = rng.uniform(0.97, 1.03), rng.uniform(0.95, 1.05)
+    else:
+        dx = dy = 0.0
+        sc = gain = 1.0
     return Scene(
-        tx=zeros, ty=zeros, scale=np.ones(n_frames, np.float32), roll=zeros, yaw=zeros, pitch=zeros,
-        gain=np.ones(n_frames, np.float32), cast=(1.0, 1.0, 1.0), light_dir=0.0, light_amp=zeros,
+        tx=zeros + dx, ty=zeros + dy, scale=ones * sc, roll=zeros, yaw=zeros, pitch=zeros,
+        gain=ones * gain, cast=(1.0, 1.0, 1.0), light_dir=0.0, light_amp=zeros,
         background=(0.55, 0.58, 0.62), clutter=(), clothes=(0.25, 0.3, 0.4), occluder=None,
         noise_sigma=0.0, noise_seed=int(rng.integers(2**31)),
     )
