@@ -40,7 +40,9 @@ def encode_canonical(frames: Iterable[np.ndarray], *, size: int, fps: float, gop
         ctx = stream.codec_context
         ctx.gop_size = gop
         ctx.max_b_frames = 0
-        ctx.options = {"sc_threshold": "1000000000", "flags": "+qscale", "global_quality": str(qscale * 118)}
+        # A fixed quantiser via qmin = qmax: PyAV does not copy global_quality onto each frame as the
+        # ffmpeg CLI does for -q:v, so the QSCALE flag alone would not take effect.
+        ctx.options = {"sc_threshold": "1000000000", "qmin": str(qscale), "qmax": str(qscale)}
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame = frame.reformat(format="yuv420p")
