@@ -17,7 +17,7 @@ import numpy as np
 from absl import flags
 
 
-def _define_flags(fv: flags.FlagValues) -> None:
+def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
     from fer_jax.train.cli import define_distributed_flags
 
     flags.DEFINE_string("workdir", None, "a training workdir (holds config.json)", flag_values=fv)

@@ -63,6 +63,9 @@ def report(arrays: dict[str, np.ndarray], config: ml_collections.ConfigDict) -> 
     out = classification_report(arrays["label"], arrays["pred"], int(config.num_classes),
                                 class_names=list(names) if names else None)
     out["num_examples"] = int(len(arrays["label"]))
+    for key, value in arrays.items():  # e.g. mi/club_per_example -> mi/club (mean over the split)
+        if key.endswith("_per_example") and value.ndim == 1:
+            out[key[: -len("_per_example")]] = float(np.mean(value))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Callable
 
 from absl import flags
 from ml_collections import config_flags
@@ -19,8 +20,10 @@ from ml_collections import config_flags
 _CONFIG_HELP = "config file, optionally with a variant: configs/mi_fer/synthface.py:tiny"
 
 
-def _define_flags(fv: flags.FlagValues) -> None:
-    config_flags.DEFINE_config_file("config", None, _CONFIG_HELP, lock_config=True, flag_values=fv)
+def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
+    # sys_argv: config_flags finds the --config.x.y overrides to define in it (default: sys.argv).
+    config_flags.DEFINE_config_file("config", None, _CONFIG_HELP, lock_config=True, flag_values=fv,
+                                    sys_argv=argv)
     flags.DEFINE_string("workdir", None, "directory for checkpoints, metrics and summaries", flag_values=fv)
     define_distributed_flags(fv)
 
@@ -64,12 +67,13 @@ def setup_logging() -> None:
         logger.propagate = False  # one line per message even when absl/TF set up the root logger
 
 
-def parse(argv: list[str], prog: str, define) -> flags.FlagValues | None:
+def parse(argv: list[str], prog: str, define: Callable[[flags.FlagValues, list[str]], None]
+          ) -> flags.FlagValues | None:
     """Parse ``argv`` into a fresh FlagValues (so main() can be called twice in one process)."""
     fv = flags.FlagValues()
-    define(fv)
+    define(fv, [prog] + list(argv))
     try:
-        fv(([prog] + list(argv)))
+        fv([prog] + list(argv))
     except (KeyError, AttributeError) as e:  # an override naming a field the config lacks
         print(f"{prog}: config has no field {e}", file=sys.stderr)
         return None
