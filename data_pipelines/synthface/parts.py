@@ -63,8 +63,8 @@ def draw_upper_face(cv: Canvas, idt: Identity, a: dict, on: dict) -> None:
             x, y = cv.coords("feature", *box)
             for k in range(3):
                 yw = brow_base - 0.14 - 0.055 * k + 0.02 * x ** 2
-                cv.darken(box, aa(stroke(x, y, -0.22, 0.22, yw, 0.009), cv.px), 0.45 * a[1])
-                cv.darken(box, aa(stroke(np.abs(x), y, 0.26, 0.5, yw, 0.009), cv.px), 0.45 * a[2])
+                cv.darken(box, aa(stroke(x, y, -0.22, 0.22, yw, 0.008), cv.px), 0.35 * a[1])
+                cv.darken(box, aa(stroke(np.abs(x), y, 0.26, 0.5, yw, 0.008), cv.px), 0.35 * a[2])
     if on[4]:
         box = cv.box(-0.08, 0.08, brow_base - 0.1, brow_base + 0.1)
         if box is not None:

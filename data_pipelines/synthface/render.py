@@ -8,8 +8,8 @@ follow the identity's geometry. No Python loop runs over pixels; the loops are o
 
 Speed: each part is evaluated only inside its pixel box (the part's face-coordinate box mapped
 through every frame's head pose), and parts whose AU drive is zero over the whole clip are skipped.
-A part can therefore never change pixels outside its box: ``AU_REGIONS`` below lists, per AU, the
-face-coordinate box of the parts that AU drives (the tests check it on rendered pixels).
+A part therefore never changes pixels outside its box; ``AU_REGIONS`` below bounds, per AU, where
+that AU can change pixels (the tests check it on rendered frames).
 
 Face coordinates: x right, y down, the face ellipse spans about [-0.8, 0.8] x [-1, 1]; the image
 spans ``[-VIEW, VIEW]`` on both axes.
@@ -66,6 +66,9 @@ def _base(cv: Canvas, idt: Identity) -> np.ndarray:
     back = hair_alpha(idt, xo, yo, cv.px, back=True)
     if back is not None:
         layers.append((back, idt.hair))
+    ears = np.minimum(*(ellipse(xo, yo, sx * idt.face_w * 0.97, idt.eye_y + 0.12, 0.09, 0.17)
+                        for sx in (-1.0, 1.0)))
+    layers.append((aa(ears, cv.px), skin * 0.9))
     layers.append((face_alpha(idt, xo, yo, cv.px, 0.0), skin_color(idt, scene, xo, yo)))
     for alpha, color in layers:
         img = img + alpha[..., None] * (np.asarray(color, np.float32) - img)
