@@ -1,6 +1,8 @@
 """Encode rendered frames as real video files with PyAV (imported lazily).
 
-Default: MPEG-4 Part 2, GOP 12, no B-frames, scene-cut I-frames disabled, one encoder thread. That
+Default: MPEG-4 Part 2, GOP 12, no B-frames, scene-cut I-frames disabled, a fixed quantiser
+(qscale 2 via qmin = qmax, the same setting ``data_pipelines.compressed`` uses when it re-encodes, so
+synthetic and re-encoded residuals carry the same quantisation noise), one encoder thread. That
 is the canonical compressed-domain layout (1 I-frame + 11 P-frames per GOP), so extraction can read
 motion vectors straight from these files without re-encoding, and output is bit-identical run to
 run. H.264 (``libx264``) is available for testing the re-encode path.
@@ -25,14 +27,13 @@ class VideoWriteError(OSError):
         self.path, self.reason = str(path), reason
 
 
-def bit_rate_for(size: int, fps: float, bits_per_pixel: float = 1.5) -> int:
-    """Bit rate that keeps MPEG-4 close to visually lossless at SynthFace sizes (about 1.5 bpp)."""
-    return int(bits_per_pixel * size * size * fps)
-
-
 def encode_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25.0,
-                 codec: str = "mpeg4", gop: int = GOP, bit_rate: int | None = None) -> Path:
-    """Write uint8 RGB ``frames`` [T, H, W, 3] to ``path`` atomically (temp file, then rename)."""
+                 codec: str = "mpeg4", gop: int = GOP, qscale: int = 2) -> Path:
+    """Write uint8 RGB ``frames`` [T, H, W, 3] to ``path`` atomically (temp file, then rename).
+
+    ``qscale`` is the fixed MPEG-4 quantiser (1 best .. 31 worst); for ``libx264`` it maps to CRF
+    ``4 * qscale + 10``.
+    """
     import av
 
     path = Path(path)
@@ -50,11 +51,12 @@ def encode_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25.0,
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.gop_size = gop
             stream.codec_context.max_b_frames = 0
-            stream.bit_rate = bit_rate or bit_rate_for(max(h, w), fps)
             stream.thread_count = 1
-            options = {"sc_threshold": "1000000000"}
-            if codec == "libx264":
-                options.update({"bf": "0", "refs": "1", "keyint_min": str(gop)})
+            if codec == "libx264":  # x264 reads the scene-cut threshold the other way round: 0 = off
+                options = {"sc_threshold": "0", "bf": "0", "refs": "1", "keyint_min": str(gop),
+                           "crf": str(4 * qscale + 10)}
+            else:
+                options = {"sc_threshold": "1000000000", "qmin": str(qscale), "qmax": str(qscale)}
             stream.codec_context.options = options
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):

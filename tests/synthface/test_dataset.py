@@ -58,6 +58,13 @@ def test_videos_are_canonical_mpeg4_and_match_the_rendered_frames(lab_set):
     assert 10 * np.log10(255**2 / mse) > 28  # PSNR: the file holds these frames
 
 
+def test_h264_encoding_keeps_the_gop_and_drops_b_frames(tmp_path):
+    frames, _ = render_clip(1, "anger", "wild", n_frames=14, size=32, seed=0)
+    encode_video(frames, tmp_path / "h.mp4", codec="libx264")
+    decoded, types = read_video(tmp_path / "h.mp4")
+    assert types == [1 if t % GOP == 0 else 2 for t in range(14)] and decoded.shape == frames.shape
+
+
 def test_splits_are_subject_disjoint_and_cover_everyone():
     splits = assign_splits(40, seed=3)
     counts = {s: list(splits.values()).count(s) for s in ("train", "val", "test")}
