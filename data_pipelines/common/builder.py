@@ -119,7 +119,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                                 num_aus=len(self.AUS), identity_dim=bb.dim)
         description = (f"{(self.__doc__ or '').strip()}\n\nProtocol: {self.PROTOCOL}\n"
                        f"Identity backbone: {bb.name} ({c.identity_backbone}), {bb.dim}-D.")
-        return self.dataset_info_from_configs(
+        return tfds.core.DatasetInfo(
+            builder=self,
             description=description,
             features=feats,
             metadata=tfds.core.MetadataDict(
@@ -145,7 +146,7 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _split_generators(self, dl_manager):
         splits = self._list_sources(self.manual_root(dl_manager))
         self.record_subjects(splits)
-        return {name: self._generate_examples(sources) for name, sources in splits.items()}
+        return {name: self._generate_examples(sources) for name, sources in splits.items() if sources}
 
     def record_subjects(self, splits: dict[str, list]) -> None:
         """Store the sorted subject list in the metadata: the input pipeline's subject -> int map."""

@@ -59,7 +59,7 @@ class SynthFace(FerBuilder):
             root = self._render(os.fspath(dl_manager.download_dir))
         splits = self._list_sources(root)
         self.record_subjects(splits)
-        return {name: self._generate_examples(sources) for name, sources in splits.items()}
+        return {name: self._generate_examples(sources) for name, sources in splits.items() if sources}
 
     def _render(self, download_dir: str) -> str:
         from data_pipelines.synthface import generate
@@ -67,8 +67,9 @@ class SynthFace(FerBuilder):
         c = self.builder_config
         out = os.path.join(download_dir, f"synthface_{c.name}")
         if not os.path.isfile(os.path.join(out, "labels.jsonl")):
+            # pool_identities=0: the identity-encoder pre-training pool is not part of this dataset.
             generate(out, identities=c.identities, clips_per_identity=c.clips_per_identity, regime=c.regime,
-                     frames=c.frames, size=c.size, seed=c.seed)
+                     frames=c.frames, size=c.size, seed=c.seed, pool_identities=0, workers=self._workers)
         return out
 
     def _list_sources(self, root: str) -> dict[str, list]:

@@ -1,0 +1,80 @@
+"""Which P-frames of a clip a training example shows: TSN segments or the onset sequence (tf.data ops).
+
+A clip has G GOPs x P = gop-1 P-frame slots; ``frame_types`` marks the valid ones (2) and the padding
+of a short last GOP (0). Sampling works on the valid P-frames in time order:
+
+* ``tsn`` (TSN / CoViAR): split them into K equal contiguous segments; training draws one frame per
+  segment uniformly at random, evaluation takes each segment's centre. A clip with fewer than K valid
+  P-frames repeats frames (segments then share a frame).
+* ``onset``: K frames evenly spaced from the first P-frame to the apex (or to the last P-frame when
+  the apex is not annotated), so the whole neutral -> apex onset is covered; no randomness.
+
+Residuals and motion vectors of the chosen P-frames are returned as-is: in ``accumulate`` mode each is
+already relative to its GOP's I-frame (CoViAR), so a frame needs no other frame of its GOP.
+Choice: the I-frame handed to the model is that of the GOP holding the middle segment's frame.
+"""
+
+from __future__ import annotations
+
+from data_pipelines.tf_compat import import_tf
+
+tf = import_tf()
+
+
+def valid_p_frames(frame_types) -> tuple:
+    """Flat indices into [G*P] of the valid P-frames and their frame numbers in the clip (t = g*gop + p)."""
+    gop = tf.shape(frame_types)[1]
+    p_types = frame_types[:, 1:]
+    flat = tf.reshape(p_types, [-1])
+    idx = tf.cast(tf.where(tf.equal(flat, 2))[:, 0], tf.int32)
+    idx = tf.cond(tf.size(idx) > 0, lambda: idx, lambda: tf.zeros([1], tf.int32))  # single-frame clip
+    p = gop - 1
+    t = (idx // p) * gop + idx % p + 1
+    return idx, t
+
+
+def tsn_positions(n, k: int, train: bool, seed=None):
+    """Positions in [0, n) of K segments' frames; ``seed`` ([2] int) keys the random draw in training."""
+    n_f = tf.cast(n, tf.float32)
+    start = tf.cast(tf.floor(tf.range(k, dtype=tf.float32) * n_f / k), tf.int32)
+    stop = tf.cast(tf.floor(tf.range(1, k + 1, dtype=tf.float32) * n_f / k), tf.int32)
+    length = tf.maximum(stop - start, 1)
+    if train:
+        u = tf.random.stateless_uniform([k], seed=seed)
+        offset = tf.cast(tf.floor(u * tf.cast(length, tf.float32)), tf.int32)
+    else:
+        offset = length // 2
+    return tf.minimum(start + offset, n - 1)
+
+
+def onset_positions(t, apex_index, k: int):
+    """K evenly spaced positions from the first valid P-frame to the apex's (or the last)."""
+    n = tf.size(t)
+    upto = tf.reduce_sum(tf.cast(t <= tf.cast(apex_index, tf.int32), tf.int32)) - 1
+    last = tf.where(apex_index >= 0, tf.maximum(upto, 0), n - 1)
+    pos = tf.round(tf.linspace(0.0, tf.cast(last, tf.float32), k))
+    return tf.cast(pos, tf.int32)
+
+
+def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None) -> dict:
+    """-> residuals [K,S,S,3] int16, motion_vectors [K,S/4,S/4,2], iframe [S,S,3], frame_index [K]."""
+    idx, t = valid_p_frames(example["frame_types"])
+    if mode == "tsn":
+        pos = tsn_positions(tf.size(idx), k, train, seed)
+    elif mode == "onset":
+        pos = onset_positions(t, example["apex_index"], k)
+    else:
+        raise ValueError(f"segment_mode must be 'tsn' or 'onset', got {mode!r}")
+    pick = tf.gather(idx, pos)
+    res = example["residuals"]
+    mv = example["motion_vectors"]
+    res = tf.reshape(res, tf.concat([[-1], tf.shape(res)[2:]], 0))
+    mv = tf.reshape(mv, tf.concat([[-1], tf.shape(mv)[2:]], 0))
+    p = tf.shape(example["frame_types"])[1] - 1
+    gop_of_middle = pick[k // 2] // p
+    return {
+        "residuals": tf.gather(res, pick),
+        "motion_vectors": tf.gather(mv, pick),
+        "iframe": example["iframes"][gop_of_middle],
+        "frame_index": tf.gather(t, pos),
+    }
