@@ -1,15 +1,18 @@
-"""Subprocess helpers for the trainer tests: run the toy method on N devices / N processes."""
+"""Subprocess helpers for the trainer tests: the toy method through ``fer-jax train`` on N devices
+or N processes, and reading back its metrics and final parameters."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+TOY_CONFIG = os.path.join(HERE, "toy_config.py")
 
 
 def env(devices: int = 1, **extra: str) -> dict[str, str]:
@@ -17,36 +20,48 @@ def env(devices: int = 1, **extra: str) -> dict[str, str]:
     e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     e["PYTHONPATH"] = os.pathsep.join([HERE, REPO, e.get("PYTHONPATH", "")])
     e["JAX_PLATFORMS"] = "cpu"
+    e.pop("FER_JAX_COORDINATOR", None)
     e.update(extra)
     return e
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+def train_cmd(workdir: str, flags: list[str]) -> list[str]:
+    return [sys.executable, "-m", "fer_jax.cli", "train", f"--config={TOY_CONFIG}", f"--workdir={workdir}", *flags]
 
 
-def run_toy(workdir: str, out: str, overrides: list[str], devices: int = 1, processes: int = 1,
-            timeout: float = 300) -> None:
-    """``run_toy.py`` on ``devices`` CPU devices per process, ``processes`` jax.distributed processes."""
-    cmd = [sys.executable, os.path.join(HERE, "run_toy.py"), workdir, out, *overrides]
+def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int = 1, timeout: float = 300) -> None:
+    """The toy config through ``fer-jax train``; several processes via launch/local_multiprocess.sh."""
     if processes == 1:
-        subprocess.run(cmd, env=env(devices), check=True, timeout=timeout, capture_output=True)
-        return
-    port = free_port()
-    procs = [subprocess.Popen(cmd, env=env(devices, TOY_COORDINATOR=f"localhost:{port}",
-                                           TOY_NUM_PROCESSES=str(processes), TOY_PROCESS_ID=str(i)),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(processes)]
+        cmd, e = train_cmd(workdir, flags), env(devices)
+    else:
+        cmd = ["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), str(processes),
+               f"--config={TOY_CONFIG}", f"--workdir={workdir}", *flags]
+        e = env(devices, DEVICES_PER_PROCESS=str(devices), FER_JAX_CMD=f"{sys.executable} -m fer_jax.cli")
+        e.pop("XLA_FLAGS")
+    done = subprocess.run(cmd, env=e, timeout=timeout, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def final_params(workdir: str, step: int) -> dict[str, np.ndarray]:
+    """Parameters of checkpoint ``step`` of a toy run, restored in this (1-device) process."""
+    from flax import nnx
+
+    import toy_config
+    from fer_jax.train.checkpointing import Checkpoints
+    from fer_jax.train.trainer import load_config, resolve_method
+
+    config = load_config(workdir)
+    assert config.method == toy_config.get_config().method
+    _, state = nnx.split(resolve_method(config.method).create(config, nnx.Rngs(0)))
+    ck = Checkpoints(workdir, every=1, keep=1, read_only=True)
     try:
-        outs = [p.communicate(timeout=timeout)[0].decode() for p in procs]
+        restored, _, got = ck.restore(state, "latest", step=step)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for i, (p, text) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0, f"process {i} failed:\n{text[-3000:]}"
+        ck.close()
+    assert got == step
+    params = nnx.to_pure_dict(nnx.filter_state(restored, nnx.Param))
+    return {"/".join(map(str, p)): np.asarray(v) for p, v in
+            __import__("jax").tree_util.tree_flatten_with_path(params)[0]}
 
 
 def read_metrics(workdir: str, split: str | None = "train") -> list[dict]:

@@ -4,20 +4,18 @@ checkpoint and its metrics.jsonl (train steps and evals) equals an uninterrupted
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from helpers import env, read_metrics, without_timing
+from helpers import env, read_metrics, train_cmd, without_timing
 
 pytestmark = pytest.mark.multiprocess
-ARGS = ["--config=" + os.path.join(os.path.dirname(__file__), "toy_config.py"), "--config.total_steps=30",
-        "--config.ckpt_every=5", "--config.eval_every=10", "--config.toy.sleep=0.03"]
+FLAGS = ["--config.total_steps=30", "--config.ckpt_every=5", "--config.eval_every=10", "--config.toy.sleep=0.03"]
 
 
 def _cmd(workdir):
-    return [sys.executable, "-m", "fer_jax.cli", "train", f"--workdir={workdir}", *ARGS]
+    return train_cmd(workdir, FLAGS)
 
 
 def _committed_steps(workdir):
