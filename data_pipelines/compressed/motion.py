@@ -1,10 +1,14 @@
 """Dense motion-vector fields and motion-compensated residuals, vectorised over pixels and frames.
 
 Everything works on integer *half-pel* displacements (MPEG-4 Part 2 motion is half-pel), which turns
-sub-pixel motion compensation into one gather from a 2x-upsampled reference: the reference is upsampled
-once with the codec's own half-pel rule (mean of the 2 or 4 neighbours), after which every displaced
-sample is a plain integer index. That is both exact for half-pel motion and ~4x cheaper than a general
-bilinear warp (which needs four gathers and weights per sample).
+sub-pixel motion compensation into one gather from a 2x-upsampled reference: each reference is upsampled
+once with the codec's own half-pel rule (rounded mean of the 2 or 4 neighbours), after which every
+displaced sample is a plain integer index. That is exact for half-pel motion and several times cheaper
+than a general bilinear warp (four gathers and weights per sample).
+
+Motion is kept per 4x4-pixel *cell* (MPEG-4 blocks are 16x16, or 8x8 with 4MV, so a cell never straddles
+two blocks): per-pixel index arithmetic is done separably (rows and columns per cell, one broadcast add
+per pixel), and accumulation composes cell fields, 16x less work than composing pixel fields.
 
 Displacement convention (shared with the package docstring): ``d = source - destination``, i.e. the
 pixel at ``p`` in the current frame is predicted from position ``p + d`` in the reference. Positions
@@ -13,11 +17,9 @@ outside the frame are clamped to the border (the codec's edge extension).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-CELL = 4  # motion fields are stored at S/4: one vector per 4x4 pixels (MPEG-4 blocks are 8x8 or 16x16)
+CELL = 4  # motion fields are stored at S/4: one vector per 4x4 pixels
 
 
 def block_fields(mvs: list[np.ndarray | None], size: int) -> np.ndarray:
@@ -44,7 +46,7 @@ def block_fields(mvs: list[np.ndarray | None], size: int) -> np.ndarray:
     bw, bh = m["w"].astype(np.int32), m["h"].astype(np.int32)
     x0 = (m["dst_x"].astype(np.int32) - bw // 2) // CELL
     y0 = (m["dst_y"].astype(np.int32) - bh // 2) // CELL
-    span = int(max(bw.max(), bh.max())) // CELL
+    span = max(1, int(max(bw.max(), bh.max())) // CELL)
     oy, ox = np.meshgrid(np.arange(span), np.arange(span), indexing="ij")
     cy = y0[:, None, None] + oy  # [B, span, span] cells covered by each block
     cx = x0[:, None, None] + ox
@@ -57,99 +59,125 @@ def block_fields(mvs: list[np.ndarray | None], size: int) -> np.ndarray:
     return field
 
 
-def to_pixels(cell_field: np.ndarray) -> np.ndarray:
-    """[..., S/4, S/4, 2] -> [..., S, S, 2] by repeating each cell over its 4x4 pixels."""
-    return np.repeat(np.repeat(cell_field, CELL, axis=-3), CELL, axis=-2)
+def accumulate(steps: np.ndarray) -> np.ndarray:
+    """Trace every cell back to the I-frame: ``D_t(c) = d_t(c) + D_{t-1}(cell under c's centre + d_t)``.
 
-
-def to_cells(pixel_field: np.ndarray) -> np.ndarray:
-    """[..., S, S, 2] -> float32 [..., S/4, S/4, 2]: the mean over each 4x4 cell (exact where constant).
-
-    Sixteen strided adds: much faster than a reduction over two non-adjacent axes.
+    ``steps`` [P, n, n, 2] are per-frame half-pel cell fields (each relative to the previous frame); the
+    result [P, n, n, 2] is relative to the GOP's first frame. ``D_{t-1}`` is read at the cell containing
+    the displaced centre of the cell (fields are constant per block, so interpolating them would only blur
+    block edges); the sub-pixel part of ``d_t`` is kept exactly, so a pure translation composes exactly.
     """
-    total = np.zeros(pixel_field[..., ::CELL, ::CELL, :].shape, np.int32)
-    for i in range(CELL):
-        for j in range(CELL):
-            total += pixel_field[..., i::CELL, j::CELL, :]
-    return total.astype(np.float32) * (1.0 / CELL**2)
+    p, n = steps.shape[:2]
+    centre = np.arange(n, dtype=np.int32) * (2 * CELL) + CELL  # cell centres in half-pel units
+    out = np.empty_like(steps)
+    prev = np.zeros((n * n, 2), np.int16)
+    for t in range(p):
+        step = steps[t]
+        sy = np.clip((centre[:, None] + step[..., 1]) // (2 * CELL), 0, n - 1)
+        sx = np.clip((centre[None, :] + step[..., 0]) // (2 * CELL), 0, n - 1)
+        out[t] = step + prev[sy * n + sx]
+        prev = out[t].reshape(n * n, 2)
+    return out
 
 
-@functools.lru_cache(maxsize=8)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.meshgrid(np.arange(h, dtype=np.int32), np.arange(w, dtype=np.int32), indexing="ij")
-    return yy, xx
+def chroma_displacement(disp: np.ndarray) -> np.ndarray:
+    """Luma half-pel displacement -> 4:2:0 chroma half-pel displacement, MPEG-4's rule ``(d >> 1) | (d & 1)``
+    (halve, rounding any fraction to the half-pel position)."""
+    d = disp.astype(np.int32)
+    return ((d >> 1) | (d & 1)).astype(np.int16)
 
 
-def compose(previous: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Accumulate half-pel displacement fields [H, W, 2]: ``D_t(p) = d_t(p) + D_{t-1}(p + d_t(p))``.
-
-    ``D_{t-1}`` is read at the pixel at or above-left of the sub-pixel source (displacement fields are
-    piecewise constant over blocks, so interpolating them would only blur block edges; the sub-pixel
-    part of ``d_t`` is kept exactly), which makes a pure translation compose exactly. The (x, y) int16
-    pair is gathered as one int32, which is several times faster than a two-column fancy index.
-    """
-    h, w = step.shape[:2]
-    yy, xx = _grid(h, w)
-    sy = (2 * yy + step[..., 1]) >> 1
-    sx = (2 * xx + step[..., 0]) >> 1
-    np.clip(sy, 0, h - 1, out=sy)
-    np.clip(sx, 0, w - 1, out=sx)
-    sy *= w
-    sy += sx
-    prev = np.ascontiguousarray(previous).view(np.int32).reshape(-1)
-    return step + prev.take(sy).view(np.int16).reshape(h, w, 2)
+MARGIN = 8  # half-pel units of edge padding around upsampled references; >= 2 * (cell - 1), see gather_index
 
 
-def upsample_halfpel(ref: np.ndarray) -> np.ndarray:
-    """uint8 [..., H, W, 4] -> [..., 2H-1, 2W-1, 4]: half-pel samples as the rounded neighbour mean."""
+def upsample_halfpel(ref: np.ndarray, channel_axis: bool = False) -> np.ndarray:
+    """uint8 [..., H, W(, C)] -> [..., 2H-1+2M, 2W-1+2M(, C)]: half-pel samples (the rounded mean of the 2
+    or 4 neighbours), edge-padded by ``MARGIN`` half-pel positions on every side."""
+    if not channel_axis:
+        return upsample_halfpel(ref[..., None], True)[..., 0]
     *lead, h, w, c = ref.shape
+    m = MARGIN
     r = ref.astype(np.uint16)
-    up = np.empty((*lead, 2 * h - 1, 2 * w - 1, c), np.uint8)
-    up[..., 0::2, 0::2, :] = ref
-    up[..., 0::2, 1::2, :] = (r[..., :, :-1, :] + r[..., :, 1:, :] + 1) >> 1
-    up[..., 1::2, 0::2, :] = (r[..., :-1, :, :] + r[..., 1:, :, :] + 1) >> 1
-    up[..., 1::2, 1::2, :] = (r[..., :-1, :-1, :] + r[..., 1:, :-1, :] + r[..., :-1, 1:, :] + r[..., 1:, 1:, :] + 2) >> 2
+    up = np.empty((*lead, 2 * h - 1 + 2 * m, 2 * w - 1 + 2 * m, c), np.uint8)
+    core = up[..., m:-m, m:-m, :]
+    core[..., 0::2, 0::2, :] = ref
+    core[..., 0::2, 1::2, :] = (r[..., :, :-1, :] + r[..., :, 1:, :] + 1) >> 1
+    core[..., 1::2, 0::2, :] = (r[..., :-1, :, :] + r[..., 1:, :, :] + 1) >> 1
+    core[..., 1::2, 1::2, :] = (r[..., :-1, :-1, :] + r[..., 1:, :-1, :] + r[..., :-1, 1:, :] + r[..., 1:, 1:, :] + 2) >> 2
+    up[..., :m, m:-m, :] = core[..., :1, :, :]
+    up[..., -m:, m:-m, :] = core[..., -1:, :, :]
+    up[..., :, :m, :] = up[..., :, m : m + 1, :]
+    up[..., :, -m:, :] = up[..., :, -m - 1 : -m, :]
     return up
 
 
-def predict(refs_up: np.ndarray, disp: np.ndarray, ref_index: np.ndarray | None = None) -> np.ndarray:
-    """Motion-compensated prediction of N frames in one gather.
+def gather_index(disp: np.ndarray, height: int, ref_index: np.ndarray | None = None) -> np.ndarray:
+    """Flat indices [N, H, H] into N stacked references from :func:`upsample_halfpel`.
 
-    Args:
-      refs_up: uint8 [R, 2H-1, 2W-1, 4] half-pel-upsampled references (4 channels, so that one pixel
-        is one uint32 and the whole prediction is a single 1-D ``take``).
-      disp: [N, H, W, 2] int half-pel displacements (x, y).
-      ref_index: [N] which reference each frame reads (default: all read reference 0).
-    Returns: uint8 [N, H, W, 4] prediction.
+    ``disp`` [N, n, n, 2] holds one half-pel displacement per cell of ``k = H / n`` pixels, clamped per
+    cell so that the whole cell reads inside the padded reference. That is exactly per-pixel border
+    clamping: a clamped cell lands entirely in the edge padding (``MARGIN >= 2 (k - 1)``), which repeats
+    the border, just as the unclamped positions beyond the border would. Offsets are then expanded to
+    pixels and added to a fixed base grid -- two cheap passes instead of per-pixel clamping arithmetic.
+    ``ref_index`` [N] says which reference each frame reads (default: all read reference 0).
     """
-    r, h2, w2, c = refs_up.shape
-    n, h, w, _ = disp.shape
-    yy, xx = _grid(h, w)
-    y2 = 2 * yy + disp[..., 1]
-    x2 = 2 * xx + disp[..., 0]
-    np.clip(y2, 0, h2 - 1, out=y2)
-    np.clip(x2, 0, w2 - 1, out=x2)
-    y2 *= w2
-    y2 += x2
+    num, n = disp.shape[:2]
+    k = height // n
+    m = MARGIN
+    assert m >= 2 * (k - 1)
+    side = 2 * height - 1 + 2 * m
+    first = 2 * k * np.arange(n, dtype=np.int32)  # half-pel position of each cell's first pixel
+    lo = -(first + m)
+    hi = 2 * height - 2 + m - (first + 2 * (k - 1))
+    dy = np.clip(disp[..., 1].astype(np.int32), lo[:, None], hi[:, None])
+    dx = np.clip(disp[..., 0].astype(np.int32), lo[None, :], hi[None, :])
+    off = dy * side + dx
     if ref_index is not None:
-        y2 += (np.asarray(ref_index, np.int32) * (h2 * w2))[:, None, None]
-    flat = np.ascontiguousarray(refs_up).view(np.uint32).reshape(-1)
-    return flat.take(y2).view(np.uint8).reshape(n, h, w, c)
+        off += (np.asarray(ref_index, np.int32) * (side * side))[:, None, None]
+    pix = 2 * np.arange(height, dtype=np.int32) + m
+    base = pix[:, None] * side + pix[None, :]
+    return np.repeat(np.repeat(off, k, axis=1), k, axis=2) + base
 
 
-# BT.601 limited-range YUV -> RGB, the matrix swscale applies to untagged video, in 8.8 fixed point.
-# For *differences* the +16/+128 offsets cancel, so a YUV residual maps to RGB with the 3x3 part alone.
-_Y, _RV, _GU, _GV, _BU = 298, 409, -100, -208, 516
+def predict(refs_up: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Gather predictions: ``refs_up`` [R, H', W'(, C)] from :func:`upsample_halfpel`, ``index`` from
+    :func:`gather_index`.
+
+    Multi-channel references are gathered a whole pixel at a time by viewing its C uint8 as one uint16 (C=2)
+    or uint32 (C=4): a single 1-D ``take`` is several times faster than a fancy index over two axes.
+    """
+    a = np.ascontiguousarray(refs_up)
+    if a.ndim == 4:
+        c = a.shape[-1]
+        flat = a.view({2: np.uint16, 4: np.uint32}[c]).reshape(-1)
+        return flat.take(index).view(np.uint8).reshape(*index.shape, c)
+    return a.reshape(-1).take(index)
 
 
-def yuv_difference_to_rgb(diff: np.ndarray) -> np.ndarray:
-    """[..., >=3] (dY, dU, dV, ...) -> [..., 3] int16 RGB difference clipped to [-255, 255]."""
-    d = diff.astype(np.int32)
-    y = _Y * d[..., 0]
-    out = np.empty((*diff.shape[:-1], 3), np.int32)
-    out[..., 0] = y + _RV * d[..., 2]
-    out[..., 1] = y + _GU * d[..., 1] + _GV * d[..., 2]
-    out[..., 2] = y + _BU * d[..., 1]
-    out += 128
-    out >>= 8
-    return np.clip(out, -255, 255).astype(np.int16)
+# BT.601 limited-range YUV -> RGB, the matrix swscale applies to untagged video. For *differences* the
+# +16/+128 offsets cancel, so a YUV residual maps to RGB with the 3x3 part alone.
+_KY, _KRV, _KGU, _KGV, _KBU = 1.164, 1.596, -0.392, -0.813, 2.017
+
+
+def yuv_difference_to_rgb(dy: np.ndarray, duv: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(dY [..., H, W], dUV [..., H/2, W/2, 2]) int16 -> RGB difference [..., H, W, 3] int16 in [-255, 255].
+
+    The luma term is computed in int16 as ``dY + (42 dY + 128) >> 8`` (no int32 pass over full-size data);
+    the chroma terms are computed at chroma resolution and repeated 2x2. Each of the two
+    terms is rounded separately, so results are within 1 of the exactly rounded conversion.
+    """
+    *lead, h, w = dy.shape
+    if out is None:
+        out = np.empty((*lead, h, w, 3), np.int16)
+    y = dy * np.int16(42)
+    y += np.int16(128)
+    y >>= 8
+    y += dy
+    u = duv[..., 0].astype(np.float32)
+    v = duv[..., 1].astype(np.float32)
+    chroma = (_KRV * v, _KGU * u + _KGV * v, _KBU * u)
+    for ch, term in enumerate(chroma):
+        full = np.repeat(np.repeat(np.rint(term).astype(np.int16), 2, axis=-2), 2, axis=-1)
+        np.add(y, full, out=out[..., ch])
+    np.clip(out, -255, 255, out=out)
+    return out

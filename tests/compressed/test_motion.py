@@ -33,48 +33,66 @@ def test_block_fields_rasterises_16_and_8_pixel_blocks_in_half_pel():
     assert (f[1] == 0).all()
 
 
-def test_compose_of_translations_adds_up_exactly():
-    step = np.zeros((4, 16, 16, 2), np.int16)
-    step[..., 0], step[..., 1] = -3, 2  # -1.5 px, +1 px per frame (half-pel units)
-    acc = np.zeros_like(step[0])
-    for t in range(4):
-        acc = motion.compose(acc, step[t])
-        inner = acc[4:12, 4:12]
+def test_accumulate_of_translations_adds_up_exactly():
+    steps = np.zeros((5, 8, 8, 2), np.int16)
+    steps[..., 0], steps[..., 1] = -3, 2  # -1.5 px, +1 px per frame (half-pel units)
+    acc = motion.accumulate(steps)
+    for t in range(5):
+        inner = acc[t, 3:5, 3:5]
         assert (inner[..., 0] == -3 * (t + 1)).all() and (inner[..., 1] == 2 * (t + 1)).all()
 
 
-def test_compose_follows_the_source_block():
-    """A pixel whose source lies in a differently-moving block inherits that block's history."""
-    prev = np.zeros((8, 8, 2), np.int16)
-    prev[:, 4:] = [10, 0]                      # right half moved earlier
-    step = np.zeros((8, 8, 2), np.int16)
-    step[:, :4] = [8, 0]                       # left half now reads 4 px to the right (from the right half)
-    out = motion.compose(prev, step)
-    assert (out[:, :4, 0] == 18).all() and (out[:, 4:, 0] == 10).all()
+def test_accumulate_follows_the_source_block():
+    """A cell whose source lies in a differently-moving block inherits that block's history."""
+    steps = np.zeros((2, 4, 4, 2), np.int16)
+    steps[0, :, 2:] = [10, 0]                   # frame 1: the right half reads 5 px to the right
+    steps[1, :, :2] = [16, 0]                   # frame 2: the left half reads 8 px (2 cells) to the right
+    acc = motion.accumulate(steps)
+    assert (acc[0, :, 2:, 0] == 10).all() and (acc[0, :, :2, 0] == 0).all()
+    assert (acc[1, :, :2, 0] == 26).all() and (acc[1, :, 2:, 0] == 10).all()
 
 
-def test_predict_half_pel_is_mean_of_neighbours_and_border_is_clamped():
-    ref = np.zeros((1, 4, 4, 4), np.uint8)
-    ref[0, ..., 0] = np.arange(16, dtype=np.uint8).reshape(4, 4) * 10
-    up = motion.upsample_halfpel(ref)
-    disp = np.zeros((1, 4, 4, 2), np.int32)
-    disp[..., 0] = 1  # +0.5 px in x
-    pred = motion.predict(up, disp)[0, ..., 0].astype(int)
-    r = ref[0, ..., 0].astype(int)
-    assert (pred[:, :3] == (r[:, :3] + r[:, 1:] + 1) // 2).all()
-    assert (pred[:, 3] == r[:, 3]).all()  # beyond the right edge: border pixel
-    disp[..., 0], disp[..., 1] = 1, 1
-    pred = motion.predict(up, disp)[0, ..., 0].astype(int)
-    assert pred[0, 0] == (r[0, 0] + r[0, 1] + r[1, 0] + r[1, 1] + 2) // 4
-    disp[..., 0], disp[..., 1] = -20, 0  # far out of frame: clamped to column 0
-    assert (motion.predict(up, disp)[0, ..., 0] == ref[0, :, :1, 0]).all()
+def _reference_prediction(ref, disp_px):
+    """Per-pixel half-pel prediction written plainly: rounded mean of neighbours, border clamping."""
+    h, w = ref.shape
+    r = ref.astype(int)
+    out = np.zeros((h, w), int)
+    for y in range(h):
+        for x in range(w):
+            qy = min(max(2 * y + disp_px[y, x, 1], 0), 2 * h - 2)
+            qx = min(max(2 * x + disp_px[y, x, 0], 0), 2 * w - 2)
+            ys, xs = {qy // 2, (qy + 1) // 2}, {qx // 2, (qx + 1) // 2}
+            vals = [r[a, b] for a in ys for b in xs]
+            out[y, x] = (sum(vals) + len(vals) // 2) // len(vals)
+    return out
 
 
-def test_predict_reads_the_requested_reference():
-    refs = np.zeros((3, 4, 4, 4), np.uint8)
-    refs[:, ..., 1] = np.array([5, 50, 200], np.uint8)[:, None, None]
-    out = motion.predict(motion.upsample_halfpel(refs), np.zeros((3, 4, 4, 2), np.int32), np.array([2, 0, 1]))
-    assert (out[..., 1] == np.array([200, 5, 50])[:, None, None]).all()
+def test_predict_matches_plain_per_pixel_reference_including_far_out_of_frame():
+    rng = np.random.default_rng(1)
+    ref = rng.integers(0, 256, (2, 16, 16)).astype(np.uint8)
+    disp = rng.integers(-40, 40, (3, 4, 4, 2)).astype(np.int16)  # up to 20 px: many cells leave the frame
+    disp[0] = 0
+    ref_index = np.array([1, 0, 1])
+    got = motion.predict(motion.upsample_halfpel(ref), motion.gather_index(disp, 16, ref_index))
+    for i in range(3):
+        px = np.repeat(np.repeat(disp[i], 4, axis=0), 4, axis=1)
+        np.testing.assert_array_equal(got[i], _reference_prediction(ref[ref_index[i]], px))
+
+
+def test_predict_gathers_multichannel_pixels_whole():
+    refs = np.zeros((3, 8, 8, 4), np.uint8)
+    refs[..., 1] = np.array([5, 50, 200], np.uint8)[:, None, None]
+    refs[..., 2] = 7
+    idx = motion.gather_index(np.zeros((3, 2, 2, 2), np.int16), 8, np.array([2, 0, 1]))
+    out = motion.predict(motion.upsample_halfpel(refs, channel_axis=True), idx)
+    assert out.shape == (3, 8, 8, 4)
+    assert (out[..., 1] == np.array([200, 5, 50])[:, None, None]).all() and (out[..., 2] == 7).all()
+
+
+def test_chroma_displacement_uses_mpeg4_rounding():
+    d = np.array([-3, -2, -1, 0, 1, 2, 3, 4, 5], np.int16)
+    # luma half-pel -> chroma half-pel: halve, fractions go to the half-pel position
+    assert motion.chroma_displacement(d).tolist() == [-1, -1, -1, 0, 1, 1, 1, 2, 3]
 
 
 def test_yuv_difference_matches_swscale_rgb_difference():
@@ -82,19 +100,16 @@ def test_yuv_difference_matches_swscale_rgb_difference():
     rng = np.random.default_rng(0)
     yuv = np.concatenate([rng.integers(60, 180, (2, 16, 16, 1)), rng.integers(100, 156, (2, 16, 16, 2))], -1)
     yuv = yuv.astype(np.uint8)
+    d = yuv[1].astype(np.int16) - yuv[0].astype(np.int16)
+    # 4:2:0 chroma: use constant 2x2 chroma blocks so that the full-size conversion is comparable
+    d[..., 1:] = np.repeat(np.repeat(d[::2, ::2, 1:], 2, 0), 2, 1)
+    yuv[1, ..., 1:] = (yuv[0, ..., 1:].astype(np.int16) + d[..., 1:]).astype(np.uint8)
     rgbs = []
     for img in yuv:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img.transpose(2, 0, 1)), format="yuv444p")
         rgbs.append(frame.to_ndarray(format="rgb24").astype(int))
-    got = motion.yuv_difference_to_rgb(yuv[1].astype(np.int16) - yuv[0].astype(np.int16)).astype(int)
+    got = motion.yuv_difference_to_rgb(d[..., 0], d[::2, ::2, 1:]).astype(int)
     want = rgbs[1] - rgbs[0]
     inside = (rgbs[0] > 3).all(-1) & (rgbs[0] < 252).all(-1) & (rgbs[1] > 3).all(-1) & (rgbs[1] < 252).all(-1)
     assert inside.mean() > 0.8
     assert np.abs(got - want)[inside].max() <= 2
-
-
-def test_to_cells_is_the_cell_mean():
-    f = np.arange(8 * 8 * 2, dtype=np.int16).reshape(8, 8, 2)
-    want = f.reshape(2, 4, 2, 4, 2).mean(axis=(1, 3))
-    np.testing.assert_allclose(motion.to_cells(f), want)
-    np.testing.assert_array_equal(motion.to_pixels(motion.to_cells(f))[::4, ::4], want)
