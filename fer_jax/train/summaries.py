@@ -47,7 +47,10 @@ def _finite_or_str(v: float) -> float | str:
 
 
 class Summaries:
-    """Scalars to JSONL + TensorBoard, a tqdm bar with step/s and the main losses (process 0 only)."""
+    """Scalars to JSONL + TensorBoard, a tqdm bar with step/s and the main losses (process 0 only).
+
+    ``bar_keys``: metrics shown on the bar (default: every ``loss*`` metric).
+    """
 
     def __init__(self, workdir: str, *, total_steps: int, first_step: int, tensorboard: bool = True,
                  progress_bar: bool = True, bar_keys: tuple[str, ...] = ()):
@@ -98,8 +101,8 @@ class Summaries:
 
     def advance(self, step: int, metrics: dict[str, Any]) -> None:
         if self.bar is not None:
-            shown = {k.split("/")[-1] if k.count("/") == 1 else k: f"{float(metrics[k]):.4g}"
-                     for k in self.bar_keys if k in metrics}
+            keys = self.bar_keys or [k for k in sorted(metrics) if k.startswith("loss")]
+            shown = {k: f"{float(metrics[k]):.4g}" for k in keys if k in metrics}
             self.bar.set_postfix(shown, refresh=False)
             self.bar.update(step - self.bar.n)
 

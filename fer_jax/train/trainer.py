@@ -37,6 +37,8 @@ from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.data import make_iterator
 from fer_jax.train.summaries import Summaries, atomic_write_json, scalars_only
 
+log = logging.getLogger(__name__)
+
 
 class NonFiniteLossError(FloatingPointError):
     """A ``loss*`` metric became NaN/inf; the state of that step is never checkpointed."""
@@ -73,8 +75,18 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    if jax.process_index() == 0:
-        atomic_write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    """``workdir/config.json`` (what ``fer-jax eval`` rebuilds the run from); warns if it changed."""
+    if jax.process_index() != 0:
+        return
+    path, new = os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            log.warning("config of %s differs from the saved one (top-level fields %s); continuing "
+                        "with the new config", workdir, changed)
+    atomic_write_json(path, new)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -89,7 +101,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
           eval_iter_fn: Callable[[], Iterator] | None = None) -> dict[str, Any]:
     """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible.
 
-    Returns ``{"step", "train": last logged train metrics, "val": last eval report (scalars)}``.
+    ``train_iter`` / ``eval_iter_fn`` replace the iterators built from ``config.input`` (the eval
+    function must return a fresh one-pass iterator per call). Returns ``{"step", "train": the last
+    step's metrics, "val": the last eval's scalars, "model": the trained NNX module}``.
     """
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -115,13 +129,16 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     if ckpts.latest_step() is not None:
         state, iter_state, first = ckpts.restore(state)
         train_iter.set_state(iter_state)
-        logging.info("resumed from step %d of %s", first, workdir)
+        log.info("resumed from step %d of %s", first, workdir)
+    else:
+        log.info("starting %s in %s on %d devices, %d processes", config.method, workdir,
+                 jax.device_count(), jax.process_count())
     save_config(config, workdir)
 
     summaries = Summaries(workdir, total_steps=total, first_step=first,
                           tensorboard=bool(config.get("tensorboard", True)),
                           progress_bar=bool(config.get("progress_bar", True)),
-                          bar_keys=tuple(config.get("progress_keys", ("loss",))))
+                          bar_keys=tuple(config.get("progress_keys", ())))
     summaries.truncate(first)
 
     def pure_step(state, batch, step):

@@ -1,5 +1,6 @@
 """The same ``fer-jax train`` run on 1 device, 8 simulated devices and 2 jax.distributed processes
-(launch/local_multiprocess.sh, 2 devices each) gives the same per-step losses and final parameters.
+(launch/local_multiprocess.sh, 2 devices each) gives the same per-step losses, final parameters and
+final evaluation.
 The toy method alternates two optimizers in one step, like MI-FER's game. The final parameters are
 read back from each run's last checkpoint in this 1-device process, which also shows a checkpoint
 written by 8 devices or 2 processes restores on another topology."""
@@ -10,7 +11,8 @@ import pytest
 from helpers import final_params, read_metrics, run_train
 
 pytestmark = pytest.mark.multiprocess
-FLAGS = ["--config.input.split_val=", "--config.total_steps=10", "--config.ckpt_every=5"]  # no eval
+# One eval, at the end (eval_every=0), on 20 examples: the last eval batch is padded.
+FLAGS = ["--config.total_steps=10", "--config.ckpt_every=5", "--config.eval_every=0"]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,11 @@ def _assert_same(reference, other):
             np.testing.assert_allclose(rb[key], ra[key], rtol=1e-5, atol=1e-6, err_msg=f"{key} step {ra['step']}")
     # The losses moved: equal numbers are not an artefact of a run that did nothing.
     assert a[-1]["loss/ce"] < a[0]["loss/ce"]
+    # Evaluation gathers the same 20 examples (padding dropped) whatever the topology.
+    (va,), (vb,) = read_metrics(reference, "val"), read_metrics(other, "val")
+    assert va["step"] == vb["step"] == 10 and va["val/num_examples"] == vb["val/num_examples"] == 20
+    for key in ("val/war", "val/uar"):
+        assert vb[key] == pytest.approx(va[key], abs=1e-9), key
 
 
 def test_eight_simulated_devices_match_one(reference, tmp_path):
