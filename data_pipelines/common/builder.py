@@ -93,6 +93,9 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self._workers = max(1, int(workers))
         self._beam_runner = None
         self.skipped: list[dict[str, str]] = []
+        config = kwargs.get("config")
+        if isinstance(config, FerConfig) and config.name in {c.name for c in self.BUILDER_CONFIGS}:
+            kwargs["config"] = config.name  # TFDS rejects a custom config named like a declared one
         super().__init__(**kwargs)
 
     # -- identity ---------------------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""``fer-jax build``: exit codes, the corrupt-input report, and the message for a bad manual_dir."""
+
+import os
+
+import fer_jax.identity as identity
+from conftest import FakeBackbone, corrupt, face_frames, write_images
+from data_pipelines.build_cli import main
+
+
+def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkeypatch):
+    # the CLI resolves the backbone from its spec; the cheap fake stands in (see conftest)
+    monkeypatch.setattr(identity, "get_backbone", lambda spec: FakeBackbone())
+    root = tmp_path / "manual"
+    write_images(str(root / "basic" / "Image" / "aligned"), face_frames(3, 0),
+                 [f"{s}_aligned.jpg" for s in ("train_00001", "train_00002", "test_00001")])
+    (root / "basic" / "EmoLabel").mkdir(parents=True)
+    (root / "basic" / "EmoLabel" / "list_patition_label.txt").write_text(
+        "train_00001.jpg 1\ntrain_00002.jpg 4\ntest_00001.jpg 7\n")
+    corrupt(str(root / "basic" / "Image" / "aligned" / "train_00002_aligned.jpg"))
+    data = str(tmp_path / "tfds")
+    assert main(["rafdb", "--data-dir", data, "--manual-dir", str(root), "--size", "32"]) == 1
+    err = capsys.readouterr().err
+    assert "1 input(s) skipped" in err and "train_00002_aligned.jpg" in err and "cannot decode image" in err
+    assert os.path.isdir(os.path.join(data, "rafdb", "size32_dlib", "1.0.0"))
+
+    assert main(["ckplus", "--data-dir", data, "--manual-dir", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Download instructions" in err
+    assert main(["nosuchset", "--data-dir", data]) == 2
+    assert main(["rafdb", "--data-dir", data, "--size", "30"]) == 2
