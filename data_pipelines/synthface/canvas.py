@@ -33,6 +33,11 @@ def stroke(x, y, x0, x1, ycurve, half):
     return np.maximum(np.abs(y - ycurve) - half, np.maximum(x0 - x, x - x1))
 
 
+def pixel_centres(size: int) -> np.ndarray:
+    """Face-unit coordinate of each pixel centre along one image axis (frontal, centred head)."""
+    return (-VIEW + (np.arange(size, dtype=np.float32) + 0.5) * (2 * VIEW / size)).astype(np.float32)
+
+
 def au_fraction(au: np.ndarray, unit: int) -> np.ndarray:
     """AU intensity as a [T, 1, 1] fraction 0..1."""
     return (au[:, AU_INDEX[unit]] / MAX_INTENSITY).astype(np.float32)[:, None, None]
@@ -43,7 +48,7 @@ class Canvas:
 
     def __init__(self, scene: Scene, size: int, T: int):
         self.size, self.T, self.scene = size, T, scene
-        lin = np.linspace(-VIEW, VIEW, size, dtype=np.float32) + np.float32(VIEW / size)
+        lin = pixel_centres(size)
         self.X, self.Y = lin[None, None, :], lin[None, :, None]
         sl = slice(0, 1) if scene.static_pose else slice(None)
         self.pose = [np.asarray(a, np.float32)[sl, None, None] for a in
@@ -76,6 +81,7 @@ class Canvas:
         return self._pixels(X.min(), X.max(), Y.min(), Y.max())
 
     def image_box(self, x0, x1, y0, y1):
+        """Pixel slices covering an image-coordinate box (for objects not attached to the face)."""
         return self._pixels(x0, x1, y0, y1)
 
     def _pixels(self, x0, x1, y0, y1):
@@ -95,11 +101,12 @@ class Canvas:
         self.img[:, rows, cols] = crop + alpha[..., None] * (np.asarray(color, np.float32) - crop)
 
     def darken(self, box, alpha, amount) -> None:
+        """Multiply the crop by ``1 - amount * alpha`` (wrinkles, folds, shadows)."""
         rows, cols = box
         self.img[:, rows, cols] *= (1.0 - amount * alpha)[..., None]
 
 
-def hair_alpha(idt: Identity, x, y, px, back: bool):
+def hair_alpha(idt: Identity, x, y, px, back: bool) -> np.ndarray | None:
     """Coverage of hair drawn behind the face (``back``) or over it; None when there is none."""
     style = HAIR_STYLES[idt.hair_style]
     fw, fh = idt.face_w, idt.face_h
@@ -119,7 +126,8 @@ def hair_alpha(idt: Identity, x, y, px, back: bool):
     return aa(np.maximum(ellipse(x, y, 0.0, -0.06, fw * 1.07, fh * 1.06), y - hairline), px)
 
 
-def face_alpha(idt: Identity, xo, yo, px, jaw):
+def face_alpha(idt: Identity, xo, yo, px, jaw) -> np.ndarray:
+    """Coverage of the face: an ellipse whose lower half lengthens by ``jaw`` and narrows to the chin."""
     low = np.clip(yo, 0.0, None) / (idt.face_h + jaw)
     half_w = idt.face_w * (1.0 - 0.3 * idt.chin * low ** 2)
     half_h = np.where(yo > 0, idt.face_h + jaw, idt.face_h)
@@ -127,6 +135,7 @@ def face_alpha(idt: Identity, xo, yo, px, jaw):
 
 
 def skin_color(idt: Identity, scene: Scene, xo, yo) -> np.ndarray:
+    """Skin RGB with soft rounded-face shading and, in the wild regime, a moving side light."""
     shade = 1.0 - 0.12 * ((xo / idt.face_w) ** 2 + 0.5 * (yo / idt.face_h) ** 2)
     la = np.asarray(scene.light_amp, np.float32)[:, None, None]
     if np.any(la):

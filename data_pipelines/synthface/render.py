@@ -100,11 +100,13 @@ def render_frames(idt: Identity, au: np.ndarray, scene: Scene, size: int) -> np.
     draw_nose(cv, idt, a, on)
     draw_mouth(cv, idt, a, on)
     draw_overlays(cv, idt, scene)
-    img = cv.img * (np.asarray(scene.gain, np.float32)[:, None, None, None] * 255.0
-                    * np.asarray(scene.cast, np.float32))
+    img = cv.img  # finish in place: exposure, colour cast, camera noise, quantisation
+    img *= np.asarray(scene.gain, np.float32)[:, None, None, None] * (
+        255.0 * np.asarray(scene.cast, np.float32))
     if scene.noise_sigma > 0:
-        rng = np.random.default_rng(scene.noise_seed)
-        img += scene.noise_sigma * rng.standard_normal(img.shape, dtype=np.float32)
+        noise = np.random.default_rng(scene.noise_seed).standard_normal(img.shape, dtype=np.float32)
+        noise *= scene.noise_sigma
+        img += noise
     img += 0.5
     return np.clip(img, 0, 255, out=img).astype(np.uint8)
 

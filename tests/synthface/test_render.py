@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from data_pipelines.synthface import AU_REGIONS, AUS, EXPRESSIONS, SynthFaceError, render_clip
-from data_pipelines.synthface.canvas import VIEW
+from data_pipelines.synthface.canvas import pixel_centres
 from data_pipelines.synthface.facs import AU_INDEX
 from data_pipelines.synthface.identity import make_identity, neutral_identity
 from data_pipelines.synthface.render import render_frames
@@ -26,7 +26,7 @@ def _diff_mask(frames):
 
 
 def _pixel_coords():
-    lin = np.linspace(-VIEW, VIEW, SIZE) + VIEW / SIZE
+    lin = pixel_centres(SIZE)
     return np.meshgrid(lin, lin)  # X (columns), Y (rows) in face units for a centred frontal face
 
 
