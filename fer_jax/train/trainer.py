@@ -114,6 +114,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     graphdef, state = nnx.split(model)
     rep = replicated(mesh)
     state = jax.device_put(state, rep)
+    nnx.update(model, state)  # drop the module's unreplicated initial arrays
 
     if train_iter is None:
         train_iter = make_iterator(config, config.input.split_train, train=True, seed=int(config.seed))
@@ -151,16 +152,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     eval_fn = runner.make_eval_fn(method, graphdef) if eval_iter_fn is not None else None
     eval_every, log_every = int(config.get("eval_every", 0)), max(int(config.get("log_every", 1)), 1)
 
-    def run_eval(step: int) -> dict[str, Any]:
-        arrays = runner.collect(eval_fn, state, eval_iter_fn(), mesh)
-        rep_ = runner.report(arrays, config)
-        named = {f"val/{k}": v for k, v in rep_.items()}
-        named.update({f"val/recall/{c}": r for c, r in rep_.get("per_class_recall", {}).items()})
-        summaries.write(step, "val", named)
-        if jax.process_index() == 0:
-            atomic_write_json(os.path.join(workdir, f"eval_{step}.json"), dict(rep_, step=step))
-        ckpts.save_best(step, state, scalars_only(named))
-        return scalars_only(named)
+    def evaluate(step: int, record: bool = True) -> dict[str, float]:
+        report = runner.report(runner.collect(eval_fn, state, eval_iter_fn(), mesh), config)
+        named = {f"val/{k}": v for k, v in report.items()}
+        named.update({f"val/recall/{c}": r for c, r in report.get("per_class_recall", {}).items()})
+        named = scalars_only(named)
+        if record:
+            summaries.write(step, "val", named)
+            if jax.process_index() == 0:
+                atomic_write_json(os.path.join(workdir, f"eval_{step}.json"), dict(report, step=step))
+            ckpts.save_best(step, state, named)
+        return named
 
     train_metrics: dict[str, float] = {}
     val_metrics: dict[str, float] = {}
@@ -178,12 +180,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
                 summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
                 tick, tick_step = now, step
             if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == total):
-                val_metrics = run_eval(step)
+                val_metrics = evaluate(step)
             ckpts.save(step, state, train_iter.get_state(), force=step == total)
-        if first == total and eval_fn is not None:  # resumed a finished run: report it again
-            val_metrics = scalars_only({f"val/{k}": v for k, v in
-                                        runner.report(runner.collect(eval_fn, state, eval_iter_fn(), mesh),
-                                                      config).items()})
+        if first == total and eval_fn is not None:  # resumed a finished run: report, record nothing
+            val_metrics = evaluate(total, record=False)
         ckpts.wait()
     finally:
         ckpts.close()

@@ -8,7 +8,7 @@ written by 8 devices or 2 processes restores on another topology."""
 import numpy as np
 import pytest
 
-from helpers import final_params, read_metrics, run_train
+from train_helpers import final_params, read_metrics, run_train
 
 pytestmark = pytest.mark.multiprocess
 # One eval, at the end (eval_every=0), on 20 examples: the last eval batch is padded.

@@ -8,7 +8,7 @@ import pytest
 
 from configs.mi_fer import synthface
 from fer_jax.train.trainer import train
-from helpers import read_metrics
+from train_helpers import read_metrics
 
 pytestmark = pytest.mark.slow
 

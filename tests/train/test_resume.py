@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import env, read_metrics, train_cmd, without_timing
+from train_helpers import env, read_metrics, train_cmd, without_timing
 
 pytestmark = pytest.mark.multiprocess
 FLAGS = ["--config.total_steps=30", "--config.ckpt_every=5", "--config.eval_every=10", "--config.toy.sleep=0.03"]

@@ -1,5 +1,5 @@
 """The trainer loop in one process: non-finite guard, best-by-val checkpoint, resume of a finished
-run, and ``fer-jax eval`` on a trained workdir."""
+run (with TensorBoard on), and ``fer-jax eval`` on a trained workdir."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import toy_config
 from fer_jax.evaluate import cli as eval_cli
 from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.trainer import NonFiniteLossError, train
-from helpers import read_metrics
+from train_helpers import read_metrics
 
 
 def test_non_finite_loss_stops_naming_step_and_key_and_is_not_saved(tmp_path):
@@ -68,7 +68,9 @@ def test_best_manager_keeps_the_best_of_a_sequence(tmp_path):
 
 def test_rerun_of_a_finished_run_does_not_train_again(tmp_path):
     c = toy_config.get_config()
+    c.tensorboard = True
     first = train(c, str(tmp_path))
+    assert list(tmp_path.glob("events.out.tfevents.*"))  # TensorBoard scalars were written
     before = (tmp_path / "metrics.jsonl").read_text()
     again = train(c, str(tmp_path))
     assert (tmp_path / "metrics.jsonl").read_text() == before

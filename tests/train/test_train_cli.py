@@ -6,7 +6,7 @@ import os
 import pytest
 
 from fer_jax.train import cli
-from helpers import REPO, read_metrics
+from train_helpers import REPO, read_metrics
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_config.py")
 
