@@ -60,6 +60,9 @@ def main(argv: list[str]) -> int:
     except SynthFaceError as exc:
         print(f"fer-jax synthface: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an output folder that cannot be created or written
+        print(f"fer-jax synthface: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 2
     for err in result.errors:
         print(f"fer-jax synthface: failed: {err}", file=sys.stderr)
     print(f"wrote {result.n_clips} clips and {result.n_pool_images} pool images to {result.out_dir}"

@@ -6,6 +6,7 @@ Layout of ``out_dir``::
     labels.jsonl              one JSON object per clip (fields in docs/ARCHITECTURE.md §2)
     identity_pool.npz         images uint8 [N, S, S, 3], identity int32 [N]
     identities.json           every identity's parameters and its split (for audits)
+    failed.jsonl              only when some clips failed: one {"error": "<file>: <reason>"} per line
 
 Choices:
 - ``clips_per_identity`` K means K clips *per expression* per identity, so a dataset holds
@@ -188,6 +189,12 @@ def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identit
             "pool_identities": pool_ids,
             "identities": [make_identity(i, seed).to_json() for i in range(identities + pool_identities)]}
     _atomic_write(out / "identities.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+    failed = out / "failed.jsonl"  # the record of what a rerun should look at; absent when all worked
+    if result.errors:
+        _atomic_write(failed, lambda p: p.write_text(
+            "".join(json.dumps({"error": e}) + "\n" for e in result.errors)))
+    elif failed.exists():
+        failed.unlink()
     result.n_clips, result.n_pool_images = len(ordered), int(len(images))
     return result
 

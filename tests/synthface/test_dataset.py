@@ -118,6 +118,9 @@ def test_failed_clips_are_reported_and_left_out(tmp_path):
     assert result.n_clips == 0 and len(result.errors) == 7
     assert "no-such-codec" in result.errors[0] and ".mp4" in result.errors[0]
     assert (tmp_path / "labels.jsonl").read_text() == ""
+    failed = [json.loads(x) for x in (tmp_path / "failed.jsonl").read_text().splitlines()]
+    assert len(failed) == 7 and "no-such-codec" in failed[0]["error"]
+    assert not list((tmp_path / "videos").iterdir())  # no half-written videos
     assert main(["--out", str(tmp_path), "--identities", "1", "--clips-per-identity", "1",
                  "--frames", "4", "--size", "32", "--pool-identities", "0", "--workers", "0",
                  "--codec", "no-such-codec", "--quiet"]) == 1
@@ -138,3 +141,10 @@ def test_cli_generates_previews_and_rejects_bad_usage(tmp_path, capsys):
     assert "size" in capsys.readouterr().err
     assert main(["--out", str(tmp_path), "--regime", "moon"]) == 2
     assert main([]) == 2
+    assert main(["--out", str(tmp_path / "d"), "--identities", "0"]) == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["--out", str(blocker / "sub"), "--identities", "1", "--frames", "4", "--size", "32",
+                 "--quiet"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["--help"]) == 0
