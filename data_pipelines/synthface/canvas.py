@@ -50,7 +50,8 @@ class Canvas:
         self.size, self.T, self.scene = size, T, scene
         lin = pixel_centres(size)
         self.X, self.Y = lin[None, None, :], lin[None, :, None]
-        sl = slice(0, 1) if scene.static_pose else slice(None)
+        steady = scene.static_pose and np.ptp(scene.light_amp) == 0
+        sl = slice(0, 1) if steady else slice(None)
         self.pose = [np.asarray(a, np.float32)[sl, None, None] for a in
                      (scene.tx, scene.ty, scene.scale, scene.roll, scene.yaw, scene.pitch)]
         tx, ty, sc, roll, yaw, pitch = self.pose
@@ -138,6 +139,8 @@ def skin_color(idt: Identity, scene: Scene, xo, yo) -> np.ndarray:
     """Skin RGB with soft rounded-face shading and, in the wild regime, a moving side light."""
     shade = 1.0 - 0.12 * ((xo / idt.face_w) ** 2 + 0.5 * (yo / idt.face_h) ** 2)
     la = np.asarray(scene.light_amp, np.float32)[:, None, None]
+    if xo.shape[0] == 1 and np.ptp(la) == 0:  # one shared grid for a still head and steady light
+        la = la[:1]
     if np.any(la):
         shade = shade * (1.0 + la * (np.cos(scene.light_dir) * xo + np.sin(scene.light_dir) * yo))
     return np.asarray(idt.skin, np.float32) * shade[..., None]

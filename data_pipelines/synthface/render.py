@@ -46,8 +46,12 @@ AU_REGIONS: dict[int, tuple[float, float, float, float]] = {
     25: (-0.36, 0.36, 0.27, 0.68),
     26: (-0.92, 0.92, 0.0, 1.25),
 }
+
 def _base(cv: Canvas, idt: Identity) -> np.ndarray:
-    """Background, clutter, shoulders, neck, hair behind the head and the face at rest."""
+    """Background, clutter, shoulders, neck, ears, hair behind the head and the face at rest.
+
+    Drawn once when the head does not move (lab) and per frame otherwise ([Tp, S, S, 3]).
+    """
     scene, size = cv.scene, cv.size
     X, Y = cv.X, cv.Y
     img = np.empty((1, size, size, 3), np.float32)
@@ -58,21 +62,31 @@ def _base(cv: Canvas, idt: Identity) -> np.ndarray:
         d = (ellipse(X, Y, cx, cy, rx, ry) if kind < 0.5
              else np.maximum(np.abs(X - cx) - rx, np.abs(Y - cy) - ry))
         img = img + aa(d, pix)[..., None] * (np.asarray((r, g, b), np.float32) - img)
-    full = (slice(None), slice(None))
-    xo, yo = cv.coords("outline", *full)
+    cv.img = np.broadcast_to(img, (cv.xr.shape[0],) + img.shape[1:]).copy()
     skin = np.asarray(idt.skin, np.float32)
-    layers = [(aa(ellipse(xo, yo, 0.0, 1.9, 1.2, 0.7), cv.px), scene.clothes),
-              (aa(np.maximum(np.abs(xo) - 0.42 * idt.face_w, 0.4 - yo), cv.px), skin * 0.82)]
-    back = hair_alpha(idt, xo, yo, cv.px, back=True)
-    if back is not None:
-        layers.append((back, idt.hair))
-    ears = np.minimum(*(ellipse(xo, yo, sx * idt.face_w * 0.97, idt.eye_y + 0.12, 0.09, 0.17)
-                        for sx in (-1.0, 1.0)))
-    layers.append((aa(ears, cv.px), skin * 0.9))
-    layers.append((face_alpha(idt, xo, yo, cv.px, 0.0), skin_color(idt, scene, xo, yo)))
-    for alpha, color in layers:
-        img = img + alpha[..., None] * (np.asarray(color, np.float32) - img)
-    return img
+    fw, fh = idt.face_w, idt.face_h
+    parts = [
+        ((-1.25, 1.25, 1.15, 2.7), lambda x, y: aa(ellipse(x, y, 0.0, 1.9, 1.2, 0.7), cv.px),
+         scene.clothes),
+        ((-0.45 * fw, 0.45 * fw, 0.35, 3.0),
+         lambda x, y: aa(np.maximum(np.abs(x) - 0.42 * fw, 0.4 - y), cv.px), skin * 0.82),
+        ((-1.32 * fw, 1.32 * fw, -0.07 - 1.15 * fh, 0.77),
+         lambda x, y: hair_alpha(idt, x, y, cv.px, back=True), idt.hair),
+        ((-fw - 0.1, fw + 0.1, idt.eye_y - 0.07, idt.eye_y + 0.31),
+         lambda x, y: aa(np.minimum(*(ellipse(x, y, sx * fw * 0.97, idt.eye_y + 0.12, 0.09, 0.17)
+                                       for sx in (-1.0, 1.0))), cv.px), skin * 0.9),
+        ((-fw * 1.02, fw * 1.02, -fh * 1.02, fh * 1.02),
+         lambda x, y: face_alpha(idt, x, y, cv.px, 0.0), None),
+    ]
+    for (x0, x1, y0, y1), alpha_fn, color in parts:
+        box = cv.box(x0, x1, y0, y1, "outline")
+        if box is None:
+            continue
+        x, y = cv.coords("outline", *box)
+        alpha = alpha_fn(x, y)
+        if alpha is not None:
+            cv.over(box, alpha, skin_color(idt, scene, x, y) if color is None else color)
+    return cv.img
 
 
 def render_frames(idt: Identity, au: np.ndarray, scene: Scene, size: int) -> np.ndarray:
