@@ -31,7 +31,8 @@ def render_clip(identity: Identity | int, expression: int | str, regime: str = "
     ``identity`` is an :class:`Identity` or an index drawn with ``make_identity(index, seed=0)``.
     ``labels`` holds ``expression`` (label id), ``expression_name``, ``identity``, ``apex_index``,
     ``au_intensity`` (float32 [T, 12], expression AUs relative to the person's neutral face),
-    ``regime`` and ``n_frames``. The same arguments always give the same pixels.
+    ``regime`` and ``n_frames``. The same arguments always give the same pixels. The clip has
+    exactly ``n_frames`` frames in both regimes (``generate`` varies wild lengths around it).
     """
     check_request(regime, n_frames, size)
     idt = identity if isinstance(identity, Identity) else make_identity(int(identity))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data_pipelines.synthface.facs import SynthFaceError
+
 REGIMES = ("lab", "wild")
 
 
@@ -131,6 +133,4 @@ def make_scene(regime: str, n_frames: int, rng: np.random.Generator) -> Scene:
         return lab_scene(n_frames, rng)
     if regime == "wild":
         return wild_scene(n_frames, rng)
-    from data_pipelines.synthface.facs import SynthFaceError
-
     raise SynthFaceError(f"unknown regime {regime!r}; expected one of {REGIMES}")
