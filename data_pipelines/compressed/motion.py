@@ -21,23 +21,32 @@ import numpy as np
 
 CELL = 4  # motion fields are stored at S/4: one vector per 4x4 pixels
 
+# FFmpeg's AVMotionVector (libavutil/motion_vector.h), the record PyAV's side data holds; reading the raw
+# side-data bytes with this dtype skips PyAV's per-frame array construction.
+MV_DTYPE = np.dtype({
+    "names": ["source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "flags", "motion_x", "motion_y",
+              "motion_scale"],
+    "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
+    "offsets": [0, 4, 5, 6, 8, 10, 12, 16, 24, 28, 32], "itemsize": 40, "aligned": True})
 
-def block_fields(mvs: list[np.ndarray | None], size: int) -> np.ndarray:
+
+def block_fields(mvs: list[np.ndarray | bytes | None], size: int) -> np.ndarray:
     """Rasterise codec motion vectors of N frames into an int16 [N, S/4, S/4, 2] half-pel (x, y) field.
 
-    Each entry of ``mvs`` is the structured array FFmpeg exports for one frame (``frame.side_data``), or
-    ``None``. All frames are rasterised in one vectorised pass. Intra-coded blocks export no vector and
+    Each entry of ``mvs`` is what FFmpeg exports for one frame (``frame.side_data``): a ``MV_DTYPE``
+    array, its raw bytes, or ``None``. All frames are rasterised in one vectorised pass. Intra-coded blocks export no vector and
     keep 0 (predicted from the co-located reference pixels). Quarter-pel vectors (an MPEG-4 ASP option
     that our canonical encode never uses) are rounded to half-pel.
     """
     n = size // CELL
     field = np.zeros((len(mvs), n, n, 2), np.int16)
-    parts = [(i, m) for i, m in enumerate(mvs) if m is not None and len(m)]
-    if not parts:
+    raw = [b"" if m is None else m if isinstance(m, bytes) else m.astype(MV_DTYPE).tobytes() for m in mvs]
+    counts = [len(r) // MV_DTYPE.itemsize for r in raw]
+    if not sum(counts):
         return field
-    frame = np.concatenate([np.full(len(m), i, np.int32) for i, m in parts])
+    frame = np.repeat(np.arange(len(mvs), dtype=np.int32), counts)
     # Join as raw records: np.concatenate on aligned structured dtypes is ~10x slower.
-    m = np.frombuffer(b"".join(p.tobytes() for _, p in parts), dtype=parts[0][1].dtype)
+    m = np.frombuffer(b"".join(raw), dtype=MV_DTYPE)
     keep = m["source"] < 0  # past reference only (future references mean B-frames: not canonical)
     frame, m = frame[keep], m[keep]
     scale = m["motion_scale"].astype(np.int32).clip(min=1)
@@ -59,6 +68,12 @@ def block_fields(mvs: list[np.ndarray | None], size: int) -> np.ndarray:
     return field
 
 
+def refers_to_future(mvs: list[bytes | None]) -> bool:
+    """Whether any vector predicts from a later frame (a B-frame: the stream is not canonical)."""
+    raw = b"".join(m for m in mvs if m)
+    return bool(raw) and bool((np.frombuffer(raw, dtype=MV_DTYPE)["source"] > 0).any())
+
+
 def accumulate(steps: np.ndarray) -> np.ndarray:
     """Trace every cell back to the I-frame: ``D_t(c) = d_t(c) + D_{t-1}(cell under c's centre + d_t)``.
 
@@ -73,8 +88,8 @@ def accumulate(steps: np.ndarray) -> np.ndarray:
     prev = np.zeros((n * n, 2), np.int16)
     for t in range(p):
         step = steps[t]
-        sy = np.clip((centre[:, None] + step[..., 1]) // (2 * CELL), 0, n - 1)
-        sx = np.clip((centre[None, :] + step[..., 0]) // (2 * CELL), 0, n - 1)
+        sy = np.minimum(np.maximum((centre[:, None] + step[..., 1]) // (2 * CELL), 0), n - 1)
+        sx = np.minimum(np.maximum((centre[None, :] + step[..., 0]) // (2 * CELL), 0), n - 1)
         out[t] = step + prev[sy * n + sx]
         prev = out[t].reshape(n * n, 2)
     return out
@@ -129,8 +144,8 @@ def gather_index(disp: np.ndarray, height: int, ref_index: np.ndarray | None = N
     first = 2 * k * np.arange(n, dtype=np.int32)  # half-pel position of each cell's first pixel
     lo = -(first + m)
     hi = 2 * height - 2 + m - (first + 2 * (k - 1))
-    dy = np.clip(disp[..., 1].astype(np.int32), lo[:, None], hi[:, None])
-    dx = np.clip(disp[..., 0].astype(np.int32), lo[None, :], hi[None, :])
+    dy = np.minimum(np.maximum(disp[..., 1].astype(np.int32), lo[:, None]), hi[:, None])
+    dx = np.minimum(np.maximum(disp[..., 0].astype(np.int32), lo[None, :]), hi[None, :])
     off = dy * side + dx
     if ref_index is not None:
         off += (np.asarray(ref_index, np.int32) * (side * side))[:, None, None]

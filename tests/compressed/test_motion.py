@@ -5,15 +5,9 @@ import numpy as np
 
 from data_pipelines.compressed import motion
 
-_MV_DTYPE = np.dtype({"names": ["source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "flags", "motion_x",
-                                "motion_y", "motion_scale"],
-                      "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
-                      "offsets": [0, 4, 5, 6, 8, 10, 12, 16, 24, 28, 32], "itemsize": 40, "aligned": True})
-
-
 def _mvs(rows):
     """rows of (w, h, dst_x, dst_y, motion_x, motion_y, motion_scale, source)."""
-    a = np.zeros(len(rows), _MV_DTYPE)
+    a = np.zeros(len(rows), motion.MV_DTYPE)
     for i, (w, h, dx, dy, mx, my, sc, src) in enumerate(rows):
         a[i] = (src, w, h, 0, 0, dx, dy, 0, mx, my, sc)
     return a
@@ -26,6 +20,8 @@ def test_block_fields_rasterises_16_and_8_pixel_blocks_in_half_pel():
                 (16, 16, 8, 24, 9, 9, 2, 1)])      # a future reference (B-frame) is ignored
     f = motion.block_fields([mvs, None], 32)
     assert f.shape == (2, 8, 8, 2) and f.dtype == np.int16
+    np.testing.assert_array_equal(motion.block_fields([None, mvs.tobytes()], 32)[1], f[0])  # raw side data
+    assert motion.refers_to_future([mvs.tobytes()]) and not motion.refers_to_future([mvs[:3].tobytes(), None])
     assert (f[0, 0:4, 0:4] == [-3, 2]).all()
     assert (f[0, 0:2, 4:6] == [1, 0]).all() and (f[0, 2:4, 4:6] == 0).all()
     assert (f[0, 4:8, 4:8] == [2, 2]).all()
