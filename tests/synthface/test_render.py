@@ -116,3 +116,41 @@ def test_expression_names_and_ids_agree():
         _, by_id = render_clip(1, i, "lab", n_frames=3, size=32, seed=2)
         assert by_name["expression"] == by_id["expression"] == i
         np.testing.assert_array_equal(by_name["au_intensity"], by_id["au_intensity"])
+
+
+def test_lab_is_still_and_wild_moves_even_without_expression():
+    lab, _ = render_clip(4, "neutral", "lab", n_frames=8, size=48, seed=0)
+    assert all(np.array_equal(lab[0], f) for f in lab[1:])  # frontal, steady: only AUs move pixels
+    motion, occluded = [], 0
+    for seed in range(8):
+        wild, _ = render_clip(4, "neutral", "wild", n_frames=8, size=48, seed=seed)
+        motion.append(np.abs(wild[-1].astype(int) - wild[0]).mean())
+        # camera noise: neighbouring pixels of the flat-ish background are not all equal
+        assert np.abs(np.diff(wild[0, :4, :4].astype(int), axis=1)).max() > 0
+    assert min(motion) > 2.0  # pose, light and noise change every wild clip
+
+
+def test_pool_stills_vary_pose_expression_and_light():
+    from data_pipelines.synthface import render_face_image
+
+    stills = np.stack([render_face_image(9, size=48, seed=k) for k in range(4)]).astype(int)
+    assert stills.shape == (4, 48, 48, 3)
+    diffs = [np.abs(stills[i] - stills[j]).mean() for i in range(4) for j in range(i + 1, 4)]
+    assert min(diffs) > 3.0
+    np.testing.assert_array_equal(render_face_image(9, size=48, seed=2), stills[2])
+
+
+def test_wild_scenes_occlude_some_clips_and_the_occluder_is_drawn():
+    from data_pipelines.synthface.scene import wild_scene
+
+    scenes = [wild_scene(4, np.random.default_rng(s)) for s in range(60)]
+    with_occluder = [s for s in scenes if s.occluder is not None]
+    assert 8 <= len(with_occluder) <= 35  # about 35%
+    scene = with_occluder[0]
+    idt = make_identity(0)
+    au = np.zeros((4, len(AUS)), np.float32)
+    shown = render_frames(idt, au, scene, 48)
+    from dataclasses import replace
+
+    hidden = render_frames(idt, au, replace(scene, occluder=None), 48)
+    assert (np.abs(shown.astype(int) - hidden).max(-1) > 10).mean() > 0.02
