@@ -33,6 +33,15 @@ def test_disfa(tmp_path, data_dir, monkeypatch):
         assert e["subject"] == sn and e["label"] == 0
         assert int((e["frame_types"] > 0).sum()) == len(e["au_intensity"])
     assert "SN004_au26.txt" in metadata(b)["skipped"][0]["error"]
+    # through the input pipeline: the AU rows are those of the sampled frames
+    from data_pipelines.input_pipeline import make_iterator
+
+    cfg = dict(dataset="disfa", data_dir=data_dir, size=32, identity_backbone="dlib", eval_batch_size=2,
+               segments=2, segment_mode="tsn")
+    for batch in make_iterator(cfg, "fold0", seed=0, process_index=0, process_count=1, train=False):
+        assert batch["au_intensity"].shape == (2, 2, 12)
+        assert set(np.unique(batch["au_intensity"])) <= set(range(6))
+        assert not np.array_equal(batch["au_intensity"][:, 0], batch["au_intensity"][:, 1])
 
 
 def test_bp4d(tmp_path, data_dir, monkeypatch):

@@ -22,6 +22,13 @@ def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert "1 input(s) skipped" in err and "train_00002_aligned.jpg" in err and "cannot decode image" in err
     assert os.path.isdir(os.path.join(data, "rafdb", "size32_dlib", "1.0.0"))
+    # the still-image dataset reads back through the input pipeline as `image` batches
+    from data_pipelines.input_pipeline import make_iterator
+
+    cfg = dict(dataset="rafdb", data_dir=data, size=32, identity_backbone="dlib", batch_size=2, eval_batch_size=2)
+    (batch,) = list(make_iterator(cfg, "train", seed=0, process_index=0, process_count=1, train=False))
+    assert batch["image"].shape == (2, 32, 32, 3) and batch["identity_embedding"].shape == (2, 8)
+    assert list(batch["mask"]) == [1.0, 0.0] and list(batch["label"]) == [0, 0]  # 1 example + 1 padding row
 
     assert main(["ckplus", "--data-dir", data, "--manual-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

@@ -79,6 +79,12 @@ def test_train_epochs_deterministic_and_exact_resume(toy_dir):
         nb = next(again)
         for key in b:
             np.testing.assert_array_equal(b[key], nb[key])
+    cached = make_iterator(dict(cfg, cache=True), "train", seed=3, process_index=0, process_count=1)
+    cached_epochs = [next(cached) for _ in range(10)]
+    for b, c in zip(batches[:5], cached_epochs[:5]):  # in-memory cache: the same first epoch
+        np.testing.assert_array_equal(b["residuals"], c["residuals"])
+    cached_epoch1 = np.concatenate([clip_of(c) for c in cached_epochs[5:]])
+    assert len(set(cached_epoch1)) == 20 and not np.array_equal(cached_epoch1, epoch0)  # reshuffled from cache
     other = make_iterator(cfg, "train", seed=4, process_index=0, process_count=1)
     assert not np.array_equal(clip_of(next(other)), clip_of(batches[0]))
     for stop in (3, 7):  # resume mid-epoch and in the next epoch
