@@ -35,15 +35,20 @@ def _default_clips() -> list[str]:
     return [path] if os.path.exists(path) else []
 
 
-def _pan_clip(n: int, size: int, dx: int, dy: int) -> np.ndarray:
-    """A panning crop of a real photo (scikit-image astronaut) or, without it, of smoothed noise."""
-    try:
-        from skimage import data
+def _texture(side: int = 512, seed: int = 0) -> np.ndarray:
+    """A smooth, photo-like RGB texture (low-pass filtered noise), numpy only, identical on every machine."""
+    rng = np.random.default_rng(seed)
+    f = np.fft.fftfreq(side)
+    falloff = 1.0 / (1e-3 + np.hypot(f[:, None], f[None, :])) ** 1.6
+    chans = [np.fft.ifft2(np.fft.fft2(rng.standard_normal((side, side))) * falloff).real for _ in range(3)]
+    img = np.stack(chans, -1)
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)
 
-        img = data.astronaut()
-    except ImportError:
-        rng = np.random.default_rng(0)
-        img = rng.integers(0, 256, (512, 512, 3)).astype(np.uint8)
+
+def _pan_clip(n: int, size: int, dx: int, dy: int) -> np.ndarray:
+    """A clip panning over a fixed texture by (dx, dy) px per frame."""
+    img = _texture()
     y0, x0 = 60 + max(0, dy) * n, 60 + max(0, dx) * n
     return np.stack([img[y0 - dy * t : y0 - dy * t + size, x0 - dx * t : x0 - dx * t + size] for t in range(n)])
 
