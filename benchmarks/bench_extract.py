@@ -60,11 +60,12 @@ def _decode_rgb(data: bytes, threads: int | None = None) -> int:
         return len([f.to_ndarray(format="rgb24", threads=threads) for f in c.decode(video=0)])
 
 
-def _decode_source(path: str, size: int) -> int:
+def _decode_source(path: str, size: int, threads: int | None = None) -> int:
     import av
 
     with av.open(path) as c:
-        return len([f.to_ndarray(width=size, height=size, format="rgb24") for f in c.decode(video=0)])
+        return len([f.to_ndarray(width=size, height=size, format="rgb24", threads=threads)
+                    for f in c.decode(video=0)])
 
 
 def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], colours: list[str]) -> dict:
@@ -87,6 +88,7 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
             paths[f"extract[{mode},{colour}]"] = (
                 lambda d, p, m=mode, c=colour: extract_stream(d, size=size, gop=gop, mode=m, colour=c))
     paths["decode_source"] = lambda d, p: _decode_source(p, size) if p else None
+    paths["decode_source_1thread"] = lambda d, p: _decode_source(p, size, 1) if p else None
 
     times = {name: {k: [] for k in paths} for name, _, _ in streams}
     for name, data, src in streams:  # warm-up: imports, codec init, caches
@@ -95,7 +97,7 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
     for _ in range(repeats):
         for name, data, src in streams:
             for key, fn in paths.items():
-                if key == "decode_source" and src is None:
+                if key.startswith("decode_source") and src is None:
                     continue
                 t = time.perf_counter()
                 fn(data, src)
@@ -115,11 +117,13 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
     summary = {"frames": sum(r["frames"] for r in clips_out),
                "stream_bytes": sum(r["stream_bytes"] for r in clips_out),
                "raw_rgb_bytes": sum(r["raw_rgb_bytes"] for r in clips_out),
-               "decode_rgb_ms": round(total("decode_rgb"), 3)}
+               "decode_rgb_ms": round(total("decode_rgb"), 3),
+               "decode_rgb_default_ms": round(total("decode_rgb_default"), 3)}
     for key in paths:
         if key.startswith("extract"):
             summary[f"{key}_ms"] = round(total(key), 3)
             summary[f"ratio {key} / decode_rgb"] = round(total(key) / total("decode_rgb"), 3)
+            summary[f"ratio {key} / decode_rgb_default"] = round(total(key) / total("decode_rgb_default"), 3)
     summary["raw_rgb / stream bytes"] = round(summary["raw_rgb_bytes"] / summary["stream_bytes"], 2)
     return {"size": size, "gop": gop, "repeats": repeats, "cpu_count": os.cpu_count(), "clips": clips_out,
             "summary": summary}

@@ -13,8 +13,8 @@ Arrays of a :class:`CompressedClip` (``S`` = ``size``, ``G`` GOPs, ``P = gop - 1
   (multiples of 0.5). **Sign: source minus destination** -- the content at pixel ``p`` came from
   ``p + mv`` in the reference (FFmpeg's ``motion_x / motion_scale``). Scene content moving right by
   2 px/frame therefore gives ``mv_x = -2`` per frame in ``frame`` mode and ``-2 t`` at P-frame ``t`` in
-  ``accumulate`` mode. Intra-coded blocks carry no codec vector and get 0 (they are predicted from the
-  co-located reference pixels, so their residual is the plain frame difference).
+  ``accumulate`` mode. Intra-coded blocks carry no codec vector and get a zero step (predicted from the
+  co-located reference pixels, so in ``frame`` mode their residual is the plain frame difference).
 * ``residuals`` int16 [G, P, S, S, 3]: RGB ``frame - motion-compensated reference`` in [-255, 255].
   Half-pel positions are sampled as the rounded mean of the 2 or 4 neighbouring pixels (MPEG-4's own
   interpolation); positions outside the frame take the border pixel.

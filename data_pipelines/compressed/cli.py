@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("accumulate", "frame"), default="accumulate",
                    help="vectors/residuals relative to the I-frame (accumulate) or to the previous frame")
     p.add_argument("--crop-faces", action="store_true", help="crop one stable square around the face (dlib)")
+    p.add_argument("--qscale", type=int, default=2, help="MPEG-4 quantiser of the re-encode, 1 (best) .. 31 (default 2)")
+    p.add_argument("--detect-every", type=int, default=5, help="with --crop-faces: detect on every n-th frame (default 5)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     return p
 
@@ -134,12 +136,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--size must be a positive multiple of 16, got {args.size}")
     if not 2 <= args.gop <= 600:
         raise UsageError(f"--gop must be in [2, 600], got {args.gop}")
+    if not 1 <= args.qscale <= 31:
+        raise UsageError(f"--qscale must be in [1, 31], got {args.qscale}")
+    if args.detect_every < 1:
+        raise UsageError(f"--detect-every must be >= 1, got {args.detect_every}")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise UsageError(f"--fps must be in (0, 1000], got {args.fps}")
     inputs = expand_inputs(args.paths)
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
     _remove_stale_temps(out_dir)
     settings = {"size": args.size, "gop": args.gop, "fps": args.fps, "mode": args.mode,
-                "crop_faces": bool(args.crop_faces)}
+                "crop_faces": bool(args.crop_faces), "qscale": args.qscale}
+    if args.crop_faces:
+        settings["detect_every"] = args.detect_every
     names = output_names(inputs)
     done = read_manifest(out_dir)
     todo = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fractions
 import importlib.util
 import os
 
@@ -79,10 +78,3 @@ def write_audio(path, seconds=0.5, rate=44100) -> str:
 def carphone() -> str:
     return carphone_path()
 
-
-@pytest.fixture
-def good_h264(tmp_path) -> str:
-    return write_video(tmp_path / "good.mp4", pan_frames(20, 64, 64, 1, 0))
-
-
-FRACTION = fractions.Fraction

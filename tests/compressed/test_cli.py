@@ -151,6 +151,8 @@ def test_usage_errors(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "o")]) == 2  # no PATH
     assert main([str(tmp_path), "--out", str(tmp_path / "o"), "--size", "100"]) == 2
     assert main([str(tmp_path), "--out", str(tmp_path / "o"), "--mode", "sideways"]) == 2
+    assert main([str(tmp_path), "--out", str(tmp_path / "o"), "--qscale", "0"]) == 2
+    assert main([str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
     assert main(["--help"]) == 0
 
 
@@ -170,3 +172,16 @@ def test_good_files_still_written_beside_a_bad_one(tmp_path, bad):
     rc, out, lines = _run(tmp_path, good, b)
     assert rc == 1 and {r["status"] for r in lines} == {"ok", "failed"}
     assert (out / "good.npz").exists() and not (out / "bad.npz").exists()
+
+
+def test_crop_faces_flag(tmp_path, carphone):
+    frames = np.zeros((6, 64, 64, 3), np.uint8)
+    frames[:, 20:40, 20:40] = 200
+    noface = write_video(tmp_path / "noface.mp4", frames)
+    rc, out, lines = _run(tmp_path, carphone, noface, extra=("--crop-faces", "--detect-every", "10"))
+    assert rc == 1
+    by_name = {os.path.basename(r["input"]): r for r in lines}
+    assert by_name["carphone_pristine.mp4"]["status"] == "ok"
+    assert by_name["carphone_pristine.mp4"]["settings"]["crop_faces"] is True
+    assert len(load_clip(out / "carphone_pristine.npz").meta["face_box"]) == 3
+    assert "no face found" in by_name["noface.mp4"]["error"]
