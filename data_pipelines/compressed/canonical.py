@@ -45,7 +45,7 @@ def encode_canonical(frames: Iterable[np.ndarray], *, size: int, fps: float, gop
         ctx.options = {"sc_threshold": "1000000000", "qmin": str(qscale), "qmax": str(qscale)}
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame = frame.reformat(format="yuv420p")
+            frame = frame.reformat(format="yuv420p", threads=1)  # small frame: threads cost more than they save
             frame.pts = n
             frame.time_base = 1 / rate
             for packet in stream.encode(frame):
@@ -95,7 +95,7 @@ def iter_source_frames(path: str | os.PathLike, *, fps: float | None) -> Iterato
     target = fps or source_fps(stream)
     with container:
         stream.thread_type = "AUTO"
-        prev, prev_t, tick, t0 = None, None, 0, None
+        prev, tick, t0 = None, 0, None
         try:
             for i, frame in enumerate(container.decode(stream)):
                 t = frame.time if frame.time is not None else i / target
@@ -105,7 +105,7 @@ def iter_source_frames(path: str | os.PathLike, *, fps: float | None) -> Iterato
                     while tick / target < t - 1e-6:
                         yield tick, prev
                         tick += 1
-                prev, prev_t = frame, t
+                prev = frame
         except av.FFmpegError as e:
             raise ExtractionError(path, f"decode failed after {tick} frames ({e.strerror or e})") from e
         if prev is not None:
