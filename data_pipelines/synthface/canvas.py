@@ -97,14 +97,14 @@ class Canvas:
 
     def over(self, box, alpha, color) -> None:
         """Composite ``color`` ([3] or [.., h, w, 3]) over the crop with coverage ``alpha``."""
-        rows, cols = box
-        crop = self.img[:, rows, cols]
-        self.img[:, rows, cols] = crop + alpha[..., None] * (np.asarray(color, np.float32) - crop)
+        crop = self.img[:, box[0], box[1]]  # a view: updated in place
+        step = np.asarray(color, np.float32) - crop
+        step *= alpha[..., None]
+        crop += step
 
     def darken(self, box, alpha, amount) -> None:
         """Multiply the crop by ``1 - amount * alpha`` (wrinkles, folds, shadows)."""
-        rows, cols = box
-        self.img[:, rows, cols] *= (1.0 - amount * alpha)[..., None]
+        self.img[:, box[0], box[1]] *= (1.0 - amount * alpha)[..., None]
 
 
 def hair_alpha(idt: Identity, x, y, px, back: bool) -> np.ndarray | None:
