@@ -11,7 +11,7 @@ import pytest
 
 from data_pipelines.compressed import load_clip
 from data_pipelines.compressed.cli import main
-from tests.compressed.conftest import pan_frames, write_audio, write_video
+from compressed_videos import pan_frames, write_audio, write_video
 
 
 def _run(tmp_path, *inputs, extra=()):

@@ -10,7 +10,7 @@ import pytest
 from data_pipelines.compressed import (CompressedClip, ExtractionError, extract_file, extract_frames, load_clip,
                                        save_clip)
 from data_pipelines.compressed import canonical
-from tests.compressed.conftest import pan_frames, write_video
+from compressed_videos import pan_frames, write_video
 
 S = 112
 INNER = slice(6, 22)  # MV cells away from the border, where content enters the frame
