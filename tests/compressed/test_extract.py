@@ -41,7 +41,7 @@ def test_pan_residuals_are_far_smaller_than_frame_differences(mode):
         naive = np.abs(frames.reshape(2, 12, S, S, 3)[:, 1:].astype(np.float32) - ref[:, None]).mean()
     else:
         naive = np.abs(frames.reshape(2, 12, S, S, 3)[:, 1:].astype(np.float32) - ref).mean()
-    assert res < 0.25 * naive, (res, naive)
+    assert res < 0.1 * naive, (res, naive)  # measured: ~0.03
 
 
 def test_contract_shapes_dtypes_padding_and_pts():
