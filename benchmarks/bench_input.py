@@ -17,12 +17,13 @@ import tempfile
 import time
 
 
-def build(data_dir: str, args) -> None:
+def build(data_dir: str, args) -> str:
     from data_pipelines.synthface_tfds import SynthFace
 
     config = SynthFace.make_config(size=args.size, identity_backbone=args.identity_backbone,
                                    identities=args.identities, clips_per_identity=1, frames=args.frames, seed=0)
     SynthFace(data_dir=data_dir, config=config, workers=args.workers).download_and_prepare()
+    return config.name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_input_")
     t0 = time.perf_counter()
-    build(data_dir, args)
+    config_name = build(data_dir, args)
     build_s = time.perf_counter() - t0
 
     from data_pipelines.input_pipeline import make_iterator
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dict(dataset="synthface", data_dir=data_dir, identity_backbone=args.identity_backbone, size=args.size,
                gop=12, mode="accumulate", batch_size=args.batch, eval_batch_size=args.batch,
                segments=args.segments, segment_mode="tsn", shuffle_buffer=1000, augment=True, cache=args.cache,
-               builder_config=None)
+               builder_config=config_name)
     it = make_iterator(cfg, "train", seed=0, process_index=0, process_count=1)
     for _ in range(3):  # warm-up: pipeline construction, first file reads
         next(it)

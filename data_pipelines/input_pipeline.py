@@ -103,7 +103,6 @@ class TFDSIterator:
                                                 tf.range(max(len(subjects), 1), dtype=tf.int32)), -1)
         self.epoch, self.position = 0, 0
         self._it: Iterator | None = None
-        self._cached = None
 
     # -- state -----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, int]:
@@ -114,39 +113,47 @@ class TFDSIterator:
         self._it = None
 
     # -- tf.data ---------------------------------------------------------------------------------
-    def _read(self, epoch: int):
-        shuffle = self.train
-        read_config = tfds.ReadConfig(shuffle_seed=_mix(self.seed, epoch, 1) if shuffle else None,
+    def _read(self):
+        """This process's examples in a fixed order (file order seeded once), enumerated."""
+        read_config = tfds.ReadConfig(shuffle_seed=_mix(self.seed, 1) if self.train else None,
                                       interleave_cycle_length=16, try_autocache=False)
-        ds = self.builder.as_dataset(split=self.shards[self.process_index], shuffle_files=shuffle,
-                                     read_config=read_config)
+        decoders = {"residuals": tfds.decode.SkipDecoding()} if self.is_video else None  # see features.py
+        ds = self.builder.as_dataset(split=self.shards[self.process_index], shuffle_files=self.train,
+                                     read_config=read_config, decoders=decoders)
         keep = [k for k in ds.element_spec if k not in ("clip_id",)]
-        return ds.map(lambda ex: {k: ex[k] for k in keep}).enumerate()
+        ds = ds.map(lambda ex: {k: ex[k] for k in keep}).enumerate()
+        return ds.cache() if _get(self.cfg, "cache", False) else ds
 
-    def _epoch_dataset(self, epoch: int, skip_examples: int):
-        if _get(self.cfg, "cache", False):
-            if self._cached is None:
-                self._cached = self._read(0).cache()
-            ds = self._cached
-        else:
-            ds = self._read(epoch)
-        if self.train:
-            buffer = int(_get(self.cfg, "shuffle_buffer", 1000) or 1)
-            ds = ds.shuffle(buffer, seed=_mix(self.seed, epoch, 2), reshuffle_each_iteration=False)
-            ds = ds.skip(skip_examples)
-        ds = ds.map(lambda i, ex: self._prepare(ex, i, epoch), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
-        ds = ds.batch(self.local_batch, drop_remainder=self.train, num_parallel_calls=tf.data.AUTOTUNE,
-                      deterministic=True)
-        if not self.train:
-            ds = ds.skip(skip_examples // self.local_batch)
+    def _dataset(self):
+        """Training: every epoch from ``self.epoch`` on, in one pipeline (no per-epoch rebuild or
+        re-tracing); each epoch is reshuffled with a seed of (seed, epoch), cut to the same number of
+        batches on every process, and the first one skips what the saved state had consumed.
+        Evaluation: one pass in file order, from ``self.position``."""
         options = tf.data.Options()
         options.deterministic = True
+        base = self._read()
+        map_kw = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if not self.train:
+            ds = base.map(lambda i, ex: self._prepare(ex, i, tf.constant(0, tf.int64)), **map_kw)
+            ds = ds.batch(self.local_batch, **map_kw).skip(self.position)
+            return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+        buffer = int(_get(self.cfg, "shuffle_buffer", 1000) or 1)
+        first, skip = self.epoch, self.position * self.local_batch
+        per_epoch = self.batches_per_epoch * self.local_batch
+
+        def epoch_dataset(epoch):
+            ds = base.shuffle(buffer, seed=_mix(self.seed, 2) + epoch * 7919, reshuffle_each_iteration=False)
+            ds = ds.take(per_epoch).skip(tf.where(epoch == first, tf.constant(skip, tf.int64), 0))
+            return ds.map(lambda i, ex: self._prepare(ex, i, epoch), **map_kw)
+
+        ds = tf.data.Dataset.range(first, 2**62).flat_map(epoch_dataset)
+        ds = ds.batch(self.local_batch, drop_remainder=True, **map_kw)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-    def _prepare(self, ex: dict, index, epoch: int) -> dict:
-        """One stored example -> the batch-contract row (before batching)."""
-        key = tf.stack([tf.constant(_mix(self.seed, epoch, 3), tf.int64),
+    def _prepare(self, ex: dict, index, epoch) -> dict:
+        """One stored example -> the batch-contract row (before batching). Random draws are keyed by
+        (seed, epoch, process, position in the process's file order)."""
+        key = tf.stack([_mix(self.seed, 3) + tf.cast(epoch, tf.int64) * 7919,
                         tf.cast(index, tf.int64) * 1_000_003 + self.process_index])
         out = {
             "label": tf.cast(ex["label"], tf.int32),
@@ -157,7 +164,8 @@ class TFDSIterator:
         if self.is_video:
             k = int(_get(self.cfg, "segments", 3))
             mode = _get(self.cfg, "segment_mode", "tsn")
-            seg = sampling.sample_segments(ex, k, mode, self.train, seed=key)
+            seg = sampling.sample_segments(ex, k, mode, self.train, seed=key,
+                                           decode_residual=self.builder.info.features["residuals"].feature.decode_example)
             out["residuals"] = tf.cast(seg["residuals"], tf.float32) / 255.0
             out["motion_vectors"] = tf.cast(seg["motion_vectors"], tf.float32)
             out["iframe"] = tf.cast(seg["iframe"], tf.float32) / 255.0
@@ -181,24 +189,23 @@ class TFDSIterator:
         return self
 
     def __next__(self) -> dict[str, np.ndarray]:
-        if self.position >= self.batches_per_epoch:
-            if not self.train:
-                raise StopIteration
-            self.epoch, self.position, self._it = self.epoch + 1, 0, None
+        if not self.train and self.position >= self.batches_per_epoch:
+            raise StopIteration
         if self._it is None:
-            self._it = self._epoch_dataset(self.epoch, self.position * self.local_batch).as_numpy_iterator()
+            self._it = self._dataset().as_numpy_iterator()
         batch = next(self._it, None)
         if batch is None:  # eval: this process ran out before the others; a fully masked batch
             batch = self._padding_batch()
         elif len(batch["mask"]) < self.local_batch:
             batch = _pad(batch, self.local_batch)
         self.position += 1
+        if self.train and self.position == self.batches_per_epoch:
+            self.epoch, self.position = self.epoch + 1, 0
         return batch
 
     def _padding_batch(self) -> dict[str, np.ndarray]:
-        spec = self._epoch_dataset(self.epoch, 0).element_spec
-        out = {k: np.zeros([self.local_batch, *s.shape[1:]], s.dtype.as_numpy_dtype) for k, s in spec.items()}
-        return out
+        spec = self._dataset().element_spec
+        return {k: np.zeros([self.local_batch, *s.shape[1:]], s.dtype.as_numpy_dtype) for k, s in spec.items()}
 
 
 def _pad(batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:

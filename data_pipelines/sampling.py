@@ -56,8 +56,12 @@ def onset_positions(t, apex_index, k: int):
     return tf.cast(pos, tf.int32)
 
 
-def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None) -> dict:
-    """-> residuals [K,S,S,3] int16, motion_vectors [K,S/4,S/4,2], iframe [S,S,3], frame_index [K]."""
+def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None, decode_residual=None) -> dict:
+    """-> residuals [K,S,S,3] int16, motion_vectors [K,S/4,S/4,2], iframe [S,S,3], frame_index [K].
+
+    ``example["residuals"]`` is [G*P, S, S, 3] or, with ``decode_residual`` given, the [G*P] still
+    encoded frames; then only the K picked ones are decoded.
+    """
     idx, t = valid_p_frames(example["frame_types"])
     if mode == "tsn":
         pos = tsn_positions(tf.size(idx), k, train, seed)
@@ -66,14 +70,15 @@ def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None) ->
     else:
         raise ValueError(f"segment_mode must be 'tsn' or 'onset', got {mode!r}")
     pick = tf.gather(idx, pos)
-    res = example["residuals"]
+    res = tf.gather(example["residuals"], pick)
+    if decode_residual is not None:
+        res = tf.map_fn(decode_residual, res, fn_output_signature=tf.int16)
     mv = example["motion_vectors"]
-    res = tf.reshape(res, tf.concat([[-1], tf.shape(res)[2:]], 0))
     mv = tf.reshape(mv, tf.concat([[-1], tf.shape(mv)[2:]], 0))
     p = tf.shape(example["frame_types"])[1] - 1
     gop_of_middle = pick[k // 2] // p
     return {
-        "residuals": tf.gather(res, pick),
+        "residuals": res,
         "motion_vectors": tf.gather(mv, pick),
         "iframe": example["iframes"][gop_of_middle],
         "frame_index": tf.gather(t, pos),

@@ -148,7 +148,7 @@ def _clip_example(clip, source: ClipSource, au: np.ndarray | None, apex: np.ndar
     return {
         "iframes": clip.iframes,
         "motion_vectors": clip.motion_vectors.astype(np.float16),
-        "residuals": clip.residuals.astype(np.int16),
+        "residuals": clip.residuals.astype(np.int16).reshape(-1, size, size, 3),  # [G*P, ...]: see features
         "frame_types": clip.frame_types.astype(np.uint8),
         "label": int(source.label),
         "subject": source.subject,

@@ -40,7 +40,7 @@ def test_ckplus_builds_labels_subjects_folds(tmp_path, data_dir):
         assert ex["label"] == labels[cid]
         assert ex["subject"] == cid.split("_")[0]
         assert ex["iframes"].shape == (1, SIZE, SIZE, 3)
-        assert ex["residuals"].shape == (1, 11, SIZE, SIZE, 3) and ex["residuals"].dtype == np.int16
+        assert ex["residuals"].shape == (11, SIZE, SIZE, 3) and ex["residuals"].dtype == np.int16  # [G*P, ...]
         assert ex["motion_vectors"].shape == (1, 11, SIZE // 4, SIZE // 4, 2)
         assert list(ex["frame_types"][0]) == [1] + [2] * 5 + [0] * 6
         assert ex["apex_index"] == 5 and ex["apex_frame"].std() > 0

@@ -38,7 +38,7 @@ def toy_example(n: int, dim: int = 8) -> dict:
     iframes[:, :, : SIZE // 2, 2] = 255  # left half bright: shows a flip
     emb = np.zeros(dim, np.float32)
     emb[n % dim] = 1.0
-    return {"iframes": iframes, "motion_vectors": mv, "residuals": res, "frame_types": ft, "label": n % 3,
+    return {"iframes": iframes, "motion_vectors": mv, "residuals": res.reshape(-1, SIZE, SIZE, 3), "frame_types": ft, "label": n % 3,
             "subject": f"s{n:03d}", "clip_id": f"c{n:03d}", "apex_index": (g - 1) * GOP + valid[-1] if n % 2 else -1,
             "apex_frame": iframes[-1], "au_intensity": np.zeros((0, 12), np.float32), "identity_embedding": emb}
 
