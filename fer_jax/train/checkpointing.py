@@ -102,6 +102,10 @@ class Checkpoints:
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
 
+    def should_save(self, step: int) -> bool:
+        """Whether ``step`` is on the save interval."""
+        return self.latest.should_save(step)
+
     def save(self, step: int, state: nnx.State, iterator_state: dict, *, force: bool = False) -> bool:
         """Save if ``step`` is on the interval (or ``force``); returns whether a save started."""
         if not (force or self.latest.should_save(step)):

@@ -2,7 +2,8 @@
 
 Flow: mesh over all devices → ``method.create`` → state replicated over the ``data`` mesh → restore
 the latest checkpoint of ``workdir`` if there is one → loop: next per-process batch → ``shard_batch``
-→ jitted step → non-finite check → log → eval → checkpoint.
+(both on a prefetch thread, ``config.prefetch`` batches ahead) → jitted step → non-finite check →
+log → eval → checkpoint.
 
 The step is ``nnx.split`` once and run as a pure ``jax.jit`` function ``(state, batch, step) ->
 (state, metrics)`` that merges the graph, calls ``method.train_step`` (which mutates the merged
@@ -32,9 +33,10 @@ import numpy as np
 from flax import nnx
 
 from fer_jax.evaluate import runner
-from fer_jax.parallel import data_sharding, make_mesh, replicated, shard_batch
+from fer_jax.parallel import data_sharding, make_mesh, replicated
 from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.data import make_iterator
+from fer_jax.train.prefetch import DevicePrefetcher
 from fer_jax.train.summaries import Summaries, atomic_write_json, scalars_only
 
 log = logging.getLogger(__name__)
@@ -166,26 +168,48 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
 
     train_metrics: dict[str, float] = {}
     val_metrics: dict[str, float] = {}
+    tick, tick_step = time.perf_counter(), first
+
+    def finish(step: int, metrics: dict[str, jax.Array]) -> None:
+        """Host side of a step: fetch its scalars, stop on a non-finite loss, log."""
+        nonlocal train_metrics, tick, tick_step
+        train_metrics = _scalar_host(metrics)
+        check_finite(step, train_metrics)
+        summaries.advance(step, train_metrics)
+        if step % log_every == 0 or step == total:
+            now = time.perf_counter()
+            rate = (step - tick_step) / max(now - tick, 1e-9)
+            summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
+            tick, tick_step = now, step
+
+    batches = DevicePrefetcher(train_iter, mesh, depth=int(config.get("prefetch", 2)))
     try:
-        tick, tick_step = time.perf_counter(), first
+        # A step's metrics are fetched after the NEXT step is dispatched, so the host prepares batch
+        # t+1 while the device runs step t. Steps that evaluate or checkpoint are finished (and
+        # checked for non-finite losses) before their state is used, so no bad state is ever saved.
+        pending: tuple[int, dict] | None = None
         for step in range(first + 1, total + 1):
-            batch = shard_batch(next(train_iter), mesh)
+            try:
+                batch, iter_state = next(batches)
+            except StopIteration:
+                raise RuntimeError(f"the training iterator ran out before step {step}") from None
             state, metrics = step_fn(state, batch, np.int32(step - 1))
-            train_metrics = _scalar_host(metrics)
-            check_finite(step, train_metrics)
-            summaries.advance(step, train_metrics)
-            if step % log_every == 0 or step == total:
-                now = time.perf_counter()
-                rate = (step - tick_step) / max(now - tick, 1e-9)
-                summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
-                tick, tick_step = now, step
-            if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == total):
+            if pending is not None:
+                finish(*pending)
+                pending = None
+            do_eval = eval_fn is not None and ((eval_every and step % eval_every == 0) or step == total)
+            if not (do_eval or step == total or ckpts.should_save(step)):
+                pending = (step, metrics)
+                continue
+            finish(step, metrics)
+            if do_eval:
                 val_metrics = evaluate(step)
-            ckpts.save(step, state, train_iter.get_state(), force=step == total)
+            ckpts.save(step, state, iter_state, force=step == total)
         if first == total and eval_fn is not None:  # resumed a finished run: report, record nothing
             val_metrics = evaluate(total, record=False)
         ckpts.wait()
     finally:
+        batches.close()
         ckpts.close()
         summaries.close()
     nnx.update(model, state)

@@ -15,10 +15,11 @@ from fer_jax.train.trainer import NonFiniteLossError, train
 from train_helpers import read_metrics
 
 
-def test_non_finite_loss_stops_naming_step_and_key_and_is_not_saved(tmp_path):
+@pytest.mark.parametrize("ckpt_every", [1, 4])  # 4: step 5's metrics are checked one step late
+def test_non_finite_loss_stops_naming_step_and_key_and_is_not_saved(tmp_path, ckpt_every):
     c = toy_config.get_config()
     c.toy.nan_at_step = 4  # the 5th update (step 5) reports a NaN loss/ce
-    c.ckpt_every = 1
+    c.ckpt_every = ckpt_every
     with pytest.raises(NonFiniteLossError, match=r"loss/ce = nan at step 5") as info:
         train(c, str(tmp_path))
     assert isinstance(info.value, FloatingPointError) and info.value.step == 5
