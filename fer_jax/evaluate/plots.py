@@ -1,0 +1,91 @@
+"""PNG figures a person would rather look at than read: confusion matrix, training curves, identity audit.
+
+matplotlib with the Agg backend (no display needed); every figure is written to a temp name and then
+renamed, so a reader never sees half a PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt, plt.figure(*args, **kwargs)
+
+
+def _save(plt, fig, path: str) -> str:
+    tmp = f"{path}.tmp.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def confusion_png(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: str) -> str:
+    """Row-normalised confusion matrix (recall per true class), with counts in the cells."""
+    cm = np.asarray(confusion, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    plt, fig = _figure(figsize=(1.0 + 0.7 * len(class_names), 0.8 + 0.6 * len(class_names)))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
+    return _save(plt, fig, path)
+
+
+def curves_png(history: dict[str, list[tuple[int, float]]], path: str) -> str:
+    """One panel per metric name (the part after the run name), one line per run."""
+    panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for key, series in history.items():
+        run, _, metric = key.rpartition(" ")
+        panels.setdefault(metric, {})[run or metric] = series
+    n = max(len(panels), 1)
+    plt, fig = _figure(figsize=(4.2 * n, 3.2))
+    for i, (metric, runs) in enumerate(sorted(panels.items())):
+        ax = fig.add_subplot(1, n, i + 1)
+        for run, series in runs.items():
+            if series:
+                steps, values = zip(*series)
+                ax.plot(steps, values, label=run, marker="." if len(series) < 20 else None)
+        ax.set_title(metric)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def audit_png(results_by_run: dict[str, dict[str, Any]], path: str) -> str:
+    """Identity-probe accuracy (linear and MLP) per run, against chance."""
+    runs = list(results_by_run)
+    plt, fig = _figure(figsize=(2.0 + 1.6 * len(runs), 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(runs))
+    for offset, key, label in ((-0.18, "linear_acc", "linear probe"), (0.18, "mlp_acc", "MLP probe")):
+        vals = [results_by_run[r][key] for r in runs]
+        bars = ax.bar(x + offset, vals, width=0.34, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    chance = max(results_by_run[r]["chance"] for r in runs)
+    ax.axhline(chance, color="k", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+    ax.set_xticks(x, runs)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("identity accuracy on unseen identities")
+    ax.set_title("identity audit (lower = less identity in z_exp)")
+    ax.legend(fontsize=8)
+    return _save(plt, fig, path)
