@@ -94,10 +94,12 @@ def _split_yuv(planes: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
     return planes[:, :s], np.ascontiguousarray(chroma.transpose(0, 2, 3, 1))
 
 
-def _residuals(g: Gop, disp: np.ndarray, refs: np.ndarray, ref_index, colour: str, out: np.ndarray) -> None:
-    """Write the RGB residuals of the GOP's P-frames into ``out`` [P, S, S, 3] int16."""
+def _residuals(g: Gop, disp: np.ndarray, refs: np.ndarray, ref_index, colour: str, out: np.ndarray,
+               slots: np.ndarray | None = None) -> None:
+    """Write the RGB residuals of the GOP's P-frames (or only its P slots ``slots``, in that order, with
+    ``disp`` / ``refs`` / ``ref_index`` already restricted to them) into ``out`` [P or len(slots), S, S, 3]."""
     s = g.iframe_rgb.shape[0]
-    cur = np.stack(g.planes[1:])
+    cur = np.stack([g.planes[1 + i] for i in (range(len(g.planes) - 1) if slots is None else slots)])
     if colour == "yuv":
         ref_y, ref_uv = _split_yuv(refs, s)
         cur_y, cur_uv = _split_yuv(cur, s)
@@ -114,11 +116,15 @@ def _residuals(g: Gop, disp: np.ndarray, refs: np.ndarray, ref_index, colour: st
         np.subtract(cur[..., :3], pred[..., :3], out=out, dtype=np.int16)
 
 
-def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str) -> dict[str, np.ndarray]:
+def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str,
+                residual_slots: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One GOP's contract arrays (padded to ``gop`` frames): MVs, residuals, frame types, pts.
 
     ``mode="accumulate"`` traces each cell back to the I-frame (vectors and residual relative to the
     I-frame); ``mode="frame"`` uses each P-frame's own vectors against the previous decoded frame.
+    ``residual_slots`` (P-slot indices 0..P-1; ``None`` = all): compute residuals only there and leave the
+    other slots zero. Inference needs residuals of the few sampled frames only, and the residual is
+    most of the extraction cost; vectors are still computed for every frame (accumulation needs them).
     """
     s = g.iframe_rgb.shape[0]
     p_real = len(g.planes) - 1
@@ -133,13 +139,25 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str) -> dict[str, np.nda
         if motion.refers_to_future(g.mvs):
             raise NotCanonical(f"frames {g.pts[1]}..{g.pts[-1]}: vectors refer to a future frame (B-frames)")
         steps = motion.block_fields(g.mvs, s)  # [P, S/4, S/4, 2] half-pel
-        if mode == "accumulate":
-            disp = motion.accumulate(steps)
-            _residuals(g, disp, g.planes[0][None], None, colour, res[:p_real])
-        elif mode == "frame":
-            disp = steps
-            _residuals(g, disp, np.stack(g.planes[:-1]), np.arange(p_real), colour, res[:p_real])
-        else:
+        if mode not in ("accumulate", "frame"):
             raise ValueError(f"mode must be 'accumulate' or 'frame', got {mode!r}")
+        disp = motion.accumulate(steps) if mode == "accumulate" else steps
+        slots = None
+        if residual_slots is not None:
+            slots = np.unique(np.asarray(residual_slots, np.int64))
+            slots = slots[(slots >= 0) & (slots < p_real)]
+        if slots is None:
+            if mode == "accumulate":
+                _residuals(g, disp, g.planes[0][None], None, colour, res[:p_real])
+            else:
+                _residuals(g, disp, np.stack(g.planes[:-1]), np.arange(p_real), colour, res[:p_real])
+        elif slots.size:
+            part = np.empty((slots.size, s, s, 3), np.int16)
+            if mode == "accumulate":
+                _residuals(g, disp[slots], g.planes[0][None], None, colour, part, slots)
+            else:
+                refs = np.stack([g.planes[i] for i in slots])
+                _residuals(g, disp[slots], refs, np.arange(slots.size), colour, part, slots)
+            res[slots] = part
         mvs[:p_real] = disp * np.float16(0.5)
     return {"motion_vectors": mvs, "residuals": res, "frame_types": types, "pts": pts}

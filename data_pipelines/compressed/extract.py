@@ -25,13 +25,21 @@ def _check_args(size: int, gop: int, mode: str, colour: str) -> None:
 
 
 def extract_stream(
-    source: bytes | str | os.PathLike, *, size: int, gop: int, mode: str = "accumulate", colour: str = "yuv"
+    source: bytes | str | os.PathLike, *, size: int, gop: int, mode: str = "accumulate", colour: str = "yuv",
+    residual_frames: np.ndarray | list[int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Contract arrays of a canonical stream; raises ``NotCanonical`` if it is not one."""
+    """Contract arrays of a canonical stream; raises ``NotCanonical`` if it is not one.
+
+    ``residual_frames`` (frame indices of the clip; ``None`` = all): compute residuals only for these
+    P-frames, zeros elsewhere (inference: only the sampled segments are looked at). Indices that are
+    I-frames or past the end are ignored.
+    """
+    wanted = None if residual_frames is None else np.asarray(residual_frames, np.int64).reshape(-1)
     iframes, parts = [], []
-    for g in decode_gops(source, size=size, gop=gop, colour=colour):
+    for gi, g in enumerate(decode_gops(source, size=size, gop=gop, colour=colour)):
         iframes.append(g.iframe_rgb)
-        parts.append(gop_tensors(g, gop=gop, mode=mode, colour=colour))
+        slots = None if wanted is None else wanted[(wanted > gi * gop) & (wanted < (gi + 1) * gop)] - gi * gop - 1
+        parts.append(gop_tensors(g, gop=gop, mode=mode, colour=colour, residual_slots=slots))
     if not iframes:
         raise NotCanonical("no frames")
     out = {k: np.stack([p[k] for p in parts]) for k in parts[0]}

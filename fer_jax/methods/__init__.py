@@ -11,6 +11,7 @@ from fer_jax.train.method import Method
 
 METHODS: dict[str, str] = {
     "mi_fer": "fer_jax.methods.mi_fer.method:MiFer",
+    "rgb_baseline": "fer_jax.methods.rgb_baseline.method:RgbBaseline",
 }
 
 

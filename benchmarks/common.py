@@ -1,0 +1,73 @@
+"""Shared pieces of the benchmarks: interleaved warm timing, machine description, JSON output.
+
+Machines here are shared and noisy, so every benchmark times its candidates *interleaved* (A, B, A, B,
+...) after a warm-up, and reports the minimum (least disturbed) and median of the repeats; ratios are
+always taken between figures of the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each ``fns`` entry: ``warmup`` untimed rounds, then ``repeats`` interleaved rounds."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t)
+    return times
+
+
+def stats(ts: list[float], scale: float = 1e3) -> dict[str, float]:
+    """``{"min", "median"}`` of ``ts`` (seconds) in ms by default."""
+    return {"min": round(min(ts) * scale, 3), "median": round(statistics.median(ts) * scale, 3)}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU count and model, JAX backend and device kind."""
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    dev = jax.devices()[0]
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
+            "device": getattr(dev, "device_kind", str(dev)), "python": sys.version.split()[0],
+            "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+
+
+def write_json(obj: Any, path: str | None) -> None:
+    """Print ``obj`` as JSON, or write it to ``path`` atomically (temp name, then rename)."""
+    text = json.dumps(obj, indent=1, default=float)
+    if not path:
+        print(text)
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.replace(tmp, path)
+
+
+def block(x: Any) -> Any:
+    """Wait for every array in ``x`` (JAX dispatch is asynchronous)."""
+    import jax
+
+    return jax.block_until_ready(x)
