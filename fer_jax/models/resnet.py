@@ -6,7 +6,8 @@ Choices, and why:
   between train and eval, no cross-device reduction, padded eval rows cannot leak into real ones,
   and tiny per-device batches (video clips are large) still train. This follows BiT
   (Kolesnikov et al., 2020), which trained ResNets with GroupNorm (+ weight standardisation) at
-  scale. Groups = gcd(32, channels), so narrow test variants still work.
+  scale. Groups: up to 32, with at least 4 channels per group. One channel per group would be
+  instance norm, which maps a 1×1 feature map (small inputs, deep stages) to all zeros.
 * **Zero-initialised last norm scale in each block** (Goyal et al., 2017): every block starts as
   the identity, which makes training from scratch stable without BatchNorm.
 * **Two stems.** ``"imagenet"`` is the usual 7×7/2 conv + 3×3/2 max-pool (112² → 28²), so
@@ -37,7 +38,8 @@ DEFAULT_WIDTH = {"tiny": 16, "resnet10": 64, "resnet18": 64, "resnet34": 64}
 
 def _norm(channels: int, dtype, rngs: nnx.Rngs, zero_scale: bool = False) -> nnx.GroupNorm:
     init = nnx.initializers.zeros if zero_scale else nnx.initializers.ones
-    return nnx.GroupNorm(channels, num_groups=math.gcd(32, channels), dtype=dtype, scale_init=init, rngs=rngs)
+    groups = math.gcd(min(32, max(1, channels // 4)), channels)
+    return nnx.GroupNorm(channels, num_groups=groups, dtype=dtype, scale_init=init, rngs=rngs)
 
 
 class BasicBlock(nnx.Module):

@@ -1,0 +1,243 @@
+"""The MI-FER method: a collaborative min-min game inside ONE jitted train step.
+
+Per step (``train_step``):
+
+1. **Estimator phase**, ``mi.estimator_steps`` times: update only the CLUB estimator q_φ by
+   minimising −log q_φ(z_id | z_exp) on matched pairs, with z_exp computed once and held fixed
+   (stop-gradient). Several steps per encoder step keep the estimator a good critic of the
+   current encoder (default 2).
+2. **Encoder phase**, once: update only the encoder, classifier (and apex branch) by minimising
+   CE + λ(step)·Î_CLUB(z_exp; z_id) (+ apex.weight · apex term), with the estimator frozen.
+
+Both players minimise (hence "min-min"); the parameter sets are disjoint because each
+``nnx.Optimizer`` is built over its own sub-module (``state.net`` vs ``state.estimator``).
+
+Choices, and why:
+
+* **λ warm-up** (``mi.weight``, ``mi.start_step``, ``mi.warmup_steps``): λ is 0 until
+  ``start_step`` and then ramps linearly to ``mi.weight`` over ``warmup_steps``. Early z_exp is
+  noise and the estimator has not yet fitted it; penalising a poor critic's estimate would push
+  the encoder in arbitrary directions and cost accuracy. ``mi.weight == 0`` is the baseline.
+* **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
+  finite (``jnp.where`` on the new vs old parameters and optimizer state), so a bad batch never
+  corrupts the state; the non-finite ``loss/*`` metric lets the trainer stop and name the step.
+* **vCLUB negatives** use a permutation drawn from ``fold_in(key(seed), step)``: deterministic,
+  resumable from a checkpoint, and global-view under ``jit`` (same on 1 or N devices).
+* The identity embedding dimension (``mi.identity_dim``, default 128 = dlib's) is needed to build
+  the estimator; a batch of another width raises a clear error at trace time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from fer_jax.methods.mi_fer.club import ClubEstimator, club_estimate, club_per_example, estimator_loss
+from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
+from fer_jax.train.optim import make_tx
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+_DEFAULT_OPTIM = {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "schedule": "cosine", "warmup_steps": 0}
+
+
+def _get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if node is None or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+@dataclasses.dataclass(frozen=True)
+class Hparams:
+    """The step's static settings (hashable: part of the traced graph, not of the checkpoint)."""
+
+    mi_weight: float = 0.0
+    start_step: int = 0
+    warmup_steps: int = 0
+    estimator: str = "club"
+    estimator_steps: int = 2
+    identity_dim: int = 128
+    apex_enabled: bool = False
+    apex_weight: float = 1.0
+    apex_agreement: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> "Hparams":
+        h = cls(
+            mi_weight=float(_get(config, "mi.weight", 0.0)),
+            start_step=int(_get(config, "mi.start_step", 0)),
+            warmup_steps=int(_get(config, "mi.warmup_steps", 0)),
+            estimator=str(_get(config, "mi.estimator", "club")),
+            estimator_steps=int(_get(config, "mi.estimator_steps", 2)),
+            identity_dim=int(_get(config, "mi.identity_dim", 128)),
+            apex_enabled=bool(_get(config, "apex.enabled", False)),
+            apex_weight=float(_get(config, "apex.weight", 1.0)),
+            apex_agreement=float(_get(config, "apex.agreement_weight", 1.0)),
+            seed=int(_get(config, "seed", 0)),
+        )
+        if h.estimator not in ("club", "vclub"):
+            raise ValueError(f"mi.estimator must be 'club' or 'vclub', got {h.estimator!r}")
+        if h.estimator_steps < 1:
+            raise ValueError(f"mi.estimator_steps must be >= 1, got {h.estimator_steps}")
+        return h
+
+    def weight_at(self, step: jax.Array) -> jax.Array:
+        """λ(step): 0 before ``start_step``, then a linear ramp to ``mi_weight`` over ``warmup_steps``."""
+        t = jnp.asarray(step, jnp.float32) - self.start_step
+        ramp = jnp.clip(t / self.warmup_steps, 0.0, 1.0) if self.warmup_steps > 0 else (t >= 0).astype(jnp.float32)
+        return self.mi_weight * ramp
+
+
+class MiFerState(nnx.Module):
+    """Model, CLUB estimator and their two optimizers over disjoint parameters, as one NNX graph."""
+
+    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        self.hparams = Hparams.from_config(config)
+        dtype_name = str(_get(config, "model.dtype", "float32"))
+        if dtype_name not in _DTYPES:
+            raise ValueError(f"model.dtype must be one of {sorted(_DTYPES)}, got {dtype_name!r}")
+        dtype = _DTYPES[dtype_name]
+        arch = str(_get(config, "model.encoder", "tiny"))
+        width = _get(config, "model.width", None)
+        stem = str(_get(config, "model.stem", "imagenet"))
+        feature_dim = int(_get(config, "model.feature_dim", 128))
+        encoder = ExpressionEncoder(
+            arch, width, feature_dim,
+            use_mv=bool(_get(config, "model.use_mv", False)),
+            mv_arch=str(_get(config, "model.mv_encoder", "tiny")),
+            mv_width=_get(config, "model.mv_width", None),
+            stem=stem, dtype=dtype, rngs=rngs,
+        )
+        apex = ApexBranch(arch, width, feature_dim, stem, dtype=dtype, rngs=rngs) if self.hparams.apex_enabled else None
+        self.net = MiFerNet(int(_get(config, "num_classes", 7)), encoder, apex, rngs=rngs)
+        self.estimator = ClubEstimator(
+            feature_dim, self.hparams.identity_dim,
+            hidden=int(_get(config, "mi.hidden", 256)),
+            logvar_bound=float(_get(config, "mi.logvar_bound", 5.0)),
+            rngs=rngs,
+        )
+        total = int(_get(config, "total_steps", 1000))
+        enc_cfg = _get(config, "optim", None) or ml_collections.ConfigDict(_DEFAULT_OPTIM)
+        est_cfg = _get(config, "mi.optim", None) or ml_collections.ConfigDict(_DEFAULT_OPTIM)
+        self.encoder_opt = nnx.Optimizer(self.net, make_tx(enc_cfg, total), wrt=nnx.Param)
+        self.estimator_opt = nnx.Optimizer(
+            self.estimator, make_tx(est_cfg, total * self.hparams.estimator_steps), wrt=nnx.Param
+        )
+
+
+# --- the two phases -------------------------------------------------------------------------
+
+
+def _all_finite(loss: jax.Array, grads: Any) -> jax.Array:
+    ok = jnp.isfinite(loss)
+    for g in jax.tree.leaves(grads):
+        ok &= jnp.all(jnp.isfinite(g))
+    return ok
+
+
+def _guarded_update(module: nnx.Module, opt: nnx.Optimizer, grads: Any, ok: jax.Array) -> None:
+    """``opt.update(module, grads)``, kept only where ``ok`` (parameters and optimizer state alike)."""
+    old_params = nnx.as_pure(nnx.state(module, nnx.Param))
+    old_opt = nnx.as_pure(nnx.state(opt))
+    opt.update(module, grads)
+    keep = lambda new, old: jnp.where(ok, new, old)
+    nnx.update(module, jax.tree.map(keep, nnx.as_pure(nnx.state(module, nnx.Param)), old_params))
+    nnx.update(opt, jax.tree.map(keep, nnx.as_pure(nnx.state(opt)), old_opt))
+
+
+def _mask(batch: dict) -> jax.Array:
+    return batch["mask"].astype(jnp.float32) if "mask" in batch else jnp.ones(batch["label"].shape[0], jnp.float32)
+
+
+def _identity(state: MiFerState, batch: dict) -> jax.Array:
+    z_id = batch["identity_embedding"]
+    if z_id.shape[-1] != state.hparams.identity_dim:
+        raise ValueError(
+            f"identity_embedding has {z_id.shape[-1]} dims but the estimator was built for "
+            f"mi.identity_dim={state.hparams.identity_dim}; set mi.identity_dim to the dataset's backbone dim"
+        )
+    return z_id.astype(jnp.float32)
+
+
+def _vclub_key(hp: Hparams, step: jax.Array, salt: int) -> jax.Array | None:
+    if hp.estimator != "vclub":
+        return None
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(hp.seed), step), salt)
+
+
+def estimator_phase(state: MiFerState, batch: dict, step: jax.Array) -> jax.Array:
+    """Phase 1: ``mi.estimator_steps`` updates of the estimator only. Returns the last step's loss."""
+    _, z = state.net(batch["residuals"], batch.get("motion_vectors"))
+    z = jax.lax.stop_gradient(z)
+    z_id, mask = _identity(state, batch), _mask(batch)
+    loss = jnp.zeros((), jnp.float32)
+    for _ in range(state.hparams.estimator_steps):
+        loss, grads = nnx.value_and_grad(estimator_loss)(state.estimator, z, z_id, mask)
+        _guarded_update(state.estimator, state.estimator_opt, grads, _all_finite(loss, grads))
+    return loss
+
+
+def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, mask, lam, hp: Hparams, key):
+    logits, z = net(batch["residuals"], batch.get("motion_vectors"))
+    n = jnp.maximum(mask.sum(), 1.0)
+    ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
+    club = club_estimate(estimator, z, z_id, mask, hp.estimator, key)
+    total = ce + lam * club
+    aux = {"loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
+    if net.apex is not None:
+        w = mask * batch["has_apex"].astype(jnp.float32)
+        z_apex = net.apex(batch["apex_frame"])
+        apex_ce = optax.softmax_cross_entropy_with_integer_labels(net.head(z_apex).astype(jnp.float32), batch["label"])
+        cos = jnp.sum(_unit(z) * _unit(jax.lax.stop_gradient(z_apex)), axis=-1)
+        per_row = apex_ce + hp.apex_agreement * (1.0 - cos)
+        apex_loss = jnp.sum(w * per_row) / jnp.maximum(w.sum(), 1.0)
+        total = total + hp.apex_weight * apex_loss
+        aux["loss/apex"] = apex_loss
+    return total, aux
+
+
+def _unit(z: jax.Array) -> jax.Array:
+    return z / jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True) + 1e-12)
+
+
+def encoder_phase(state: MiFerState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
+    """Phase 2: one update of encoder + classifier (+ apex branch) with the estimator frozen."""
+    hp = state.hparams
+    lam = hp.weight_at(step)
+    grad_fn = nnx.value_and_grad(_encoder_loss, has_aux=True)
+    (loss, aux), grads = grad_fn(state.net, state.estimator, batch, _identity(state, batch), _mask(batch), lam, hp, _vclub_key(hp, step, 1 << 20))
+    _guarded_update(state.net, state.encoder_opt, grads, _all_finite(loss, grads))
+    return {"loss/encoder": loss, "mi/weight": lam, **aux}
+
+
+class MiFer:
+    """The ``mi_fer`` Method (see ``fer_jax.train.method.Method``)."""
+
+    name = "mi_fer"
+
+    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> MiFerState:
+        return MiFerState(config, rngs)
+
+    def train_step(self, state: MiFerState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
+        est_loss = estimator_phase(state, batch, step)
+        metrics = encoder_phase(state, batch, step)
+        return {"loss/estimator": est_loss, **metrics}
+
+    def eval_step(self, state: MiFerState, batch: dict) -> dict[str, jax.Array]:
+        logits, z = state.net(batch["residuals"], batch.get("motion_vectors"))
+        out = {"logits": logits, "features": z}
+        if "identity_embedding" in batch:
+            out["mi/club_per_example"] = club_per_example(state.estimator, z, _identity(state, batch), _mask(batch), "club")
+        return out
+
+    def predictor(self, state: MiFerState) -> ExpressionClassifier:
+        return ExpressionClassifier(state.net.encoder, state.net.head)
