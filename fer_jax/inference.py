@@ -1,0 +1,92 @@
+"""Loading a trained workdir for inference, and turning one extracted clip into model inputs.
+
+Shared by ``fer-jax predict``, ``fer-jax export`` and the inference benchmark. Only numpy and JAX:
+the clip arrays come from ``data_pipelines.compressed`` (PyAV), which callers import themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+P_FRAME = 2  # frame_types value of a P-frame (see data_pipelines.compressed)
+
+
+@dataclasses.dataclass
+class Restored:
+    config: ml_collections.ConfigDict
+    method: Any
+    state: nnx.Module  # the method's whole training state, restored
+    step: int
+    checkpoint: str  # "best" or "latest": what was actually restored
+
+
+def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None) -> Restored:
+    """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint."""
+    from fer_jax.train.checkpointing import Checkpoints
+    from fer_jax.train.trainer import load_config, resolve_method
+
+    config = config or load_config(workdir)
+    method = resolve_method(config.method)
+    model = method.create(config, nnx.Rngs(int(config.seed)))
+    graphdef, state = nnx.split(model)
+    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
+    try:
+        which = checkpoint
+        if which == "best" and (ckpts.best is None or ckpts.best.best_step() is None):
+            which = "latest"
+        state, _, step = ckpts.restore(state, which)
+    finally:
+        ckpts.close()
+    return Restored(config, method, nnx.merge(graphdef, state), step, which)
+
+
+def segment_positions(n: int, k: int) -> np.ndarray:
+    """Evaluation-time TSN: the centre of each of K equal segments of ``n`` frames (as in training)."""
+    start = np.floor(np.arange(k) * n / k).astype(np.int64)
+    stop = np.floor(np.arange(1, k + 1) * n / k).astype(np.int64)
+    return np.minimum(start + np.maximum(stop - start, 1) // 2, max(n - 1, 0))
+
+
+def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
+                ) -> dict[str, np.ndarray]:
+    """One clip's stored arrays -> the model's inputs over the whole clip: K evaluation segments.
+
+    ``residuals`` [G, P, S, S, 3] int16, ``motion_vectors`` [G, P, S/4, S/4, 2] -> float32
+    ``residuals`` [K, S, S, 3] (/255) and ``motion_vectors`` [K, S/4, S/4, 2]. A clip with no P-frame
+    (a single frame) shows its first slot, all zeros: no motion, no residual.
+    """
+    valid = np.flatnonzero(frame_types[:, 1:].reshape(-1) == P_FRAME)
+    if valid.size == 0:
+        valid = np.zeros(1, np.int64)
+    pick = valid[segment_positions(valid.size, k)]
+    res = residuals.reshape((-1,) + residuals.shape[2:])[pick]
+    mv = motion_vectors.reshape((-1,) + motion_vectors.shape[2:])[pick]
+    return {"residuals": res.astype(np.float32) / 255.0, "motion_vectors": mv.astype(np.float32)}
+
+
+def gop_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
+               ) -> dict[str, np.ndarray]:
+    """Per-GOP inputs for a timeline: [G, K, ...], K segments within each GOP's own P-frames."""
+    per = [clip_inputs(frame_types[g:g + 1], residuals[g:g + 1], motion_vectors[g:g + 1], k)
+           for g in range(frame_types.shape[0])]
+    return {key: np.stack([p[key] for p in per]) for key in per[0]}
+
+
+def make_predict_fn(restored: Restored) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A jitted ``inputs [B, K, ...] -> class probabilities [B, C]`` of the residual-only predictor."""
+    predictor = restored.method.predictor(restored.state)
+    graphdef, params = nnx.split(predictor)
+    uses_mv = bool(getattr(getattr(predictor, "encoder", None), "use_mv", False))
+
+    @jax.jit
+    def probs(params, residuals, motion_vectors):
+        logits, _ = nnx.merge(graphdef, params)(residuals, motion_vectors if uses_mv else None)
+        return jax.nn.softmax(logits, axis=-1)
+
+    return lambda inputs: np.asarray(probs(params, inputs["residuals"], inputs["motion_vectors"]))

@@ -1,0 +1,73 @@
+"""`fer-jax predict` on real encoded video files with a trained workdir: residual-only inference."""
+
+import json
+
+import numpy as np
+import pytest
+
+from configs.mi_fer import synthface as synthface_config
+from data_pipelines.synthface import render_clip
+from data_pipelines.synthface.video_io import encode_video
+from fer_jax import cli
+from fer_jax.inference import clip_inputs, segment_positions
+from fer_jax.train.trainer import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A few steps of the tiny MI-FER config (16 px, 2 segments) on in-memory arrays."""
+    d = tmp_path_factory.mktemp("run")
+    c = synthface_config.get_config("tiny,random")
+    c.total_steps, c.eval_every, c.ckpt_every, c.log_every = 2, 2, 2, 1
+    c.progress_bar = c.tensorboard = False
+    c.apex.enabled, c.mi.start_step, c.mi.warmup_steps = False, 0, 0
+    c.input.size, c.input.segments = 16, 2
+    c.input.random.num_train, c.input.random.num_val = 16, 16
+    train(c, str(d))
+    return d
+
+
+def test_segment_positions_are_segment_centres():
+    assert segment_positions(11, 1).tolist() == [5]
+    assert segment_positions(22, 2).tolist() == [5, 16]
+    assert segment_positions(1, 3).tolist() == [0, 0, 0]  # fewer frames than segments: repeat
+
+
+def test_clip_inputs_skip_padding_and_scale():
+    ft = np.array([[1] + [2] * 3, [1, 2, 0, 0]], np.uint8)  # 2 GOPs of 4, the last short
+    res = np.arange(2 * 3 * 4 * 4 * 3, dtype=np.int16).reshape(2, 3, 4, 4, 3)
+    mv = np.zeros((2, 3, 1, 1, 2), np.float16)
+    out = clip_inputs(ft, res, mv, k=2)
+    flat = res.reshape(6, 4, 4, 3)
+    valid = [0, 1, 2, 3]  # GOP 1's P-slots 1 and 2 are padding
+    want = [flat[valid[i]] for i in segment_positions(4, 2)]
+    np.testing.assert_allclose(out["residuals"], np.stack(want) / 255.0)
+    assert out["residuals"].dtype == np.float32 and out["motion_vectors"].shape == (2, 1, 1, 2)
+
+
+def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys):
+    frames, _ = render_clip(0, "happiness", regime="lab", n_frames=30, size=48, seed=1)
+    good = tmp_path / "face.mp4"
+    encode_video(frames, good, fps=25.0)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00not a video" * 50)
+    out = tmp_path / "pred.json"
+    status = cli.main(["predict", str(good), str(bad), "--workdir", str(workdir), "--out", str(out)])
+    assert status == 1  # one of the two inputs failed
+    result = json.loads(out.read_text())
+    ok, failed = result["predictions"]
+    assert ok["status"] == "ok" and failed["status"] == "failed"
+    assert "broken.mp4" in failed["error"]
+    names = list(synthface_config.EXPRESSIONS)
+    assert list(ok["probabilities"]) == names and ok["prediction"] in names
+    assert sum(ok["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert ok["gops"] == 3 and len(ok["timeline"]) == 3  # 30 frames, GOP 12
+    assert ok["timeline"][0]["start_s"] == 0.0 and ok["timeline"][-1]["end_s"] == pytest.approx(30 / 25.0)
+    for entry in ok["timeline"]:
+        assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_predict_usage_error_without_workdir_config(tmp_path):
+    assert cli.main(["predict", "x.mp4", "--workdir", str(tmp_path)]) == 2
