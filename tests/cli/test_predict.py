@@ -71,3 +71,20 @@ def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys
 
 def test_predict_usage_error_without_workdir_config(tmp_path):
     assert cli.main(["predict", "x.mp4", "--workdir", str(tmp_path)]) == 2
+
+
+def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
+    from fer_jax.export import load_exported
+    from fer_jax.inference import make_predict_fn, restore
+
+    out = tmp_path / "model.jaxexport"
+    assert cli.main(["export", "--workdir", str(workdir), "--out", str(out)]) == 0
+    sidecar = json.loads((tmp_path / "model.jaxexport.json").read_text())
+    assert sidecar["size"] == 16 and sidecar["segments"] == 2 and len(sidecar["class_names"]) == 7
+    rng = np.random.default_rng(0)
+    for batch in (1, 3):  # the batch dimension is symbolic
+        inputs = {"residuals": rng.normal(size=(batch, 2, 16, 16, 3)).astype(np.float32),
+                  "motion_vectors": rng.normal(size=(batch, 2, 4, 4, 2)).astype(np.float32)}
+        got = load_exported(str(out))(inputs["residuals"], inputs["motion_vectors"])
+        want = make_predict_fn(restore(str(workdir)))(inputs)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
