@@ -164,8 +164,8 @@ class TFDSIterator:
         if self.is_video:
             k = int(_get(self.cfg, "segments", 3))
             mode = _get(self.cfg, "segment_mode", "tsn")
-            seg = sampling.sample_segments(ex, k, mode, self.train, seed=key,
-                                           decode_residual=self.builder.info.features["residuals"].feature.decode_example)
+            decode = self.builder.info.features["residuals"].feature.decode_example
+            seg = sampling.sample_segments(ex, k, mode, self.train, seed=key, decode_residual=decode)
             out["residuals"] = tf.cast(seg["residuals"], tf.float32) / 255.0
             out["motion_vectors"] = tf.cast(seg["motion_vectors"], tf.float32)
             out["iframe"] = tf.cast(seg["iframe"], tf.float32) / 255.0

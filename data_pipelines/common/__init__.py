@@ -1,5 +1,6 @@
 """Code shared by every fer-jax TFDS builder: feature spec, clip -> example, folds, manual-dir checks.
 
-``sources`` and ``folds`` import neither TensorFlow nor TFDS, so generation workers (separate
-processes) stay light; ``features``, ``video_builder`` and ``image_builder`` import TFDS.
+``sources``, ``folds`` and ``manual`` import neither TensorFlow nor TFDS, so generation workers
+(separate processes) stay light; ``features`` and ``builder`` import TFDS; ``registry`` maps dataset
+names to builder classes.
 """

@@ -23,7 +23,8 @@ def make_tree(root: str, subjects: int = 11, frames: int = 6) -> dict:
             f.write(f"   {code:.7e}\n")
         labels[f"{subj}_{seq}"] = code - 1
     # an unlabelled sequence (no Emotion file) is not part of the protocol
-    write_images(os.path.join(root, "cohn-kanade-images", "S005", "002"), face_frames(3, 99), ["a.png", "b.png", "c.png"])
+    write_images(os.path.join(root, "cohn-kanade-images", "S005", "002"), face_frames(3, 99),
+                 ["a.png", "b.png", "c.png"])
     return labels
 
 

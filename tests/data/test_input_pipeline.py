@@ -50,8 +50,8 @@ def test_tsn_eval_takes_segment_centres_and_onset_reaches_apex(toy_dir):
             flat = [g * toy.P + p for g in range(len(ex["frame_types"]))
                     for p in range(toy.P) if ex["frame_types"][g, p + 1] == 2]
             m = len(flat)
-            centres = [flat[min(int(np.floor(j * m / 3)) + max(int(np.floor((j + 1) * m / 3)) - int(np.floor(j * m / 3)), 1) // 2, m - 1)]
-                       for j in range(3)]
+            bounds = [(j * m // 3, (j + 1) * m // 3) for j in range(3)]  # 3 equal segments of the m P-frames
+            centres = [flat[min(a + max(b_ - a, 1) // 2, m - 1)] for a, b_ in bounds]
             got = np.rint(b["residuals"][row, :, 0, 0, 1] * 255).astype(int)
             np.testing.assert_array_equal(got, centres)
             g_mid = centres[1] // toy.P

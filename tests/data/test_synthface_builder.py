@@ -20,7 +20,8 @@ def _check(b, labels):
     assert set(got) <= set(labels)
     for cid, (split, e) in got.items():
         r = labels[cid]
-        assert (split, e["label"], e["subject"], e["apex_index"]) == (r["split"], r["expression"], str(r["identity"]), r["apex_index"])
+        want = (r["split"], r["expression"], str(r["identity"]), r["apex_index"])
+        assert (split, e["label"], e["subject"], e["apex_index"]) == want
         np.testing.assert_allclose(e["au_intensity"], np.asarray(r["au_intensity"], np.float32), atol=1e-6)
         assert e["apex_frame"].shape == (SIZE, SIZE, 3) and e["apex_frame"].std() > 1
     subjects = {s: {e["subject"] for e in exs} for s, exs in splits.items()}

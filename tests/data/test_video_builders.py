@@ -22,7 +22,8 @@ def test_oulu_casia(tmp_path, data_dir):
             write_images(str(seq), face_frames(5, 10 * i + j), [f"{t:03d}.jpeg" for t in range(5)])
             expected[f"{subj}_{emo}"] = OuluCasia.LABELS.index(emo.lower())
     # the NIR camera and weak lighting are not part of the standard protocol
-    write_images(str(root / "OriginalImg" / "NI" / "Strong" / "P001" / "Anger"), face_frames(2, 0), ["000.jpeg", "001.jpeg"])
+    write_images(str(root / "OriginalImg" / "NI" / "Strong" / "P001" / "Anger"), face_frames(2, 0),
+                 ["000.jpeg", "001.jpeg"])
     b = build(OuluCasia, str(root), data_dir)
     folds = check_folds(b, 10)
     got = {e["clip_id"]: e for exs in folds.values() for e in exs}
@@ -74,7 +75,8 @@ def test_dfew_official_folds(tmp_path, data_dir):
         for j in range(2):
             vid = 2 * (k - 1) + j + 1
             name = f"{vid:05d}"
-            write_images(str(root / "Clip" / "clip_224x224" / name), face_frames(4, vid), [f"{name}_{t:05d}.jpg" for t in range(1, 5)])
+            write_images(str(root / "Clip" / "clip_224x224" / name), face_frames(4, vid),
+                         [f"{name}_{t:05d}.jpg" for t in range(1, 5)])
             rows.append((vid, 1 + vid % 7))
             expected[name] = (k - 1, vid % 7)
         for part in ("test(single-labeled)", "train(single-labeled)"):
@@ -91,7 +93,7 @@ def test_dfew_official_folds(tmp_path, data_dir):
     assert b.info.splits["fold0+fold1+fold2+fold3"].num_examples == 8
 
 
-def test_afew_train_val(tmp_path, data_dir):
+def test_afew_train_val_with_worker_pool(tmp_path, data_dir):
     root = tmp_path / "manual"
     expected = {}
     for split, folder in (("train", "Train_AFEW"), ("val", "Val_AFEW")):
@@ -99,7 +101,7 @@ def test_afew_train_val(tmp_path, data_dir):
             name = f"{j:09d}"
             write_video(str(root / folder / emo / f"{name}.avi"), face_frames(6, j + 10 * (split == "val")))
             expected[(split, f"{split}_{name}")] = Afew.LABELS.index(emo.lower())
-    b = build(Afew, str(root), data_dir)
+    b = build(Afew, str(root), data_dir, workers=2)  # a local pool of 2 spawned generation processes
     got = {(s, e["clip_id"]): e["label"] for s in ("train", "val") for e in read_split(b, s)}
     assert got == expected
     train, val = ({e["subject"] for e in read_split(b, s)} for s in ("train", "val"))

@@ -1,8 +1,8 @@
 """A tiny dataset in the shared video feature spec whose tensors encode where they came from.
 
 Used to test the input pipeline without running extraction: example ``n`` (subject ``s{n:03d}``,
-label ``n % 3``) has ``n % 3 + 1`` GOPs, a short last GOP, residual value ``100*n_gop + p`` ... so a
-batch row tells which clip and which P-frame it shows:
+label ``n % 3``) has ``n % 3 + 1`` GOPs of which the last is short, and its tensors say which clip
+and which P-frame a batch row shows:
   residuals[..., 0] = n (clip number), residuals[..., 1] = flat P-frame index g*P + p,
   motion_vectors[..., 0] = 1 + column (x varies across the frame), motion_vectors[..., 1] = 0.5.
 """
@@ -38,9 +38,11 @@ def toy_example(n: int, dim: int = 8) -> dict:
     iframes[:, :, : SIZE // 2, 2] = 255  # left half bright: shows a flip
     emb = np.zeros(dim, np.float32)
     emb[n % dim] = 1.0
-    return {"iframes": iframes, "motion_vectors": mv, "residuals": res.reshape(-1, SIZE, SIZE, 3), "frame_types": ft, "label": n % 3,
-            "subject": f"s{n:03d}", "clip_id": f"c{n:03d}", "apex_index": (g - 1) * GOP + valid[-1] if n % 2 else -1,
-            "apex_frame": iframes[-1], "au_intensity": np.zeros((0, 12), np.float32), "identity_embedding": emb}
+    apex = (g - 1) * GOP + valid[-1] if n % 2 else -1  # odd clips: apex = the last frame
+    return {"iframes": iframes, "motion_vectors": mv, "residuals": res.reshape(-1, SIZE, SIZE, 3),
+            "frame_types": ft, "label": n % 3, "subject": f"s{n:03d}", "clip_id": f"c{n:03d}",
+            "apex_index": apex, "apex_frame": iframes[-1], "au_intensity": np.zeros((0, 12), np.float32),
+            "identity_embedding": emb}
 
 
 class _Ident:
