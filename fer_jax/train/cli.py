@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from typing import Callable
 
 from absl import flags
@@ -73,7 +74,9 @@ def parse(argv: list[str], prog: str, define: Callable[[flags.FlagValues, list[s
     fv = flags.FlagValues()
     define(fv, [prog] + list(argv))
     try:
-        fv([prog] + list(argv))
+        with warnings.catch_warnings():  # config_flags loads config files with the deprecated load_module()
+            warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
+            fv([prog] + list(argv))
     except (KeyError, AttributeError) as e:  # an override naming a field the config lacks
         print(f"{prog}: config has no field {e}", file=sys.stderr)
         return None

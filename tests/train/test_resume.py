@@ -25,10 +25,10 @@ def _committed_steps(workdir):
 
 def test_kill_9_then_same_command_reproduces_uninterrupted_run(tmp_path):
     ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-    subprocess.run(_cmd(ref), env=env(), check=True, timeout=300, capture_output=True)
+    subprocess.run(_cmd(ref), env=env(), check=True, timeout=600, capture_output=True)
 
     proc = subprocess.Popen(_cmd(killed), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
+    deadline = time.time() + 540
     try:
         while time.time() < deadline:
             steps = _committed_steps(killed)
@@ -49,7 +49,7 @@ def test_kill_9_then_same_command_reproduces_uninterrupted_run(tmp_path):
     steps_at_kill = read_metrics(killed)[-1]["step"]
     assert steps_at_kill < 30
 
-    restart = subprocess.run(_cmd(killed), env=env(), timeout=300, capture_output=True, text=True)
+    restart = subprocess.run(_cmd(killed), env=env(), timeout=600, capture_output=True, text=True)
     assert restart.returncode == 0, restart.stderr[-3000:]
     resumed = [line for line in restart.stderr.splitlines() if "resumed from step" in line]
     assert resumed, restart.stderr[-3000:]

@@ -29,7 +29,7 @@ def train_cmd(workdir: str, flags: list[str]) -> list[str]:
     return [sys.executable, "-m", "fer_jax.cli", "train", f"--config={TOY_CONFIG}", f"--workdir={workdir}", *flags]
 
 
-def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int = 1, timeout: float = 300) -> None:
+def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int = 1, timeout: float = 600) -> None:
     """The toy config through ``fer-jax train``; several processes via launch/local_multiprocess.sh."""
     if processes == 1:
         cmd, e = train_cmd(workdir, flags), env(devices)
