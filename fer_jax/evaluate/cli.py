@@ -2,7 +2,7 @@
 
 Reads ``DIR/config.json`` (written by ``fer-jax train``), restores the chosen checkpoint, evaluates
 it on the split (default: the config's validation split) and writes the report to
-``DIR/eval_<split>_<checkpoint>.json``; ``--save_arrays`` also writes the per-example ``features``,
+``DIR/eval_<split>_<checkpoint>.json`` (``latest`` when no best checkpoint exists); ``--save_arrays`` also writes the per-example ``features``,
 ``identity``, ``label`` and ``pred`` to ``DIR/eval_<split>_<checkpoint>.npz`` for the identity audit.
 Config fields can be overridden, e.g. ``--override=input.data_dir=/data`` (repeatable).
 """
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     import jax
 
     from fer_jax.evaluate.runner import evaluate
-    from fer_jax.train.summaries import atomic_write_json
+    from fer_jax.train.summaries import atomic_write_json, json_safe
 
     try:
         result = evaluate(config, fv.workdir, fv.split, fv.checkpoint)
@@ -79,12 +79,12 @@ def main(argv: list[str]) -> int:
         print(f"fer-jax eval: {fv.workdir}: {e}", file=sys.stderr)
         return 1
     arrays = {k: result.pop(k) for k in list(result) if isinstance(result[k], np.ndarray)}
-    stem = os.path.join(fv.workdir, f"eval_{result['split']}_{fv.checkpoint}")
+    stem = os.path.join(fv.workdir, f"eval_{result['split']}_{result['checkpoint']}")
     if jax.process_index() == 0:
         atomic_write_json(stem + ".json", result)
         if fv.save_arrays:
             tmp = f"{stem}.tmp.{os.getpid()}.npz"
             np.savez(tmp, **arrays)
             os.replace(tmp, stem + ".npz")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("confusion",)}, sort_keys=True))
+    print(json.dumps(json_safe({k: v for k, v in result.items() if k != "confusion"}), sort_keys=True))
     return 0

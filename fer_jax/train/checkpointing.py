@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 from typing import Any
 
@@ -27,6 +29,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
+
+log = logging.getLogger(__name__)
 
 
 def _is_key(x: Any) -> bool:
@@ -124,6 +128,10 @@ class Checkpoints:
         if self.best_metric not in metrics:
             raise KeyError(f"best_metric {self.best_metric!r} not among eval metrics {sorted(metrics)}")
         scalars = {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
+        if not math.isfinite(scalars[self.best_metric]):  # e.g. UAR of an empty split: not rankable
+            log.warning("step %d: %s = %s, not offered as best checkpoint", step, self.best_metric,
+                        scalars[self.best_metric])
+            return
         self.best.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_to_saveable(state)),
             meta=ocp.args.JsonSave({"step": int(step), "metrics": scalars}),

@@ -109,5 +109,7 @@ def main(argv: list[str]) -> int:
     except NonFiniteLossError as e:
         print(f"fer-jax train: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({k: v for k, v in result.items() if k != "model"}, sort_keys=True))
+    from fer_jax.train.summaries import json_safe
+
+    print(json.dumps(json_safe({k: v for k, v in result.items() if k != "model"}), sort_keys=True))
     return 0

@@ -22,28 +22,31 @@ import jax
 import numpy as np
 
 
+def json_safe(obj: Any) -> Any:
+    """Numpy values -> Python, NaN/inf -> None (JSON has no NaN; e.g. recall of an absent class)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return json_safe(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def atomic_write_json(path: str, obj: Any) -> None:
     """Write JSON to a temporary name, then rename: readers never see half a file."""
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=_json_default)
+        json.dump(json_safe(obj), f, indent=1, sort_keys=True, allow_nan=False)
     os.replace(tmp, path)
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, (np.generic, np.ndarray)):
-        return x.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
 def scalars_only(metrics: dict[str, Any]) -> dict[str, float]:
     """The numeric scalars of ``metrics`` as floats (drops lists, dicts, strings, arrays)."""
     return {k: float(v) for k, v in metrics.items()
             if isinstance(v, (int, float, np.number)) or (isinstance(v, (np.ndarray, jax.Array)) and v.ndim == 0)}
-
-
-def _finite_or_str(v: float) -> float | str:
-    return v if math.isfinite(v) else str(v)  # JSON has no NaN/inf
 
 
 class Summaries:
@@ -95,9 +98,9 @@ class Summaries:
             self.writer.write_scalars(step, {(k if k.startswith(prefix) else prefix + k): v
                                              for k, v in scalars.items()})
         if self.is_main:
-            record = {"step": int(step), "split": split, **{k: _finite_or_str(v) for k, v in scalars.items()}}
+            record = json_safe({"step": int(step), "split": split, **scalars})
             with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json.dumps(record, allow_nan=False) + "\n")
 
     def advance(self, step: int, metrics: dict[str, Any]) -> None:
         if self.bar is not None:

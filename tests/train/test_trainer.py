@@ -79,7 +79,15 @@ def test_rerun_of_a_finished_run_does_not_train_again(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["total_steps"] == c.total_steps
 
 
-def test_eval_cli_reports_usage_errors(tmp_path, capsys):
+def test_eval_cli_latest_checkpoint_with_override_and_usage_errors(tmp_path, capsys):
     assert eval_cli.main([f"--workdir={tmp_path}"]) == 2
     assert "no config.json" in capsys.readouterr().err
     assert eval_cli.main([]) == 2
+    c = toy_config.get_config()
+    c.total_steps, c.best_metric = 4, ""  # no best checkpoint: "best" falls back to the latest
+    train(c, str(tmp_path))
+    assert eval_cli.main([f"--workdir={tmp_path}", "--override=input.random.num_val=10"]) == 0
+    report = json.loads((tmp_path / "eval_val_latest.json").read_text())
+    assert report["step"] == 4 and report["num_examples"] == 10 and report["checkpoint"] == "latest"
+    assert eval_cli.main([f"--workdir={tmp_path}", "--override=input.no_such=1"]) == 2
+    assert "no_such" in capsys.readouterr().err
