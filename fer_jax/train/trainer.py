@@ -12,6 +12,13 @@ while the loop avoids ``nnx.jit``'s per-call graph traversal; the state is repli
 (``out_shardings``) and donated, so updates happen in place in device memory. The module returned
 by ``method.create`` is brought up to date (``nnx.update``) at the end.
 
+Config fields read here (methods read their own): ``method`` (a registered name or
+``"module:Class"``), ``seed``, ``total_steps``, ``log_every``, ``eval_every`` (0 = only at the end),
+``ckpt_every``, ``keep_ckpts``, ``best_metric`` (e.g. ``val/uar``; empty = no best checkpoint),
+``best_mode`` (max | min), ``async_checkpoints``, ``prefetch`` (batches prepared ahead on a thread;
+0 = none), ``tensorboard``, ``progress_bar``, ``progress_keys``, ``num_classes``, ``class_names``,
+``input.split_train``, ``input.split_val`` (empty = no evaluation) and what ``train/data.py`` reads.
+
 Step numbering: the step passed to ``train_step`` is the 0-based index of the update; logs,
 checkpoints and evals are labelled with the number of updates done (1-based), so "step 10" is the
 state after ten updates, and a run with ``total_steps=N`` ends at step N.
@@ -182,7 +189,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
             summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
             tick, tick_step = now, step
 
-    batches = DevicePrefetcher(train_iter, mesh, depth=int(config.get("prefetch", 2)))
+    batches = DevicePrefetcher(train_iter, mesh, depth=int(config.get("prefetch", 2)) if first < total else 0)
     try:
         # A step's metrics are fetched after the NEXT step is dispatched, so the host prepares batch
         # t+1 while the device runs step t. Steps that evaluate or checkpoint are finished (and
