@@ -71,7 +71,8 @@ def test_train_step_runs_estimator_steps_then_one_encoder_update_with_lambda_war
     assert float(m0["loss/encoder"]) == pytest.approx(float(m0["loss/ce"]), rel=1e-6)
     m3 = STEP(st, batch, jnp.asarray(3))
     assert float(m3["mi/weight"]) == pytest.approx(0.25)
-    assert float(m3["loss/encoder"]) == pytest.approx(float(m3["loss/ce"]) + 0.25 * float(m3["mi/club"]), rel=1e-5)
+    penalty = max(float(m3["mi/club"]), 0.0)  # mi.clip_negative: negative estimates are not rewarded
+    assert float(m3["loss/encoder"]) == pytest.approx(float(m3["loss/ce"]) + 0.25 * penalty, rel=1e-5)
 
 
 def test_lambda_warmup_schedule():
@@ -127,7 +128,8 @@ def test_all_options_vclub_mv_apex(batch):
     none = dict(batch, has_apex=np.zeros_like(batch["has_apex"]))
     m = STEP(a, none, jnp.asarray(4))
     assert float(m["loss/apex"]) == 0.0
-    assert float(m["loss/encoder"]) == pytest.approx(float(m["loss/ce"]) + 0.5 * float(m["mi/club"]), rel=1e-4)
+    penalty = max(float(m["mi/club"]), 0.0)
+    assert float(m["loss/encoder"]) == pytest.approx(float(m["loss/ce"]) + 0.5 * penalty, rel=1e-4)
     # ...positive otherwise, and it trains the apex branch
     apex0 = params(a.net.apex)
     m = STEP(a, batch, jnp.asarray(5))
@@ -149,6 +151,22 @@ def test_all_options_vclub_mv_apex(batch):
     no_mv = {k: v for k, v in batch.items() if k != "motion_vectors"}
     with pytest.raises(ValueError, match="motion_vectors"):
         METHOD.eval_step(a, no_mv)
+
+
+def test_clip_negative_option_controls_whether_a_negative_estimate_is_rewarded():
+    from fer_jax.methods.mi_fer.method import _encoder_loss
+
+    st = fresh()
+    batch = make_batch(seed=4)
+    args = (jnp.asarray(batch["identity_embedding"]), jnp.ones(4), 1.0)
+    est = st.estimator
+    est.logvar_out.bias[...] = jnp.full_like(est.logvar_out.bias[...], -4.0)  # a confident, wrong critic
+    loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, *args, hp, None), static_argnums=3)
+    clipped, aux = loss(st.net, est, batch, Hparams(clip_negative=True))
+    raw, _ = loss(st.net, est, batch, Hparams(clip_negative=False))
+    assert float(aux["mi/club"]) < 0.0
+    assert float(clipped) == pytest.approx(float(aux["loss/ce"]) + max(float(aux["mi/club"]), 0.0), rel=1e-5)
+    assert float(raw) == pytest.approx(float(aux["loss/ce"]) + float(aux["mi/club"]), rel=1e-5)
 
 
 def test_bfloat16_compute_keeps_float32_params_and_outputs(batch):

@@ -18,6 +18,10 @@ Choices, and why:
   ``start_step`` and then ramps linearly to ``mi.weight`` over ``warmup_steps``. Early z_exp is
   noise and the estimator has not yet fitted it; penalising a poor critic's estimate would push
   the encoder in arbitrary directions and cost accuracy. ``mi.weight == 0`` is the baseline.
+* **Negative estimates are not rewarded** (``mi.clip_negative``, default on): the encoder's
+  penalty is λ·max(Î, 0). Î < 0 only happens when the critic is worse than the marginal (early, or
+  after a fast encoder move); minimising it further would teach the encoder to fool a poor critic
+  rather than to drop identity. ``mi/club`` reports the raw estimate.
 * **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
   finite (``jnp.where`` on the new vs old parameters and optimizer state), so a bad batch never
   corrupts the state; the non-finite ``loss/*`` metric lets the trainer stop and name the step.
@@ -68,6 +72,7 @@ class Hparams:
     apex_enabled: bool = False
     apex_weight: float = 1.0
     apex_agreement: float = 1.0
+    clip_negative: bool = True
     seed: int = 0
 
     @classmethod
@@ -82,6 +87,7 @@ class Hparams:
             apex_enabled=bool(_get(config, "apex.enabled", False)),
             apex_weight=float(_get(config, "apex.weight", 1.0)),
             apex_agreement=float(_get(config, "apex.agreement_weight", 1.0)),
+            clip_negative=bool(_get(config, "mi.clip_negative", True)),
             seed=int(_get(config, "seed", 0)),
         )
         if h.estimator not in ("club", "vclub"):
@@ -191,7 +197,7 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     n = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
     club = club_estimate(estimator, z, z_id, mask, hp.estimator, key)
-    total = ce + lam * club
+    total = ce + lam * (jnp.maximum(club, 0.0) if hp.clip_negative else club)
     aux = {"loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
     if net.apex is not None:
         w = mask * batch["has_apex"].astype(jnp.float32)
