@@ -21,6 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 
 def json_safe(obj: Any) -> Any:
     """Numpy values -> Python, NaN/inf -> None (JSON has no NaN; e.g. recall of an absent class)."""
@@ -76,7 +78,7 @@ class Summaries:
             import_tf()  # hide accelerators from TensorFlow before clu imports it
             from clu import metric_writers
         except ImportError as e:  # TensorFlow or clu not installed: JSONL and logs only
-            logging.warning("TensorBoard summaries off (%s)", e)
+            log.warning("TensorBoard summaries off (%s)", e)
             return None
         return metric_writers.create_default_writer(workdir, just_logging=not self.is_main)
 
