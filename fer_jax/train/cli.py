@@ -56,16 +56,19 @@ def init_distributed(fv: flags.FlagValues) -> None:
 
 
 def setup_logging() -> None:
-    """fer_jax's own INFO messages (start, resume) to stderr; library loggers stay at WARNING."""
+    """fer_jax's own INFO messages (start, resume) on stderr; library loggers stay at WARNING.
+
+    Records propagate to the root logger (so pytest's caplog and user handlers see them); a handler
+    is added only where the root logger has none, so nothing is printed twice.
+    """
     import logging
 
     logger = logging.getLogger("fer_jax")
-    if not logger.handlers:
+    logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False  # one line per message even when absl/TF set up the root logger
 
 
 def parse(argv: list[str], prog: str, define: Callable[[flags.FlagValues, list[str]], None]
