@@ -22,14 +22,20 @@ Protocol (all paths in one run, same clips, same batch, both models jitted and w
   input size as ``compressed``: the ratio to it isolates extraction vs RGB conversion.
 
 The time of each path is split into ``decode`` (PyAV decode; plus RGB conversion for the RGB paths),
-``prep`` (vectors, residuals, sampling, stacking, /255) and ``model`` (jitted forward + softmax, waited
-for). Ratios are of minima of interleaved repeats in this one run. The one-time cost of canonicalising a
+``prep`` (vectors, residuals, sampling, /255) and ``model`` (stacking excluded; jitted forward + softmax,
+waited for). Host work runs per clip, on ``--workers`` threads for every path alike (PyAV and numpy
+release the GIL); with several threads ``decode``/``prep`` split the host wall time in proportion. Ratios are of minima of interleaved repeats in this one run. The one-time cost of canonicalising a
 non-conforming input (carphone: H.264 176x144 -> MPEG-4 GOP 12 at 112²) is reported separately.
 
     python benchmarks/bench_inference.py [--batch 4 --frames 32 --segments 3 --repeats 5] [--json OUT]
     python benchmarks/bench_inference.py --accuracy [--identities 20 --steps 300]   # + trained accuracy
 
-``--accuracy`` trains both models with the shared trainer on the same SynthFace split (``bench_accuracy``).
+``--accuracy`` trains both models with the shared trainer on the same SynthFace split (lab regime, unseen
+test identities): MI-FER (λ > 0, residual-only, identity = dlib embedding of the first I-frame) on K
+residuals, the RGB baseline on the decoded frames at the same K positions, both from in-memory arrays
+through ``ArrayIterator`` (the tf.data pipeline carries no decoded frame sequences). Test accuracy of the
+baseline is reported on the K frames and on all T frames (the ``rgb_all`` speed protocol). CPU-sized by
+default (``--acc-arch tiny --acc-width 16``, ``--steps 300``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -84,49 +91,53 @@ def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int 
     return fns
 
 
-def compressed_path(datas, size: int, k: int, model, only_sampled: bool = True) -> dict[str, float]:
-    """File bytes of B clips -> probabilities; returns seconds per stage."""
+def _compressed_clip(d: bytes, size: int, k: int, only_sampled: bool) -> tuple[np.ndarray, float, float]:
+    """One clip's file bytes -> model input [K, S, S, 3], decode seconds, prep seconds."""
     from data_pipelines.compressed.decode import decode_gops, gop_tensors
     from fer_jax.inference import clip_inputs
 
     t0 = time.perf_counter()
-    clips = [list(decode_gops(d, size=size, gop=GOP)) for d in datas]
+    gops = list(decode_gops(d, size=size, gop=GOP))
     t1 = time.perf_counter()
-    batch = []
-    for gops in clips:
-        n = sum(len(g.planes) for g in gops)
-        want = sampled_frames(n, GOP, k) if only_sampled else None
-        parts = []
-        for gi, g in enumerate(gops):
-            slots = None if want is None else want[(want > gi * GOP) & (want < (gi + 1) * GOP)] - gi * GOP - 1
-            parts.append(gop_tensors(g, gop=GOP, mode="accumulate", colour="yuv", residual_slots=slots))
-        arr = {key: np.stack([p[key] for p in parts]) for key in ("frame_types", "residuals", "motion_vectors")}
-        batch.append(clip_inputs(arr["frame_types"], arr["residuals"], arr["motion_vectors"], k)["residuals"])
-    x = np.stack(batch)
-    t2 = time.perf_counter()
-    model(x)
-    t3 = time.perf_counter()
-    return {"decode": t1 - t0, "prep": t2 - t1, "model": t3 - t2}
+    n = sum(len(g.planes) for g in gops)
+    want = sampled_frames(n, GOP, k) if only_sampled else None
+    parts = []
+    for gi, g in enumerate(gops):
+        slots = None if want is None else want[(want > gi * GOP) & (want < (gi + 1) * GOP)] - gi * GOP - 1
+        parts.append(gop_tensors(g, gop=GOP, mode="accumulate", colour="yuv", residual_slots=slots))
+    arr = {key: np.stack([p[key] for p in parts]) for key in ("frame_types", "residuals", "motion_vectors")}
+    x = clip_inputs(arr["frame_types"], arr["residuals"], arr["motion_vectors"], k)["residuals"]
+    return x, t1 - t0, time.perf_counter() - t1
 
 
-def rgb_path(datas, size: int, k: int | None, model) -> dict[str, float]:
-    """File bytes of B clips -> decode to RGB (all frames, or the K sampled ones) -> probabilities."""
+def _rgb_clip(d: bytes, size: int, k: int | None) -> tuple[np.ndarray, float, float]:
+    """One clip's file bytes -> decoded RGB frames (all, or the K sampled ones) as float [T, S, S, 3]."""
     import av
 
     t0 = time.perf_counter()
-    clips = []
-    for d in datas:
-        with av.open(io.BytesIO(d)) as c:
-            stream = c.streams.video[0]
-            keep = None if k is None else set(sampled_frames(int(stream.frames), GOP, k).tolist())
-            clips.append([f.to_ndarray(width=size, height=size, format="rgb24", threads=1)
-                          for i, f in enumerate(c.decode(stream)) if keep is None or i in keep])
+    with av.open(io.BytesIO(d)) as c:
+        stream = c.streams.video[0]
+        keep = None if k is None else set(sampled_frames(int(stream.frames), GOP, k).tolist())
+        frames = [f.to_ndarray(width=size, height=size, format="rgb24", threads=1)
+                  for i, f in enumerate(c.decode(stream)) if keep is None or i in keep]
     t1 = time.perf_counter()
-    x = np.stack([np.stack(c) for c in clips]).astype(np.float32) * np.float32(1 / 255)
-    t2 = time.perf_counter()
+    x = np.stack(frames).astype(np.float32) * np.float32(1 / 255)
+    return x, t1 - t0, time.perf_counter() - t1
+
+
+def run_path(datas, clip_fn, model, pool) -> dict[str, float]:
+    """B clips' file bytes -> probabilities. Host work per clip (on ``pool`` threads when given), then one
+    batched model call. ``decode``/``prep`` split the host wall time in proportion to per-clip sums."""
+    t0 = time.perf_counter()
+    outs = list(pool.map(clip_fn, datas)) if pool is not None else [clip_fn(d) for d in datas]
+    x = np.stack([o[0] for o in outs])
+    t1 = time.perf_counter()
     model(x)
-    t3 = time.perf_counter()
-    return {"decode": t1 - t0, "prep": t2 - t1, "model": t3 - t2}
+    t2 = time.perf_counter()
+    dec, prep = sum(o[1] for o in outs), sum(o[2] for o in outs)
+    host = t1 - t0
+    return {"decode": host * dec / max(dec + prep, 1e-12), "prep": host * prep / max(dec + prep, 1e-12),
+            "model": t2 - t1}
 
 
 def canonicalise_cost(size: int, repeats: int) -> dict | None:
@@ -164,12 +175,14 @@ def speed(args) -> dict:
     if len(datas) < args.batch:
         raise SystemExit(f"only {len(datas)} clips for a batch of {args.batch}")
     models = build_models(args.size, args.width, args.arch, args.dtype)
-    k = args.segments
+    k, size = args.segments, args.size
+    pool = ThreadPoolExecutor(args.workers) if args.workers > 1 else None
+    mi, rgb = models["mi_fer"], models["rgb_baseline"]
     paths = {
-        "compressed": lambda: compressed_path(datas, args.size, k, models["mi_fer"]),
-        "compressed_all_residuals": lambda: compressed_path(datas, args.size, k, models["mi_fer"], False),
-        "rgb_all": lambda: rgb_path(datas, args.size, None, models["rgb_baseline"]),
-        "rgb_sampled": lambda: rgb_path(datas, args.size, k, models["rgb_baseline"]),
+        "compressed": lambda: run_path(datas, lambda d: _compressed_clip(d, size, k, True), mi, pool),
+        "compressed_all_residuals": lambda: run_path(datas, lambda d: _compressed_clip(d, size, k, False), mi, pool),
+        "rgb_all": lambda: run_path(datas, lambda d: _rgb_clip(d, size, None), rgb, pool),
+        "rgb_sampled": lambda: run_path(datas, lambda d: _rgb_clip(d, size, k), rgb, pool),
     }
     for fn in paths.values():  # warm-up: compilation, codec init
         fn()
@@ -191,8 +204,116 @@ def speed(args) -> dict:
     return {"protocol": {"clips_per_batch": args.batch, "frames_covered_per_clip": args.frames,
                          "frames_model_sees": {"compressed": k, "rgb_all": args.frames, "rgb_sampled": k},
                          "size": args.size, "gop": GOP, "arch": args.arch, "width": args.width,
-                         "dtype": args.dtype, "repeats": args.repeats},
+                         "dtype": args.dtype, "repeats": args.repeats, "host_threads": args.workers},
             "paths": out, "ratios": ratios, "canonicalise_once": canonicalise_cost(args.size, 3)}
+
+
+# --- accuracy: both models trained with the shared trainer on the same SynthFace split ----------------
+
+
+def _acc_data(synth_dir: str, args) -> dict[str, dict[str, np.ndarray]]:
+    """Per split: MI-FER inputs (K residuals + dlib identity of the first I-frame) and the RGB baseline's
+    decoded frames at the same K positions; the test split also keeps every decoded frame (``frames_all``)."""
+    import json
+
+    import av
+
+    from data_pipelines.compressed import extract_file
+    from data_pipelines.synthface import generate
+    from fer_jax.identity import get_backbone
+    from fer_jax.inference import clip_inputs
+
+    if not os.path.exists(os.path.join(synth_dir, "labels.jsonl")):
+        generate(synth_dir, identities=args.identities, clips_per_identity=1, regime="lab", frames=args.frames,
+                 size=args.size, pool_identities=0, workers=1)
+    rows = [json.loads(line) for line in open(os.path.join(synth_dir, "labels.jsonl"))]
+    backbone = get_backbone("dlib")
+    out: dict[str, dict[str, list]] = {}
+    for r in rows:
+        path = os.path.join(synth_dir, r["file"]) if not os.path.isabs(r["file"]) else r["file"]
+        clip = extract_file(path, size=args.size, gop=GOP)
+        res = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, args.segments)["residuals"]
+        with av.open(path) as c:
+            frames = np.stack([f.to_ndarray(width=args.size, height=args.size, format="rgb24")
+                               for f in c.decode(video=0)])
+        pick = sampled_frames(len(frames), GOP, args.segments)
+        d = out.setdefault(r["split"], {"residuals": [], "frames": [], "label": [], "iframe": [], "frames_all": []})
+        d["residuals"].append(res)
+        d["frames"].append(frames[pick].astype(np.float32) / 255)
+        d["label"].append(int(r["expression"]))
+        d["iframe"].append(clip.iframes[0])
+        if r["split"] == "test":
+            d["frames_all"].append(frames)
+    arrays = {}
+    for split, d in out.items():
+        a = {"residuals": np.stack(d["residuals"]), "frames": np.stack(d["frames"]),
+             "label": np.asarray(d["label"], np.int32),
+             "identity_embedding": backbone.embed(np.stack(d["iframe"])).astype(np.float32)}
+        if d["frames_all"]:
+            a["frames_all"] = np.stack(d["frames_all"])
+        arrays[split] = a
+    return arrays
+
+
+def _acc_configs(args):
+    from configs.mi_fer import synthface as mi_cfg
+    from configs.rgb_baseline import synthface as rgb_cfg
+
+    configs = {"mi_fer": mi_cfg.get_config(), "rgb_baseline": rgb_cfg.get_config()}
+    for c in configs.values():
+        c.model.encoder, c.model.width, c.model.dtype = args.acc_arch, args.acc_width, "float32"
+        c.total_steps, c.eval_every, c.ckpt_every, c.log_every = args.steps, args.steps, args.steps, 50
+        c.optim.warmup_steps = min(int(c.optim.warmup_steps), args.steps // 10)
+        c.progress_bar, c.tensorboard, c.async_checkpoints = False, False, False
+    mi = configs["mi_fer"]
+    mi.model.use_mv, mi.apex.enabled = False, False  # residual-only, as at inference
+    mi.mi.start_step, mi.mi.warmup_steps = args.steps // 5, args.steps // 5
+    return configs
+
+
+def _predict(method, state, key: str, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    from flax import nnx
+
+    fn = nnx.jit(lambda st, b: method.eval_step(st, b)["logits"])
+    preds = []
+    for i in range(0, len(x), batch):
+        b = {key: x[i:i + batch], "label": np.zeros(len(x[i:i + batch]), np.int32)}
+        preds.append(np.asarray(fn(state, b)).argmax(-1))
+    return np.concatenate(preds)
+
+
+def accuracy(args) -> dict:
+    """Train MI-FER (λ > 0, residual-only) and the RGB baseline on one SynthFace split; test WAR/UAR."""
+    from fer_jax.evaluate.metrics import classification_report
+    from fer_jax.methods import get_method
+    from fer_jax.train.array_iterator import ArrayIterator
+    from fer_jax.train.trainer import train
+
+    work = args.acc_dir or tempfile.mkdtemp(prefix="bench_acc_")
+    t0 = time.perf_counter()
+    data = _acc_data(os.path.join(work, "synthface"), args)
+    prep_s = time.perf_counter() - t0
+    configs = _acc_configs(args)
+    keys = {"mi_fer": ("residuals", "identity_embedding", "label"), "rgb_baseline": ("frames", "label")}
+    test, result = data["test"], {"test": {}, "train_s": {}}
+    for name, cfg in configs.items():
+        take = lambda split: {k: data[split][k] for k in keys[name]}  # noqa: E731
+        t = time.perf_counter()
+        out = train(cfg, os.path.join(work, name), train_iter=ArrayIterator(take("train"), args.acc_batch, seed=0),
+                    eval_iter_fn=lambda: ArrayIterator(take("val"), args.acc_batch, train=False))
+        result["train_s"][name] = round(time.perf_counter() - t, 1)
+        method = get_method(name)
+        views = {"mi_fer": [("mi_fer", "residuals", test["residuals"])],
+                 "rgb_baseline": [(f"rgb_baseline (K={args.segments} frames)", "frames", test["frames"]),
+                                  (f"rgb_baseline (all {args.frames} frames)", "frames",
+                                   test["frames_all"].astype(np.float32) / 255)]}[name]
+        for label, key, x in views:
+            rep = classification_report(test["label"], _predict(method, out["model"], key, x), 7)
+            result["test"][label] = {"war": round(float(rep["war"]), 4), "uar": round(float(rep["uar"]), 4)}
+    result.update(steps=args.steps, batch=args.acc_batch, arch=args.acc_arch, width=args.acc_width,
+                  identities=args.identities, clips={s: int(len(d["label"])) for s, d in data.items()},
+                  data_prep_s=round(prep_s, 1))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,22 +326,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--workers", type=int, default=1, help="host threads decoding/extracting clips (both paths)")
     p.add_argument("--synth-dir", help="SynthFace directory to reuse/create (default: a temp dir)")
     p.add_argument("--accuracy", action="store_true", help="also train both models and report test accuracy")
     p.add_argument("--identities", type=int, default=20, help="--accuracy: SynthFace identities")
     p.add_argument("--steps", type=int, default=300, help="--accuracy: training steps per model")
+    p.add_argument("--acc-arch", default="tiny", help="--accuracy: trunk of both models (CPU-sized default)")
+    p.add_argument("--acc-width", type=int, default=16)
+    p.add_argument("--acc-batch", type=int, default=16)
+    p.add_argument("--acc-dir", help="--accuracy: working directory (default: a temp dir)")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
     p.add_argument("--json", nargs="?", const="", default=None, metavar="OUT",
                    help="print JSON (or write it to OUT) instead of the table")
     args = p.parse_args(argv)
-    result = {"machine": common.machine(), "speed": speed(args)}
+    result = {"machine": common.machine()}
+    if not args.no_speed:
+        result["speed"] = speed(args)
     if args.accuracy:
-        from benchmarks.bench_accuracy import accuracy
-
         result["accuracy"] = accuracy(args)
     if args.json is not None:
         common.write_json(result, args.json or None)
         return 0
-    s = result["speed"]
+    s = result.get("speed") or {"paths": {}, "ratios": {}, "canonicalise_once": None}
     print(f"{result['machine']['device']} ({result['machine']['cpu_count']} CPUs), batch {args.batch} clips x "
           f"{args.frames} frames, K={args.segments}, {args.arch} w{args.width} {args.dtype}; min of {args.repeats}")
     for name, r in s["paths"].items():

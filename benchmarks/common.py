@@ -63,6 +63,7 @@ def write_json(obj: Any, path: str | None) -> None:
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".json")
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
