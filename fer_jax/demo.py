@@ -217,7 +217,10 @@ def main(argv: list[str]) -> int:
     if args.size % 16:
         print(f"fer-jax demo: --size must be a multiple of 16, got {args.size}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # Our own progress at INFO; orbax/absl/TFDS chatter only when something is wrong.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("fer_jax").setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.WARNING)
     report = run(args)
     work = Path(args.workdir).resolve()
     print(f"[demo] report: {work / 'report.md'}")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the identity audit, figures, and the split-wide runner behind `fer-jax eval`."""
