@@ -22,7 +22,7 @@ from etils import epath
 
 from data_pipelines.common import features as features_lib
 from data_pipelines.common.manual import ManualDirError, check_manual_dir
-from data_pipelines.common.sources import SYNTH_AUS, BuildSettings, run_source
+from data_pipelines.common.sources import SYNTH_AUS, BuildSettings, init_worker, run_source
 from data_pipelines.tf_compat import import_tfds
 
 tfds = import_tfds()
@@ -54,7 +54,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     * ``backbone``: an identity-backbone object to use instead of building one from the config's
       spec (it must report the same ``name``'s family; used to inject a cheap backbone in tests).
-    * ``workers``: processes for local parallel generation (1 = in this process).
+    * ``workers``: processes for local parallel generation (1 = in this process; > 1 spawns them, so a
+      calling script needs the ``if __name__ == "__main__":`` guard).
     """
 
     VERSION = tfds.core.Version("1.0.0")
@@ -65,6 +66,9 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     PROTOCOL: ClassVar[str] = ""
     REQUIRED: ClassVar[Sequence[str]] = ()  # paths that must exist under manual_dir ("a|b" = either)
     SUPPORTS_BEAM: ClassVar[bool] = False  # large datasets: distributed generation when a beam_runner is given
+    # A split smaller than this many sources per worker is built in-process: spawning workers (and
+    # loading the backbone in each) costs seconds, more than a few clips take to extract.
+    POOL_MIN_SOURCES_PER_WORKER: ClassVar[int] = 16
 
     @classmethod
     def make_config(cls, size: int = 112, gop: int = 12, mode: str = "accumulate",
@@ -90,6 +94,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def __init__(self, *, backbone: Any = None, workers: int = 1, **kwargs):
         self._backbone = backbone
+        self._injected = backbone
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._workers = max(1, int(workers))
         self._beam_runner = None
         self.skipped: list[dict[str, str]] = []
@@ -134,7 +140,12 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _download_and_prepare(self, dl_manager, download_config=None):
         self._beam_runner = getattr(download_config, "beam_runner", None) or getattr(
             download_config, "beam_options", None)
-        return super()._download_and_prepare(dl_manager, download_config=download_config)
+        try:
+            return super()._download_and_prepare(dl_manager, download_config=download_config)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
 
     def manual_root(self, dl_manager) -> str:
         """The checked manual_dir; a missing/empty/incomplete one raises ``ManualDirError``."""
@@ -169,17 +180,22 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return self._local_examples(sources, settings)
 
     def _local_examples(self, sources: Sequence, settings: BuildSettings) -> Iterator[tuple[str, dict]]:
-        if self._workers == 1 or len(sources) <= 1:
+        if self._workers == 1 or len(sources) < max(2, self.POOL_MIN_SOURCES_PER_WORKER * self._workers):
             backbone = self.backbone()
             results = (run_source((s, settings, backbone)) for s in sources)
             yield from self._collect(results)
             return
-        # spawn, not fork: this process has TensorFlow's threads running.
-        ctx = multiprocessing.get_context("spawn")
-        backbone = self._backbone if self._backbone is not None and _picklable(self._backbone) else None
-        with concurrent.futures.ProcessPoolExecutor(self._workers, mp_context=ctx) as pool:
-            results = pool.map(run_source, [(s, settings, backbone) for s in sources], chunksize=1)
-            yield from self._collect(results)
+        # spawn, not fork: this process has TensorFlow's (and maybe JAX's) threads running. A script
+        # that builds with workers > 1 therefore needs the `if __name__ == "__main__":` guard.
+        # Workers load the backbone from the config's spec once each; an injected one is sent once.
+        # One pool serves every split (worker start-up, e.g. importing JAX for a Flax backbone, is paid once).
+        if self._pool is None:
+            injected = self._injected if self._injected is not None and _picklable(self._injected) else None
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+                initargs=(injected,))
+        results = self._pool.map(run_source, [(s, settings, None) for s in sources], chunksize=1)
+        yield from self._collect(results)
 
     def skip(self, path: str, error: str) -> None:
         """Record an input that cannot be used; the build goes on without it."""

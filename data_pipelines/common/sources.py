@@ -122,8 +122,20 @@ def read_video_frames(path: str, size: int) -> tuple[np.ndarray, float]:
     return np.stack(frames), fps
 
 
+_WORKER_BACKBONE = None  # set once per worker process by ``init_worker``
+
+
+def init_worker(backbone) -> None:
+    """Pool initializer: an injected backbone object, sent to each worker once (not once per job)."""
+    global _WORKER_BACKBONE
+    _WORKER_BACKBONE = backbone
+
+
 @functools.cache
 def _backbone_from_spec(spec: str):
+    """One backbone per process (a Flax one compiles once per process, not per clip)."""
+    if _WORKER_BACKBONE is not None:
+        return _WORKER_BACKBONE
     from fer_jax.identity import get_backbone
 
     return get_backbone(spec)

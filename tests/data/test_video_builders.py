@@ -93,7 +93,8 @@ def test_dfew_official_folds(tmp_path, data_dir):
     assert b.info.splits["fold0+fold1+fold2+fold3"].num_examples == 8
 
 
-def test_afew_train_val_with_worker_pool(tmp_path, data_dir):
+def test_afew_train_val_with_worker_pool(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setattr(Afew, "POOL_MIN_SOURCES_PER_WORKER", 0)  # use the pool even for 3 clips
     root = tmp_path / "manual"
     expected = {}
     for split, folder in (("train", "Train_AFEW"), ("val", "Val_AFEW")):
