@@ -52,7 +52,7 @@ def test_pretrained_encoder_retrieves_identity_far_above_chance(tmp_path):
     images, ids = synthetic_identities(n_ids, 12, seed=0)
     train = np.arange(len(ids)) % 12 < 8  # 8 images per identity train, 4 held out
     out = tmp_path / "id_enc"
-    metrics = pretrain_identity_encoder(images[train], ids[train], str(out), steps=150, seed=0,
+    metrics = pretrain_identity_encoder(images[train], ids[train], str(out), steps=100, seed=0,
                                         width=8, dim=32, batch_size=32, lr=3e-3)
     assert metrics["loss_last"] < metrics["loss_first"]
     meta = json.loads((out / META_FILE).read_text())
