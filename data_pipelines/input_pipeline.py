@@ -78,7 +78,10 @@ class TFDSIterator:
         path = dataset_dir(input_cfg)
         self.builder = tfds.builder_from_directory(path)
         meta_file = os.path.join(path, "metadata.json")
-        self.metadata = json.load(open(meta_file)) if os.path.isfile(meta_file) else {}
+        self.metadata = {}
+        if os.path.isfile(meta_file):
+            with open(meta_file) as f:
+                self.metadata = json.load(f)
         self.split = resolve_split(split, self.builder.info.splits.keys())
         self.shards = tfds.even_splits(self.split, process_count)
         self.counts = [self.builder.info.splits[s].num_examples for s in self.shards]

@@ -52,8 +52,8 @@ def config_name(kind: str, size: int, gop: int, mode: str, identity_backbone: st
 class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the fer-jax builders. Extra constructor arguments (not part of the dataset identity):
 
-    * ``backbone``: an identity-backbone object to use instead of building one from the config's
-      spec (it must report the same ``name``'s family; used to inject a cheap backbone in tests).
+    * ``backbone``: an identity-backbone object used instead of building one from the config's spec
+      (tests inject a cheap one); the metadata records its ``name``.
     * ``workers``: processes for local parallel generation (1 = in this process; > 1 spawns them, so a
       calling script needs the ``if __name__ == "__main__":`` guard).
     """
