@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_input_")
+    if args.data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="bench_input_") as tmp:
+            return run(tmp, args)
+    return run(args.data_dir, args)
+
+
+def run(data_dir: str, args) -> int:
     t0 = time.perf_counter()
     config_name = build(data_dir, args)
     build_s = time.perf_counter() - t0
