@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from conftest import build, check_folds, corrupt, face_frames, metadata, write_images, write_video
+from builder_helpers import build, check_folds, corrupt, face_frames, metadata, write_images, write_video
 from data_pipelines.bp4d import Bp4d
 from data_pipelines.disfa import Disfa
 

@@ -3,12 +3,12 @@
 import os
 
 import fer_jax.identity as identity
-from conftest import FakeBackbone, corrupt, face_frames, write_images
+from builder_helpers import FakeBackbone, corrupt, face_frames, write_images
 from data_pipelines.build_cli import main
 
 
 def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkeypatch):
-    # the CLI resolves the backbone from its spec; the cheap fake stands in (see conftest)
+    # the CLI resolves the backbone from its spec; the cheap fake stands in (see builder_helpers)
     monkeypatch.setattr(identity, "get_backbone", lambda spec: FakeBackbone())
     root = tmp_path / "manual"
     write_images(str(root / "basic" / "Image" / "aligned"), face_frames(3, 0),

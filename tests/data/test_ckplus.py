@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import SIZE, build, check_folds, corrupt, face_frames, metadata, write_images
+from builder_helpers import SIZE, build, check_folds, corrupt, face_frames, metadata, write_images
 from data_pipelines.ckplus import CkPlus
 from data_pipelines.common.manual import ManualDirError
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conftest import SIZE, build, corrupt, face_frames, metadata, read_split, write_images
+from builder_helpers import SIZE, build, corrupt, face_frames, metadata, read_split, write_images
 from data_pipelines.affectnet import AffectNet
 from data_pipelines.rafdb import RafDb
 from data_pipelines.sfew import Sfew

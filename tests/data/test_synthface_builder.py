@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from conftest import FakeBackbone, SIZE, corrupt, metadata, read_split
+from builder_helpers import FakeBackbone, SIZE, corrupt, metadata, read_split
 from data_pipelines.synthface import generate
 from data_pipelines.synthface_tfds import SynthFace
 

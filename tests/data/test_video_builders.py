@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from conftest import SIZE, build, check_folds, corrupt, face_frames, metadata, read_split, write_images, write_video
+from builder_helpers import SIZE, build, check_folds, corrupt, face_frames, metadata, read_split, write_images, write_video
 from data_pipelines.afew import Afew
 from data_pipelines.dfew import Dfew
 from data_pipelines.mmi import Mmi
