@@ -168,6 +168,14 @@ def test_clip_negative_option_controls_whether_a_negative_estimate_is_rewarded()
     assert float(raw) == pytest.approx(float(aux["loss/ce"]) + float(aux["mi/club"]), rel=1e-5)
 
 
+def test_unit_critic_input_feeds_the_estimator_normalised_features():
+    from fer_jax.methods.mi_fer.method import _critic_view
+
+    z = jnp.array([[3.0, 4.0], [0.0, 2.0]])
+    np.testing.assert_allclose(_critic_view(z, Hparams(critic_input="unit")), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+    assert _critic_view(z, Hparams()) is z
+
+
 def test_bfloat16_compute_keeps_float32_params_and_outputs(batch):
     st = create(**{"model.dtype": "bfloat16", "model.width": 4})
     assert all(x.dtype == jnp.float32 for x in params(st))
@@ -180,6 +188,8 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs(batch):
 def test_bad_configs_and_identity_width_are_reported(batch):
     with pytest.raises(ValueError, match="mi.estimator"):
         create(**{"mi.estimator": "mine"})
+    with pytest.raises(ValueError, match="mi.critic_input"):
+        create(**{"mi.critic_input": "cosine"})
     with pytest.raises(ValueError, match="model.dtype"):
         create(**{"model.dtype": "float8"})
     wide = dict(batch, identity_embedding=np.zeros((4, D + 1), np.float32))

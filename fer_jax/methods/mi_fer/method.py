@@ -22,6 +22,9 @@ Choices, and why:
   penalty is λ·max(Î, 0). Î < 0 only happens when the critic is worse than the marginal (early, or
   after a fast encoder move); minimising it further would teach the encoder to fool a poor critic
   rather than to drop identity. ``mi/club`` reports the raw estimate.
+* **Critic input** (``mi.critic_input``): ``"raw"`` z_exp (default) or ``"unit"`` (L2-normalised),
+  which takes the scale of z_exp away from the game so the encoder cannot move the estimate by
+  rescaling features the critic has not yet adapted to.
 * **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
   finite (``jnp.where`` on the new vs old parameters and optimizer state), so a bad batch never
   corrupts the state; the non-finite ``loss/*`` metric lets the trainer stop and name the step.
@@ -73,6 +76,7 @@ class Hparams:
     apex_weight: float = 1.0
     apex_agreement: float = 1.0
     clip_negative: bool = True
+    critic_input: str = "raw"
     seed: int = 0
 
     @classmethod
@@ -88,10 +92,13 @@ class Hparams:
             apex_weight=float(_get(config, "apex.weight", 1.0)),
             apex_agreement=float(_get(config, "apex.agreement_weight", 1.0)),
             clip_negative=bool(_get(config, "mi.clip_negative", True)),
+            critic_input=str(_get(config, "mi.critic_input", "raw")),
             seed=int(_get(config, "seed", 0)),
         )
         if h.estimator not in ("club", "vclub"):
             raise ValueError(f"mi.estimator must be 'club' or 'vclub', got {h.estimator!r}")
+        if h.critic_input not in ("raw", "unit"):
+            raise ValueError(f"mi.critic_input must be 'raw' or 'unit', got {h.critic_input!r}")
         if h.estimator_steps < 1:
             raise ValueError(f"mi.estimator_steps must be >= 1, got {h.estimator_steps}")
         return h
@@ -183,7 +190,7 @@ def _vclub_key(hp: Hparams, step: jax.Array, salt: int) -> jax.Array | None:
 def estimator_phase(state: MiFerState, batch: dict, step: jax.Array) -> jax.Array:
     """Phase 1: ``mi.estimator_steps`` updates of the estimator only. Returns the last step's loss."""
     _, z = state.net(batch["residuals"], batch.get("motion_vectors"))
-    z = jax.lax.stop_gradient(z)
+    z = jax.lax.stop_gradient(_critic_view(z, state.hparams))
     z_id, mask = _identity(state, batch), _mask(batch)
     loss = jnp.zeros((), jnp.float32)
     for _ in range(state.hparams.estimator_steps):
@@ -196,7 +203,7 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     logits, z = net(batch["residuals"], batch.get("motion_vectors"))
     n = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
-    club = club_estimate(estimator, z, z_id, mask, hp.estimator, key)
+    club = club_estimate(estimator, _critic_view(z, hp), z_id, mask, hp.estimator, key)
     total = ce + lam * (jnp.maximum(club, 0.0) if hp.clip_negative else club)
     aux = {"loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
     if net.apex is not None:
@@ -209,6 +216,11 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
         total = total + hp.apex_weight * apex_loss
         aux["loss/apex"] = apex_loss
     return total, aux
+
+
+def _critic_view(z: jax.Array, hp: Hparams) -> jax.Array:
+    """What the estimator sees of z_exp: as is, or L2-normalised (``mi.critic_input='unit'``)."""
+    return _unit(z) if hp.critic_input == "unit" else z
 
 
 def _unit(z: jax.Array) -> jax.Array:
@@ -242,7 +254,8 @@ class MiFer:
         logits, z = state.net(batch["residuals"], batch.get("motion_vectors"))
         out = {"logits": logits, "features": z}
         if "identity_embedding" in batch:
-            out["mi/club_per_example"] = club_per_example(state.estimator, z, _identity(state, batch), _mask(batch), "club")
+            out["mi/club_per_example"] = club_per_example(
+                state.estimator, _critic_view(z, state.hparams), _identity(state, batch), _mask(batch), "club")
         return out
 
     def predictor(self, state: MiFerState) -> ExpressionClassifier:
