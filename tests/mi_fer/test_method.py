@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import D, make_batch, make_config
+from mifer_helpers import D, make_batch, make_config
 from flax import nnx
 
 from fer_jax.methods import get_method

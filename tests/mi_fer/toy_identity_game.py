@@ -13,7 +13,7 @@ import sys, time, json
 import jax, jax.numpy as jnp, numpy as np, ml_collections
 from flax import nnx
 sys.path.insert(0, "tests/mi_fer")
-from conftest import make_config
+from mifer_helpers import make_config
 from fer_jax.methods import get_method
 from fer_jax.evaluate.identity_audit import audit
 from fer_jax.evaluate.metrics import classification_report
