@@ -123,8 +123,8 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str,
     ``mode="accumulate"`` traces each cell back to the I-frame (vectors and residual relative to the
     I-frame); ``mode="frame"`` uses each P-frame's own vectors against the previous decoded frame.
     ``residual_slots`` (P-slot indices 0..P-1; ``None`` = all): compute residuals only there and leave the
-    other slots zero. Inference needs residuals of the few sampled frames only, and the residual is
-    most of the extraction cost; vectors are still computed for every frame (accumulation needs them).
+    other slots zero. Inference needs residuals of the few sampled frames only, and residuals are a
+    large part of the extraction cost; vectors are still computed for every frame (accumulation needs them).
     """
     s = g.iframe_rgb.shape[0]
     p_real = len(g.planes) - 1

@@ -63,9 +63,11 @@ def extract_file(
     colour: str = "yuv",
     qscale: int = 2,
     detect_every: int = 5,
+    residual_frames: np.ndarray | list[int] | None = None,
 ) -> CompressedClip:
     """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
-    as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`."""
+    as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`.
+    ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream)."""
     import av
 
     _check_args(size, gop, mode, colour)
@@ -77,7 +79,8 @@ def extract_file(
     try:
         if not crop_faces and (fps is None or abs(fps - src_fps) < 1e-3):
             try:
-                return _clip(extract_stream(path, size=size, gop=gop, mode=mode, colour=colour),
+                return _clip(extract_stream(path, size=size, gop=gop, mode=mode, colour=colour,
+                                            residual_frames=residual_frames),
                              dict(meta, reencoded=False))
             except NotCanonical:
                 pass
@@ -87,7 +90,7 @@ def extract_file(
 
             box = face_square(path, every=detect_every)
         data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)
-        arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour)
+        arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour, residual_frames=residual_frames)
     except NotCanonical as e:  # our own encode must always be canonical: a bug, but report it per file
         raise ExtractionError(path, f"re-encoded stream is not canonical ({e})") from e
     except av.FFmpegError as e:

@@ -51,3 +51,16 @@ def test_benchmark_plan_is_what_clip_inputs_picks(stream, k):
     assert a.shape == (k, S, S, 3) and np.abs(a).sum() > 0
     np.testing.assert_array_equal(a, b)
     assert all(t % GOP for t in plan)
+
+
+def test_extract_file_passes_the_selection_through(stream, tmp_path):
+    from data_pipelines.compressed import extract_file
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(stream)
+    full = extract_file(path, size=S, gop=GOP)
+    part = extract_file(path, size=S, gop=GOP, residual_frames=[3])
+    assert not part.meta["reencoded"]
+    np.testing.assert_array_equal(part.residuals[0, 2], full.residuals[0, 2])
+    assert np.abs(full.residuals).sum() > np.abs(part.residuals).sum() > 0
+    np.testing.assert_array_equal(part.motion_vectors, full.motion_vectors)
