@@ -47,6 +47,7 @@ def test_arcface_margin_lowers_only_the_true_class_logit():
     np.testing.assert_allclose(margin[0, 1], plain[0, 1], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_pretrained_encoder_retrieves_identity_far_above_chance(tmp_path):
     n_ids = 8
     images, ids = synthetic_identities(n_ids, 12, seed=0)

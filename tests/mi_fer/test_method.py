@@ -122,6 +122,7 @@ def test_a_few_steps_fit_a_fixed_batch(batch):
     assert float(last["accuracy"]) == 1.0
 
 
+@pytest.mark.slow
 def test_all_options_vclub_mv_apex(batch):
     a = fresh("B")
     # apex term: zero when no row has an apex label...
