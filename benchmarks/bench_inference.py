@@ -23,8 +23,10 @@ Protocol (all paths in one run, same clips, same batch, both models jitted and w
 
 The time of each path is split into ``decode`` (PyAV decode; plus RGB conversion for the RGB paths),
 ``prep`` (vectors, residuals, sampling, /255) and ``model`` (stacking excluded; jitted forward + softmax,
-waited for). Host work runs per clip, on ``--workers`` threads for every path alike (PyAV and numpy
-release the GIL); with several threads ``decode``/``prep`` split the host wall time in proportion. Ratios are of minima of interleaved repeats in this one run. The one-time cost of canonicalising a
+waited for). Host work runs per clip, optionally on ``--workers`` threads for every path alike; with
+several threads ``decode``/``prep`` split the host wall time in proportion to per-clip sums. (Measured:
+threads make every path slower, since extraction's many small numpy calls serialise on the GIL.)
+Ratios are of minima of interleaved repeats in this one run. The one-time cost of canonicalising a
 non-conforming input (carphone: H.264 176x144 -> MPEG-4 GOP 12 at 112²) is reported separately.
 
     python benchmarks/bench_inference.py [--batch 4 --frames 32 --segments 3 --repeats 5] [--json OUT]
