@@ -1,0 +1,66 @@
+"""`fer-jax demo`: the training-coverage selection, and the whole pipeline at smoke size."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from fer_jax import cli
+from fer_jax.demo import select_coverage
+
+
+def _write_labels(root, identities=6, clips=2):
+    recs = []
+    for ident in range(identities):
+        split = "train" if ident < 4 else ("val" if ident == 4 else "test")
+        for expr in range(7):
+            for k in range(clips):
+                recs.append({"clip_id": f"c{ident}_{expr}_{k}", "file": f"videos/c{ident}_{expr}_{k}.mp4",
+                             "expression": expr, "identity": ident, "split": split})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+
+
+def test_select_coverage_limits_training_identities_only(tmp_path):
+    _write_labels(tmp_path / "src", identities=9)
+    select_coverage(tmp_path / "src", tmp_path / "out", per_identity=3, seed=0)
+    recs = [json.loads(line) for line in open(tmp_path / "out" / "labels.jsonl")]
+    by_id: dict[int, set] = {}
+    for r in recs:
+        by_id.setdefault(r["identity"], set()).add(r["expression"])
+        assert r["file"].startswith(str(tmp_path / "src"))  # points at the original videos
+    for ident in range(4):
+        assert len(by_id[ident]) == 3  # training identities: 3 of 7 expressions
+    for ident in range(4, 9):
+        assert by_id[ident] == set(range(7))  # val/test: everything
+    train_classes = Counter(r["expression"] for r in recs if r["split"] == "train")
+    assert max(train_classes.values()) - min(train_classes.values()) <= 2 * 2  # balanced within one identity
+
+
+def test_select_coverage_all_expressions_keeps_everything(tmp_path):
+    _write_labels(tmp_path / "src")
+    select_coverage(tmp_path / "src", tmp_path / "out", per_identity=7, seed=0)
+    assert len(open(tmp_path / "out" / "labels.jsonl").read().splitlines()) == 6 * 7 * 2
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_a_complete_report(tmp_path):
+    work = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--workdir", str(work), "--workers", "1"]) == 0
+    report = json.loads((work / "report.json").read_text())
+    assert set(report["runs"]) == {"mi_fer", "baseline"}
+    for run in report["runs"].values():
+        assert 0.0 <= run["war"] <= 1.0 and 0.0 <= run["uar"] <= 1.0
+        audit = run["identity_audit"]
+        assert 0.0 < audit["chance"] <= 1.0 and 0.0 <= audit["linear_acc"] <= 1.0
+        assert len(run["confusion"]) == 7
+    assert report["runs"]["mi_fer"]["step"] > 0
+    assert {"war_delta_points", "linear_acc_above_chance_mi_fer"} <= set(report["comparison"])
+    md = (work / "report.md").read_text()
+    assert "identity audit" in md and "Results on unseen identities" in md
+    for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
+        assert (work / png).read_bytes()[:4] == b"\x89PNG"
+    # A second run finds every stage done and rewrites the same report.
+    assert cli.main(["demo", "--quick", "--workdir", str(work), "--workers", "1"]) == 0
+    again = json.loads((work / "report.json").read_text())
+    assert again["runs"]["mi_fer"]["war"] == report["runs"]["mi_fer"]["war"]
