@@ -77,24 +77,15 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str | None 
     ``step`` (the checkpoint's), ``features``, ``identity`` (when the data has it), ``label`` and
     ``pred``. ``checkpoint="best"`` falls back to the latest when no best checkpoint exists.
     """
-    from fer_jax.train.checkpointing import Checkpoints
+    from fer_jax.inference import restore
     from fer_jax.train.data import make_iterator
-    from fer_jax.train.trainer import resolve_method
 
     split = split or config.input.split_val
     mesh = make_mesh()
-    method = resolve_method(config.method)
-    graphdef, state = nnx.split(method.create(config, nnx.Rngs(int(config.seed))))
+    restored = restore(workdir, checkpoint, config)
+    method, step, which = restored.method, restored.step, restored.checkpoint
+    graphdef, state = nnx.split(restored.state)
     state = jax.device_put(state, replicated(mesh))
-    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None,
-                        read_only=True)
-    try:
-        which = checkpoint
-        if which == "best" and (ckpts.best is None or ckpts.best.best_step() is None):
-            which = "latest"
-        state, _, step = ckpts.restore(state, which)
-    finally:
-        ckpts.close()
     arrays = collect(make_eval_fn(method, graphdef), state,
                      make_iterator(config, split, train=False, seed=int(config.seed)), mesh)
     result = report(arrays, config)
