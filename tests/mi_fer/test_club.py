@@ -7,7 +7,8 @@ import optax
 import pytest
 from flax import nnx
 
-from fer_jax.methods.mi_fer.club import ClubEstimator, club_estimate, club_per_example, estimator_loss
+from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
+                                         estimator_loss)
 
 D = 20
 
@@ -19,10 +20,12 @@ def _sample(key, rho, n):
     return x, y
 
 
-@pytest.fixture(scope="module")
-def trained_estimates():
-    """Train one estimator per ρ (a few hundred Adam steps in one scan) and estimate on fresh data."""
-    est = ClubEstimator(D, D, hidden=64, rngs=nnx.Rngs(0))
+@pytest.fixture(scope="module", params=[64, 0], ids=["mlp", "linear"])
+def trained_estimates(request):
+    """Train one estimator per ρ (a few hundred Adam steps in one scan) and estimate on fresh data.
+
+    ``hidden = 0`` is the linear-Gaussian critic, which represents this conditional exactly too."""
+    est = ClubEstimator(D, D, hidden=request.param, rngs=nnx.Rngs(0))
     graphdef, params0 = nnx.split(est)
     tx = optax.adam(optax.cosine_decay_schedule(1e-2, 600, alpha=0.02))
 
@@ -92,3 +95,20 @@ def test_logvar_is_bounded():
     est = ClubEstimator(2, 2, hidden=4, logvar_bound=2.0, rngs=nnx.Rngs(0))
     _, logvar = est(jnp.full((3, 2), 1e4))
     assert float(jnp.abs(logvar).max()) <= 2.0
+
+
+@pytest.mark.parametrize("hidden", [16, 0])
+def test_per_dimension_terms_sum_to_the_estimate_and_see_anti_correlation(hidden):
+    est = ClubEstimator(D, D, hidden=hidden, rngs=nnx.Rngs(3))
+    x, y = _sample(jax.random.key(4), 0.5, 256)
+    mask = jnp.ones(256).at[:7].set(0.0)
+    per_dim = club_per_dimension(est, x, y, mask)
+    assert per_dim.shape == (D,)
+    np.testing.assert_allclose(float(per_dim.sum()), float(club_estimate(est, x, y, mask)), rtol=1e-4, atol=1e-4)
+    # A critic fitted to +ρ sees -ρ data as negative per-dimension terms: the total can be driven below
+    # zero while y still depends on x; |terms| cannot.
+    lin = ClubEstimator(D, D, hidden=0, rngs=nnx.Rngs(0))
+    lin.mu_skip.kernel[...] = 0.5 * jnp.eye(D)
+    lin.logvar_const[...] = jnp.full((D,), float(np.log(0.75)))
+    anti = club_per_dimension(lin, x, -y)
+    assert float(anti.sum()) < -1.0 and float(jnp.abs(anti).sum()) > 1.0

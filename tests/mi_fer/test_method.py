@@ -169,6 +169,22 @@ def test_clip_negative_option_controls_whether_a_negative_estimate_is_rewarded()
     assert float(raw) == pytest.approx(float(aux["loss/ce"]) + float(aux["mi/club"]), rel=1e-5)
 
 
+def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
+    from fer_jax.methods.mi_fer.club import club_per_dimension
+    from fer_jax.methods.mi_fer.method import _encoder_loss
+
+    st = fresh()
+    batch = make_batch(seed=5)
+    z_id, mask = jnp.asarray(batch["identity_embedding"]), jnp.ones(4)
+    loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, z_id, mask, 1.0, hp, None), static_argnums=3)
+    total, aux = loss(st.net, st.estimator, batch, Hparams(penalty="abs_dims"))
+    _, z = st.net(batch["residuals"], batch.get("motion_vectors"))
+    per_dim = club_per_dimension(st.estimator, z, z_id, mask)
+    want = float(aux["loss/ce"]) + float(jnp.abs(per_dim).sum())
+    assert float(total) == pytest.approx(want, rel=1e-5)
+    assert float(jnp.abs(per_dim).sum()) >= abs(float(aux["mi/club"])) - 1e-6
+
+
 def test_unit_critic_input_feeds_the_estimator_normalised_features():
     from fer_jax.methods.mi_fer.method import _critic_view
 

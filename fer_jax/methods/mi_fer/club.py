@@ -38,19 +38,31 @@ _LOG_2PI = float(jnp.log(2 * jnp.pi))
 
 
 class ClubEstimator(nnx.Module):
-    """q_φ(y | x): diagonal Gaussian whose mean and log-variance are MLPs of x."""
+    """q_φ(y | x): diagonal Gaussian whose mean and log-variance are MLPs of x.
+
+    ``hidden = 0`` gives the linear-Gaussian critic: μ = W x + b and one learned log σ² per dimension.
+    Its fit is a convex regression that a few steps per encoder step keep up to date, so the encoder
+    cannot lower the estimate by moving z_exp where a stale non-linear critic happens to be wrong.
+    """
 
     def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, logvar_bound: float = 5.0, *, rngs: nnx.Rngs):
-        self.mu_skip = nnx.Linear(x_dim, y_dim, use_bias=False, rngs=rngs)
-        self.mu_hidden = nnx.Linear(x_dim, hidden, rngs=rngs)
-        self.mu_out = nnx.Linear(hidden, y_dim, rngs=rngs)
-        self.logvar_hidden = nnx.Linear(x_dim, hidden, rngs=rngs)
-        self.logvar_out = nnx.Linear(hidden, y_dim, rngs=rngs)
+        self.linear = hidden == 0
+        self.mu_skip = nnx.Linear(x_dim, y_dim, use_bias=self.linear, rngs=rngs)
+        if self.linear:
+            self.logvar_const = nnx.Param(jnp.zeros((y_dim,), jnp.float32))
+        else:
+            self.mu_hidden = nnx.Linear(x_dim, hidden, rngs=rngs)
+            self.mu_out = nnx.Linear(hidden, y_dim, rngs=rngs)
+            self.logvar_hidden = nnx.Linear(x_dim, hidden, rngs=rngs)
+            self.logvar_out = nnx.Linear(hidden, y_dim, rngs=rngs)
         self.logvar_bound = logvar_bound
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """x [B, x_dim] -> (μ, log σ²), each [B, y_dim], float32."""
         x = x.astype(jnp.float32)
+        if self.linear:
+            raw = jnp.broadcast_to(self.logvar_const[...], (x.shape[0], self.logvar_const.shape[0]))
+            return self.mu_skip(x), self.logvar_bound * jnp.tanh(raw / self.logvar_bound)
         mu = self.mu_skip(x) + self.mu_out(nnx.relu(self.mu_hidden(x)))
         raw = self.logvar_out(nnx.relu(self.logvar_hidden(x)))
         logvar = self.logvar_bound * jnp.tanh(raw / self.logvar_bound)
@@ -72,6 +84,27 @@ def estimator_loss(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax.Arr
     mu, logvar = est(x)
     ll = gaussian_loglik(y.astype(jnp.float32), mu, logvar)
     return -jnp.sum(w * ll) / jnp.maximum(w.sum(), 1.0)
+
+
+def club_per_dimension(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """The all-pairs CLUB estimate split over the dimensions of y -> [y_dim] (sums to ``club_estimate``).
+
+    For the encoder's penalty: a stale critic can be "beaten" dimension by dimension by
+    anti-correlating z_exp with z_id (a negative term), which keeps identity in z_exp while lowering
+    the total. Penalising Σ_d |Î_d| leaves no such way out: every dimension's term must go to 0.
+    """
+    w = _weights(x, mask)
+    y = y.astype(jnp.float32)
+    mu, logvar = est(x)
+    inv_var = jnp.exp(-logvar)
+    n = jnp.maximum(w.sum(), 1.0)
+    y_mean = jnp.sum(w[:, None] * y, axis=0) / n
+    second = jnp.sum(w[:, None] * (y - y_mean) ** 2, axis=0)
+    total_sq = second[None, :] + n * (mu - y_mean) ** 2
+    pos_sq = (y - mu) ** 2
+    others_sq = (total_sq - w[:, None] * pos_sq) / jnp.maximum(n - w, 1.0)[:, None]
+    per = -0.5 * inv_var * (pos_sq - others_sq)  # positive minus negative log-likelihood, [B, d]
+    return jnp.sum(w[:, None] * per, axis=0) / n
 
 
 def club_per_example(

@@ -25,6 +25,11 @@ Choices, and why:
 * **Critic input** (``mi.critic_input``): ``"raw"`` z_exp (default) or ``"unit"`` (L2-normalised),
   which takes the scale of z_exp away from the game so the encoder cannot move the estimate by
   rescaling features the critic has not yet adapted to.
+* **Penalty form** (``mi.penalty``): ``"club"`` = λ·max(Î, 0) as above; ``"abs_dims"`` = λ·Σ_d |Î_d|
+  over the per-dimension terms of Î (``club_per_dimension``), so the encoder cannot lower the penalty
+  by anti-correlating some dimensions of z_exp with z_id (which keeps identity readable) while others
+  stay positive. The critic can also be linear-Gaussian (``mi.hidden = 0``), a convex fit that a few
+  estimator steps keep up to date.
 * **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
   finite (``jnp.where`` on the new vs old parameters and optimizer state), so a bad batch never
   corrupts the state; the non-finite ``loss/*`` metric lets the trainer stop and name the step.
@@ -50,7 +55,8 @@ import ml_collections
 import optax
 from flax import nnx
 
-from fer_jax.methods.mi_fer.club import ClubEstimator, club_estimate, club_per_example, estimator_loss
+from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
+                                         estimator_loss)
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
 from fer_jax.train.optim import make_tx
 
@@ -81,6 +87,7 @@ class Hparams:
     apex_weight: float = 1.0
     apex_agreement: float = 1.0
     clip_negative: bool = True
+    penalty: str = "club"
     critic_input: str = "raw"
     seed: int = 0
 
@@ -97,6 +104,7 @@ class Hparams:
             apex_weight=float(_get(config, "apex.weight", 1.0)),
             apex_agreement=float(_get(config, "apex.agreement_weight", 1.0)),
             clip_negative=bool(_get(config, "mi.clip_negative", True)),
+            penalty=str(_get(config, "mi.penalty", "club")),
             critic_input=str(_get(config, "mi.critic_input", "raw")),
             seed=int(_get(config, "seed", 0)),
         )
@@ -104,6 +112,8 @@ class Hparams:
             raise ValueError(f"mi.estimator must be 'club' or 'vclub', got {h.estimator!r}")
         if h.critic_input not in ("raw", "unit"):
             raise ValueError(f"mi.critic_input must be 'raw' or 'unit', got {h.critic_input!r}")
+        if h.penalty not in ("club", "abs_dims"):
+            raise ValueError(f"mi.penalty must be 'club' or 'abs_dims', got {h.penalty!r}")
         if h.estimator_steps < 1:
             raise ValueError(f"mi.estimator_steps must be >= 1, got {h.estimator_steps}")
         return h
@@ -209,7 +219,11 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     n = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
     club = club_estimate(estimator, _critic_view(z, hp), z_id, mask, hp.estimator, key)
-    total = ce + lam * (jnp.maximum(club, 0.0) if hp.clip_negative else club)
+    if hp.penalty == "abs_dims":
+        penalty = jnp.sum(jnp.abs(club_per_dimension(estimator, _critic_view(z, hp), z_id, mask)))
+    else:
+        penalty = jnp.maximum(club, 0.0) if hp.clip_negative else club
+    total = ce + lam * penalty
     aux = {"loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
     if net.apex is not None:
         w = mask * batch["has_apex"].astype(jnp.float32)
