@@ -86,6 +86,21 @@ def estimator_loss(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax.Arr
     return -jnp.sum(w * ll) / jnp.maximum(w.sum(), 1.0)
 
 
+def _all_pairs_terms(mu: jax.Array, inv_var: jax.Array, y: jax.Array, w: jax.Array) -> jax.Array:
+    """[B, d]: log q(y_i|x_i) − mean_{j≠i} log q(y_j|x_i) per dimension (log σ² cancels).
+
+    From batch moments in O(B·d): Σ_j w_j (y_j − μ_i)² = Σ_j w_j (y_j − ȳ)² + n (μ_i − ȳ)², y centred
+    first for float32 stability; the row itself is taken out of its negatives.
+    """
+    n = jnp.maximum(w.sum(), 1.0)
+    y_mean = jnp.sum(w[:, None] * y, axis=0) / n
+    second = jnp.sum(w[:, None] * (y - y_mean) ** 2, axis=0)  # Σ_j w_j (y_j − ȳ)², [d]
+    total_sq = second[None, :] + n * (mu - y_mean) ** 2  # Σ_j w_j (y_j − μ_i)², [B, d]
+    pos_sq = (y - mu) ** 2
+    others_sq = (total_sq - w[:, None] * pos_sq) / jnp.maximum(n - w, 1.0)[:, None]
+    return -0.5 * inv_var * (pos_sq - others_sq)
+
+
 def club_per_dimension(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     """The all-pairs CLUB estimate split over the dimensions of y -> [y_dim] (sums to ``club_estimate``).
 
@@ -94,17 +109,9 @@ def club_per_dimension(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax
     the total. Penalising Σ_d |Î_d| leaves no such way out: every dimension's term must go to 0.
     """
     w = _weights(x, mask)
-    y = y.astype(jnp.float32)
     mu, logvar = est(x)
-    inv_var = jnp.exp(-logvar)
-    n = jnp.maximum(w.sum(), 1.0)
-    y_mean = jnp.sum(w[:, None] * y, axis=0) / n
-    second = jnp.sum(w[:, None] * (y - y_mean) ** 2, axis=0)
-    total_sq = second[None, :] + n * (mu - y_mean) ** 2
-    pos_sq = (y - mu) ** 2
-    others_sq = (total_sq - w[:, None] * pos_sq) / jnp.maximum(n - w, 1.0)[:, None]
-    per = -0.5 * inv_var * (pos_sq - others_sq)  # positive minus negative log-likelihood, [B, d]
-    return jnp.sum(w[:, None] * per, axis=0) / n
+    per = _all_pairs_terms(mu, jnp.exp(-logvar), y.astype(jnp.float32), w)
+    return jnp.sum(w[:, None] * per, axis=0) / jnp.maximum(w.sum(), 1.0)
 
 
 def club_per_example(
@@ -124,23 +131,13 @@ def club_per_example(
     y = y.astype(jnp.float32)
     mu, logvar = est(x)
     inv_var = jnp.exp(-logvar)
-    pos_sq = (y - mu) ** 2  # [B, d]
-    positive = -0.5 * jnp.sum(pos_sq * inv_var + logvar, axis=-1)
     if kind == "club":
-        n = jnp.maximum(w.sum(), 1.0)
-        y_mean = jnp.sum(w[:, None] * y, axis=0) / n
-        yc = y - y_mean
-        second = jnp.sum(w[:, None] * yc**2, axis=0)  # Σ_j w_j (y_j − ȳ)², [d]
-        total_sq = second[None, :] + n * (mu - y_mean) ** 2  # Σ_j w_j (y_j − μ_i)², [B, d]
-        others_sq = (total_sq - w[:, None] * pos_sq) / jnp.maximum(n - w, 1.0)[:, None]
-        negative = -0.5 * jnp.sum(others_sq * inv_var + logvar, axis=-1)
-        out = positive - negative
+        out = jnp.sum(_all_pairs_terms(mu, inv_var, y, w), axis=-1)
     elif kind == "vclub":
         if key is None:
             raise ValueError("vclub needs a PRNG key for its permutation of negatives")
         perm = jax.random.permutation(key, x.shape[0])
-        negative = -0.5 * jnp.sum((y[perm] - mu) ** 2 * inv_var + logvar, axis=-1)
-        out = (positive - negative) * w[perm]
+        out = -0.5 * jnp.sum(((y - mu) ** 2 - (y[perm] - mu) ** 2) * inv_var, axis=-1) * w[perm]
     else:
         raise ValueError(f"unknown MI estimator {kind!r}; use 'club' or 'vclub'")
     return out * w
