@@ -15,6 +15,18 @@ import ml_collections
 from flax import nnx
 
 Batch = dict[str, jax.Array]
+
+
+def config_get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
+    """``config.a.b`` for ``dotted = "a.b"``, or ``default`` where any part is missing (methods give
+    every field a default, so a config written for another method or version still builds)."""
+    node: Any = config
+    for part in dotted.split("."):
+        if node is None or part not in node:
+            return default
+        node = node[part]
+    return node
+
 Metrics = dict[str, jax.Array]
 
 

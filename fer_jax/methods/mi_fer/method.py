@@ -63,19 +63,11 @@ from flax import nnx
 from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
                                          estimator_loss)
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
+from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 _DEFAULT_OPTIM = {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "schedule": "cosine", "warmup_steps": 0}
-
-
-def _get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        if node is None or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 @dataclasses.dataclass(frozen=True)

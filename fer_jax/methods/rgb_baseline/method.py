@@ -30,18 +30,10 @@ import optax
 from flax import nnx
 
 from fer_jax.models import make_resnet
+from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def _get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        if node is None or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 class FrameAverageClassifier(nnx.Module):
