@@ -12,10 +12,14 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from data_pipelines.compressed.clip import ExtractionError
+
+if TYPE_CHECKING:  # PyAV is imported where it is used, so importing this module stays cheap
+    import av
 
 DEFAULT_FPS = 25.0  # used when a source declares no frame rate
 Box = tuple[int, int, int]  # (x0, y0, side) of a square crop in source pixels

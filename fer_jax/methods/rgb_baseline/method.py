@@ -21,7 +21,6 @@ Choices, and why:
 
 from __future__ import annotations
 
-from typing import Any
 
 import jax
 import jax.numpy as jnp
