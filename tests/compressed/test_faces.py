@@ -7,7 +7,7 @@ import pytest
 
 from data_pipelines.compressed import ExtractionError, extract_file
 from data_pipelines.compressed.faces import detect_track, face_square, square_from_track
-from compressed_videos import pan_frames, write_video
+from compressed_videos import write_video
 
 
 def test_face_square_is_stable_and_contains_the_face(carphone):

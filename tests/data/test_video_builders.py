@@ -1,7 +1,6 @@
 """Oulu-CASIA, MMI, DFEW and AFEW builders, each on a fixture tree in its official layout."""
 
 import csv
-import os
 
 import numpy as np
 

@@ -121,7 +121,7 @@ def test_expression_names_and_ids_agree():
 def test_lab_is_still_and_wild_moves_even_without_expression():
     lab, _ = render_clip(4, "neutral", "lab", n_frames=8, size=48, seed=0)
     assert all(np.array_equal(lab[0], f) for f in lab[1:])  # frontal, steady: only AUs move pixels
-    motion, occluded = [], 0
+    motion = []
     for seed in range(8):
         wild, _ = render_clip(4, "neutral", "wild", n_frames=8, size=48, seed=seed)
         motion.append(np.abs(wild[-1].astype(int) - wild[0]).mean())

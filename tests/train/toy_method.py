@@ -21,7 +21,7 @@ from flax import nnx
 
 class ToyState(nnx.Module):
     def __init__(self, config, rngs: nnx.Rngs):
-        s, k = config.input.size, config.input.segments
+        s = config.input.size
         hidden = config.get("toy", {}).get("hidden", 16)
         dim = config.input.random.identity_dim
         self.body = nnx.Linear(s * s * 3, hidden, rngs=rngs)
