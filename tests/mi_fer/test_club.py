@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
-                                         estimator_loss)
+                                         estimator_loss, refit_linear_club)
 
 D = 20
 
@@ -112,3 +112,14 @@ def test_per_dimension_terms_sum_to_the_estimate_and_see_anti_correlation(hidden
     lin.logvar_const[...] = jnp.full((D,), float(np.log(0.75)))
     anti = club_per_dimension(lin, x, -y)
     assert float(anti.sum()) < -1.0 and float(jnp.abs(anti).sum()) > 1.0
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.6, 0.9])
+def test_refit_linear_club_matches_closed_form_and_has_a_gradient(rho):
+    x, y = _sample(jax.random.key(7), rho, 20000)
+    closed = D * rho**2 / (1 - rho**2)
+    value = float(refit_linear_club(x, y, ridge=1e-3))
+    assert abs(value - closed) <= max(0.1 * closed, 0.1), (rho, value, closed)
+    # the penalty is differentiable through the fit: moving x away from y lowers it
+    g = jax.grad(lambda x_: refit_linear_club(x_, y[:256], ridge=1e-3))(x[:256])
+    assert bool(jnp.all(jnp.isfinite(g))) and (rho == 0.0 or float(jnp.abs(g).sum()) > 0)

@@ -185,6 +185,22 @@ def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
     assert float(jnp.abs(per_dim).sum()) >= abs(float(aux["mi/club"])) - 1e-6
 
 
+def test_refit_penalty_uses_the_batch_refitted_linear_critic():
+    from fer_jax.methods.mi_fer.club import refit_linear_club
+    from fer_jax.methods.mi_fer.method import _encoder_loss
+
+    st = fresh()
+    batch = make_batch(seed=6)
+    z_id, mask = jnp.asarray(batch["identity_embedding"]), jnp.ones(4)
+    loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, z_id, mask, 1.0, hp, None), static_argnums=3)
+    total, aux = loss(st.net, st.estimator, batch, Hparams(penalty="refit"))
+    _, z = st.net(batch["residuals"], batch.get("motion_vectors"))
+    want = float(aux["loss/ce"]) + max(float(refit_linear_club(z, z_id, mask)), 0.0)
+    assert float(total) == pytest.approx(want, rel=1e-4)
+    with pytest.raises(ValueError, match="mi.penalty"):
+        create(**{"mi.penalty": "nope"})
+
+
 def test_unit_critic_input_feeds_the_estimator_normalised_features():
     from fer_jax.methods.mi_fer.method import _critic_view
 

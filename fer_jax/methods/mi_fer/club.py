@@ -114,6 +114,32 @@ def club_per_dimension(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax
     return jnp.sum(w[:, None] * per, axis=0) / jnp.maximum(w.sum(), 1.0)
 
 
+def refit_linear_club(x: jax.Array, y: jax.Array, mask: jax.Array | None = None, ridge: float = 0.1) -> jax.Array:
+    """CLUB with a linear-Gaussian critic fitted in closed form on this batch (scalar, nats).
+
+    μ = ȳ + (x − x̄) W with W the ridge regression of y on x (``ridge`` relative to the mean feature
+    variance), σ²_d the residual variance. Differentiable through the fit: an encoder minimising it
+    faces a critic that is optimal for its current features, so it cannot lower the estimate by
+    outrunning a stale critic — only by removing the linear dependence itself. In-sample fitting biases
+    the value up by about dim(x)/batch; it is a penalty, the trained estimator reports the estimate.
+    """
+    w = _weights(x, mask)
+    n = jnp.maximum(w.sum(), 1.0)
+    x = x.astype(jnp.float32)
+    y = y.astype(jnp.float32)
+    xc = x - jnp.sum(w[:, None] * x, axis=0) / n
+    y_mean = jnp.sum(w[:, None] * y, axis=0) / n
+    yc = y - y_mean
+    cxx = (w[:, None] * xc).T @ xc / n
+    cxy = (w[:, None] * xc).T @ yc / n
+    reg = ridge * jnp.trace(cxx) / x.shape[1] + 1e-6
+    coef = jnp.linalg.solve(cxx + reg * jnp.eye(x.shape[1], dtype=jnp.float32), cxy)
+    mu = y_mean + xc @ coef
+    var = jnp.sum(w[:, None] * (y - mu) ** 2, axis=0) / n + 1e-6
+    per = jnp.sum(_all_pairs_terms(mu, 1.0 / var[None, :], y, w), axis=-1)
+    return jnp.sum(w * per) / n
+
+
 def club_per_example(
     est: ClubEstimator,
     x: jax.Array,

@@ -28,8 +28,11 @@ Choices, and why:
 * **Penalty form** (``mi.penalty``): ``"club"`` = λ·max(Î, 0) as above; ``"abs_dims"`` = λ·Σ_d |Î_d|
   over the per-dimension terms of Î (``club_per_dimension``), so the encoder cannot lower the penalty
   by anti-correlating some dimensions of z_exp with z_id (which keeps identity readable) while others
-  stay positive. The critic can also be linear-Gaussian (``mi.hidden = 0``), a convex fit that a few
-  estimator steps keep up to date.
+  stay positive; ``"refit"`` = λ·max(Î_refit, 0) with a linear-Gaussian critic refitted in closed form
+  on each batch and differentiated through (``refit_linear_club``), so the encoder always faces a
+  critic that is optimal for its current features; the trained estimator still reports ``mi/club``.
+  The critic can also be linear-Gaussian (``mi.hidden = 0``), a convex fit that a few estimator steps
+  keep up to date.
 * **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
   finite (``jnp.where`` on the new vs old parameters and optimizer state), so a bad batch never
   corrupts the state; the non-finite ``loss/*`` metric lets the trainer stop and name the step.
@@ -61,7 +64,7 @@ import optax
 from flax import nnx
 
 from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
-                                         estimator_loss)
+                                         estimator_loss, refit_linear_club)
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
 from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
@@ -109,8 +112,8 @@ class Hparams:
             raise ValueError(f"mi.estimator must be 'club' or 'vclub', got {h.estimator!r}")
         if h.critic_input not in ("raw", "unit"):
             raise ValueError(f"mi.critic_input must be 'raw' or 'unit', got {h.critic_input!r}")
-        if h.penalty not in ("club", "abs_dims"):
-            raise ValueError(f"mi.penalty must be 'club' or 'abs_dims', got {h.penalty!r}")
+        if h.penalty not in ("club", "abs_dims", "refit"):
+            raise ValueError(f"mi.penalty must be 'club', 'abs_dims' or 'refit', got {h.penalty!r}")
         if h.estimator_steps < 1:
             raise ValueError(f"mi.estimator_steps must be >= 1, got {h.estimator_steps}")
         return h
@@ -218,6 +221,8 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     club = club_estimate(estimator, _critic_view(z, hp), z_id, mask, hp.estimator, key)
     if hp.penalty == "abs_dims":
         penalty = jnp.sum(jnp.abs(club_per_dimension(estimator, _critic_view(z, hp), z_id, mask)))
+    elif hp.penalty == "refit":
+        penalty = jnp.maximum(refit_linear_club(_critic_view(z, hp), z_id, mask), 0.0)
     else:
         penalty = jnp.maximum(club, 0.0) if hp.clip_negative else club
     total = ce + lam * penalty
