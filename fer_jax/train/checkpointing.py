@@ -115,6 +115,7 @@ class Checkpoints:
         if not (force or self.latest.should_save(step)):
             return False
         _check_same_on_all_processes(iterator_state)
+        self._wait_for(self.best)
         return self.latest.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_to_saveable(state)),
             iterator=ocp.args.JsonSave(iterator_state),
@@ -132,6 +133,7 @@ class Checkpoints:
             log.warning("step %d: %s = %s, not offered as best checkpoint", step, self.best_metric,
                         scalars[self.best_metric])
             return
+        self._wait_for(self.latest)
         self.best.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_to_saveable(state)),
             meta=ocp.args.JsonSave({"step": int(step), "metrics": scalars}),
@@ -152,6 +154,18 @@ class Checkpoints:
             items["iterator"] = ocp.args.JsonRestore()
         restored = manager.restore(step, args=ocp.args.Composite(**items))
         return _from_saveable(template, restored["state"]), (restored["iterator"] if which == "latest" else None), int(step)
+
+    @staticmethod
+    def _wait_for(manager) -> None:
+        """Let the other manager's async save finish before this one starts.
+
+        Orbax's multi-process finalize threads synchronise on barrier names that do not include the
+        manager's directory, so two managers finalizing at once (the latest and the best checkpoint
+        of the same eval step) collide ("barrier ... is already ongoing") and hang the other
+        processes. Serialising the two keeps every save asynchronous with respect to training.
+        """
+        if manager is not None:
+            manager.wait_until_finished()
 
     def best_metrics(self) -> dict | None:
         """The eval metrics recorded with the best checkpoint, if any."""
