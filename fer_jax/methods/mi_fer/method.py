@@ -48,8 +48,10 @@ Choices, and why:
   which writes identity back into z_exp in a form the lagging critic does not yet read. With
   ``penalty="refit"`` (a linear-Gaussian critic refitted in closed form on every batch, λ = 1, 400
   steps) the same probe falls to 0.083 linear / 0.091 MLP (chance 0.072) at WAR 0.78 (λ = 0: 0.99):
-  identity is removed, at an accuracy cost that λ trades. ``refit`` is the configs' default; check
-  the identity audit, not ``mi/club``, before trusting a setting.
+  identity is removed, at an accuracy cost that λ trades. Its in-sample fit is biased by about
+  dim(z_exp)/batch: in the demo (batch 16, 32-d z_exp, λ = 0.1) it cut WAR to 0.31, so the configs
+  keep ``"club"`` until it is made batch-robust (larger batches, a running covariance). Check the
+  identity audit, not ``mi/club``, before trusting a setting.
 * The identity embedding dimension (``mi.identity_dim``, default 128 = dlib's) is needed to build
   the estimator; a batch of another width raises a clear error at trace time.
 """
