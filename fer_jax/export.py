@@ -23,21 +23,16 @@ import numpy as np
 def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms: tuple[str, ...] = ("cpu",)) -> dict:
     """Write ``out`` (serialized ``jax.export.Exported``) and ``out + '.json'``; returns the sidecar."""
     import jax
-    from flax import nnx
 
-    from fer_jax.inference import restore
+    from fer_jax.inference import probabilities_fn, restore
 
     restored = restore(workdir, checkpoint)
-    predictor = restored.method.predictor(restored.state)
-    uses_mv = bool(getattr(getattr(predictor, "encoder", None), "use_mv", False))
     icfg = restored.config.input
     size, k = int(icfg.size), int(icfg.get("segments", 3))
-
-    graphdef, params = nnx.split(predictor)
+    params, probs_fn = probabilities_fn(restored)
 
     def probs(residuals, motion_vectors):  # params are closed over: baked into the artifact as constants
-        logits, _ = nnx.merge(graphdef, params)(residuals, motion_vectors if uses_mv else None)
-        return jax.nn.softmax(logits, axis=-1)
+        return probs_fn(params, residuals, motion_vectors)
 
     (b,) = jax.export.symbolic_shape("b")
     specs = (jax.ShapeDtypeStruct((b, k, size, size, 3), np.float32),

@@ -78,15 +78,22 @@ def gop_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: n
     return {key: np.stack([p[key] for p in per]) for key in per[0]}
 
 
-def make_predict_fn(restored: Restored) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A jitted ``inputs [B, K, ...] -> class probabilities [B, C]`` of the residual-only predictor."""
+def probabilities_fn(restored: Restored) -> tuple[Any, Callable]:
+    """``(params, f)`` with ``f(params, residuals, motion_vectors) -> probabilities`` of the residual-only
+    predictor; shared by ``make_predict_fn`` (params as an argument) and ``fer-jax export`` (baked in)."""
     predictor = restored.method.predictor(restored.state)
     graphdef, params = nnx.split(predictor)
     uses_mv = bool(getattr(getattr(predictor, "encoder", None), "use_mv", False))
 
-    @jax.jit
     def probs(params, residuals, motion_vectors):
         logits, _ = nnx.merge(graphdef, params)(residuals, motion_vectors if uses_mv else None)
         return jax.nn.softmax(logits, axis=-1)
 
+    return params, probs
+
+
+def make_predict_fn(restored: Restored) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A jitted ``inputs [B, K, ...] -> class probabilities [B, C]`` of the residual-only predictor."""
+    params, probs = probabilities_fn(restored)
+    probs = jax.jit(probs)
     return lambda inputs: np.asarray(probs(params, inputs["residuals"], inputs["motion_vectors"]))

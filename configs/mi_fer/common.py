@@ -98,6 +98,22 @@ def apply_tiny(c: ml_collections.ConfigDict) -> None:
     c.input.random.num_val = 32
 
 
+def lab_fold_config(dataset: str, class_names: tuple[str, ...], arg: str | None, *, total_steps: int,
+                    n_folds: int = 10) -> ml_collections.ConfigDict:
+    """The lab onset datasets (CK+, Oulu-CASIA, MMI): k-fold by subject (fold 0 unless ``fold=K``),
+    apex constraint on, batch 32, eval and checkpoint every 500 steps."""
+    args = parse_arg(arg)
+    args.setdefault("fold", "0")
+    c = base_config(dataset, class_names)
+    c.apex.enabled = True
+    c.total_steps = total_steps
+    c.eval_every = 500
+    c.ckpt_every = 500
+    c.input.batch_size = 32
+    c.input.eval_batch_size = 32
+    return finish(c, args, n_folds=n_folds)
+
+
 def finish(c: ml_collections.ConfigDict, args: dict, *, n_folds: int | None = None) -> ml_collections.ConfigDict:
     """Apply the variant words and ``fold=K`` of ``args`` (see module docstring)."""
     if args.get("tiny"):

@@ -10,13 +10,4 @@ N_FOLDS = 10
 
 
 def get_config(arg=None):
-    args = common.parse_arg(arg)
-    args.setdefault("fold", "0")
-    c = common.base_config("oulu_casia", LABELS)
-    c.apex.enabled = True
-    c.total_steps = 8_000
-    c.eval_every = 500
-    c.ckpt_every = 500
-    c.input.batch_size = 32
-    c.input.eval_batch_size = 32
-    return common.finish(c, args, n_folds=N_FOLDS)
+    return common.lab_fold_config("oulu_casia", LABELS, arg, total_steps=8_000, n_folds=N_FOLDS)
