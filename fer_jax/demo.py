@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-identity", type=int, default=2, help="clips per identity and expression")
     p.add_argument("--frames", type=int, default=32, help="frames per clip")
     p.add_argument("--size", type=int, default=48, help="frame size the models see (multiple of 16)")
+    p.add_argument("--head-motion", type=float, default=1.0,
+                   help="subjects' slow head sway (SynthFace lab regime; 0 = head fixed): it puts the face "
+                        "outline, hair and glasses, i.e. identity, into the residuals")
     p.add_argument("--expressions-per-identity", type=int, default=7,
                    help="expressions each training identity shows (7 = all); CK+-like sparse coverage")
     p.add_argument("--pool-identities", type=int, default=60, help="reserved identities for the identity encoder")
@@ -130,7 +133,7 @@ def run(args: argparse.Namespace) -> dict:
             generate(synth_dir, identities=args.identities, clips_per_identity=args.clips_per_identity,
                      regime="lab", frames=args.frames, size=args.size, seed=args.seed,
                      pool_identities=args.pool_identities, workers=args.workers, progress=True,
-                     split_fractions=SPLIT_FRACTIONS)
+                     split_fractions=SPLIT_FRACTIONS, head_motion=args.head_motion)
     source_dir = work / "synthface_train_coverage"
     with Stage(report, "select training coverage", source_dir / "labels.jsonl") as st:
         if not st.done:

@@ -18,6 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--identities", type=int, default=40, help="identities in train/val/test")
     p.add_argument("--clips-per-identity", type=int, default=2, help="clips per expression per identity")
     p.add_argument("--regime", choices=("lab", "wild"), default="lab")
+    p.add_argument("--head-motion", type=float, default=0.0,
+                   help="lab regime: scale of the subject's slow head sway (0 = head fixed, 1 = ~1 px)")
     p.add_argument("--frames", type=int, default=32, help="frames per clip (wild: mean length)")
     p.add_argument("--size", type=int, default=112, help="frame side in pixels (even)")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +58,8 @@ def main(argv: list[str]) -> int:
                           clips_per_identity=args.clips_per_identity, regime=args.regime,
                           frames=args.frames, size=args.size, seed=args.seed,
                           pool_identities=args.pool_identities, pool_images=args.pool_images,
-                          workers=args.workers, codec=args.codec, progress=not args.quiet)
+                          workers=args.workers, codec=args.codec, progress=not args.quiet,
+                          head_motion=args.head_motion)
     except SynthFaceError as exc:
         print(f"fer-jax synthface: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,8 @@ def check_request(regime: str, n_frames: int, size: int) -> None:
 
 
 def render_clip(identity: Identity | int, expression: int | str, regime: str = "lab",
-                n_frames: int = 32, size: int = 112, seed: int = 0) -> tuple[np.ndarray, dict]:
+                n_frames: int = 32, size: int = 112, seed: int = 0,
+                head_motion: float = 0.0) -> tuple[np.ndarray, dict]:
     """Render one clip; returns ``(frames uint8 [T, S, S, 3], labels)``.
 
     ``identity`` is an :class:`Identity` or an index drawn with ``make_identity(index, seed=0)``.
@@ -33,6 +34,7 @@ def render_clip(identity: Identity | int, expression: int | str, regime: str = "
     ``au_intensity`` (float32 [T, 12], expression AUs relative to the person's neutral face),
     ``regime`` and ``n_frames``. The same arguments always give the same pixels. The clip has
     exactly ``n_frames`` frames in both regimes (``generate`` varies wild lengths around it).
+    ``head_motion`` scales the lab regime's head sway (0 = head fixed; see ``scene.lab_scene``).
     """
     check_request(regime, n_frames, size)
     idt = identity if isinstance(identity, Identity) else make_identity(int(identity))
@@ -40,7 +42,7 @@ def render_clip(identity: Identity | int, expression: int | str, regime: str = "
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(idt.index, label)))
     apex = apex_au_vector(label, rng, idt.expressiveness)
     timeline = (lab_timeline if regime == "lab" else wild_timeline)(apex, int(n_frames), rng)
-    scene = make_scene(regime, int(n_frames), rng)
+    scene = make_scene(regime, int(n_frames), rng, float(head_motion))
     frames = render_frames(idt, timeline.au, scene, int(size))
     labels = {
         "expression": label,

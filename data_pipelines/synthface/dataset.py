@@ -95,7 +95,7 @@ def _clip_job(job: dict) -> dict:
         n = clip_length(job["regime"], job["frames"], job["clip_seed"], job["identity"],
                         job["expression"])
         frames, labels = render_clip(idt, job["expression"], job["regime"], n, job["size"],
-                                     job["clip_seed"])
+                                     job["clip_seed"], job.get("head_motion", 0.0))
         encode_video(frames, path, fps=FPS, codec=job["codec"])
     except Exception as exc:  # a batch job records the failure and carries on
         return {"clip_id": job["clip_id"], "error": f"{path}: {exc}"}
@@ -138,13 +138,16 @@ def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identit
              regime: str = "lab", frames: int = 32, size: int = 112, seed: int = 0,
              pool_identities: int = 100, pool_images: int = 8, workers: int | None = None,
              codec: str = "mpeg4", split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-             progress: bool = False) -> GenerateResult:
+             progress: bool = False, head_motion: float = 0.0) -> GenerateResult:
     """Render, encode and label a SynthFace dataset under ``out_dir`` (see the module docstring).
 
     Deterministic for a given argument set (the worker count does not change the output).
     ``workers``: processes to use; ``None`` = all CPU cores, 0 or 1 = in this process.
+    ``head_motion``: the lab regime's head sway (0 = head fixed; see ``scene.lab_scene``).
     """
     check_request(regime, frames, size)
+    if head_motion < 0:
+        raise SynthFaceError(f"head_motion must be >= 0, got {head_motion}")
     if identities < 1 or clips_per_identity < 1 or pool_identities < 0 or pool_images < 1:
         raise SynthFaceError("identities and clips_per_identity must be >= 1, pool_identities >= 0, "
                              "pool_images >= 1")
@@ -152,7 +155,7 @@ def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identit
     (out / "videos").mkdir(parents=True, exist_ok=True)
     splits = assign_splits(identities, seed, split_fractions)
     base = dict(out_dir=str(out), regime=regime, frames=int(frames), size=int(size), seed=int(seed),
-                codec=codec)
+                codec=codec, head_motion=float(head_motion))
     jobs = [dict(base, identity=i, expression=e, split=splits[i], clip_seed=clip_seed(seed, k),
                  clip_id=f"{regime}_id{i:04d}_{EXPRESSIONS[e]}_{k}")
             for i in range(identities) for e in range(len(EXPRESSIONS))
@@ -185,6 +188,7 @@ def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identit
     _atomic_write(out / "identity_pool.npz", _save_pool)
     meta = {"seed": int(seed), "regime": regime, "frames": int(frames), "size": int(size),
             "fps": FPS, "codec": codec, "clips_per_identity": int(clips_per_identity),
+            "head_motion": float(head_motion),
             "expressions": list(EXPRESSIONS), "splits": {str(k): v for k, v in splits.items()},
             "pool_identities": pool_ids,
             "identities": [make_identity(i, seed).to_json() for i in range(identities + pool_identities)]}

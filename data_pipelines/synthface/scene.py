@@ -66,11 +66,17 @@ def _drift(rng: np.random.Generator, n: int, amp: float, period_lo: float = 12.0
     return (amp * out / 2.0).astype(np.float32)
 
 
-def lab_scene(n_frames: int, rng: np.random.Generator, jitter: bool = True) -> Scene:
-    """Frontal, evenly lit, plain backdrop, no noise; static within the clip.
+def lab_scene(n_frames: int, rng: np.random.Generator, jitter: bool = True,
+              head_motion: float = 0.0) -> Scene:
+    """Frontal, evenly lit, plain backdrop, no noise; static within the clip unless ``head_motion``.
 
     With ``jitter`` each clip (a recording session) gets its own small framing and exposure offset
     (±0.03 shift, ±3% scale, ±5% gain), as two CK+ sessions of one person never line up exactly.
+    ``head_motion`` > 0 adds the slow sway of a subject asked to hold still (CK+ subjects are not
+    head-fixed): translation drifting by up to 0.03·h, roll 0.04·h rad, scale 2·h %, one to four
+    sways per clip. At 48–112 px that is a pixel or less, so the codec's motion vectors miss much of it
+    and the residuals show the face outline, hair and glasses: identity in the expression stream,
+    the confound MI-FER's game removes. 0 (the default) keeps the head fixed.
     """
     zeros = np.zeros(n_frames, np.float32)
     ones = np.ones(n_frames, np.float32)
@@ -80,8 +86,15 @@ def lab_scene(n_frames: int, rng: np.random.Generator, jitter: bool = True) -> S
     else:
         dx = dy = 0.0
         sc = gain = 1.0
+    tx, ty, scale, roll = zeros + dx, zeros + dy, ones * sc, zeros
+    if head_motion > 0:
+        period = n_frames / 4.0
+        tx = tx + _drift(rng, n_frames, 0.03 * head_motion, period)
+        ty = ty + _drift(rng, n_frames, 0.03 * head_motion, period)
+        roll = roll + _drift(rng, n_frames, 0.04 * head_motion, period)
+        scale = (scale * (1 + _drift(rng, n_frames, 0.02 * head_motion, period))).astype(np.float32)
     return Scene(
-        tx=zeros + dx, ty=zeros + dy, scale=ones * sc, roll=zeros, yaw=zeros, pitch=zeros,
+        tx=tx, ty=ty, scale=scale, roll=roll, yaw=zeros, pitch=zeros,
         gain=ones * gain, cast=(1.0, 1.0, 1.0), light_dir=0.0, light_amp=zeros,
         background=(0.55, 0.58, 0.62), clutter=(), clothes=(0.25, 0.3, 0.4), occluder=None,
         noise_sigma=0.0, noise_seed=int(rng.integers(2**31)),
@@ -127,10 +140,12 @@ def wild_scene(n_frames: int, rng: np.random.Generator, occlusion_p: float = 0.3
     )
 
 
-def make_scene(regime: str, n_frames: int, rng: np.random.Generator) -> Scene:
-    """Scene for ``regime`` (``lab`` or ``wild``)."""
+def make_scene(regime: str, n_frames: int, rng: np.random.Generator, head_motion: float = 0.0) -> Scene:
+    """Scene for ``regime`` (``lab`` or ``wild``); ``head_motion`` applies to the lab (see ``lab_scene``)."""
+    if head_motion < 0:
+        raise SynthFaceError(f"head_motion must be >= 0, got {head_motion}")
     if regime == "lab":
-        return lab_scene(n_frames, rng)
+        return lab_scene(n_frames, rng, head_motion=head_motion)
     if regime == "wild":
         return wild_scene(n_frames, rng)
     raise SynthFaceError(f"unknown regime {regime!r}; expected one of {REGIMES}")

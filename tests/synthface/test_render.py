@@ -130,6 +130,22 @@ def test_lab_is_still_and_wild_moves_even_without_expression():
     assert min(motion) > 2.0  # pose, light and noise change every wild clip
 
 
+def test_lab_head_motion_moves_the_outline_not_the_expression():
+    """--head-motion sways the head (face outline, hair move) and leaves labels and the fixed default alone."""
+    still, labels = render_clip(4, "neutral", "lab", n_frames=16, size=48, seed=3)
+    swaying, sway_labels = render_clip(4, "neutral", "lab", n_frames=16, size=48, seed=3, head_motion=1.0)
+    np.testing.assert_array_equal(labels["au_intensity"], sway_labels["au_intensity"])
+    assert all(np.array_equal(still[0], f) for f in still[1:])
+    change = np.abs(swaying.astype(int) - swaying[:1]).max(-1)  # [T, S, S]
+    assert change.max() > 20  # edges move by a visible fraction of a pixel
+    moved = change.max(0) > 10
+    assert moved[:, :8].any() or moved[:, -8:].any() or moved[:8].any()  # hair/outline, beyond the AU boxes
+    bigger, _ = render_clip(4, "neutral", "lab", n_frames=16, size=48, seed=3, head_motion=3.0)
+    assert np.abs(bigger.astype(int) - bigger[:1]).mean() > np.abs(swaying.astype(int) - swaying[:1]).mean()
+    with pytest.raises(SynthFaceError, match="head_motion"):
+        render_clip(4, "neutral", "lab", n_frames=4, size=48, seed=3, head_motion=-1.0)
+
+
 def test_pool_stills_vary_pose_expression_and_light():
     from data_pipelines.synthface import render_face_image
 
