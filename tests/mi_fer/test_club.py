@@ -123,3 +123,17 @@ def test_refit_linear_club_matches_closed_form_and_has_a_gradient(rho):
     # the penalty is differentiable through the fit: moving x away from y lowers it
     g = jax.grad(lambda x_: refit_linear_club(x_, y[:256], ridge=1e-3))(x[:256])
     assert bool(jnp.all(jnp.isfinite(g))) and (rho == 0.0 or float(jnp.abs(g).sum()) > 0)
+
+
+def test_leave_one_out_refit_does_not_reward_collapsing_the_features():
+    """Independent x, y: the in-sample refit grows with x's rank (an encoder could lower it by collapsing
+    z_exp); the leave-one-out refit stays near 0 at any rank."""
+    r = np.random.default_rng(0)
+    y = jnp.asarray(r.standard_normal((144, 64)), jnp.float32)
+    values = {}
+    for rank in (1, 32):
+        x = jnp.asarray(r.standard_normal((144, rank)) @ r.standard_normal((rank, 32)), jnp.float32)
+        values[rank] = (float(refit_linear_club(x, y, ridge=1.0, leave_one_out=False)),
+                        float(refit_linear_club(x, y, ridge=1.0)))
+    assert values[32][0] > values[1][0] + 3.0  # in-sample: ~0.5 vs ~6 nats
+    assert abs(values[1][1]) < 0.5 and abs(values[32][1]) < 0.6

@@ -201,6 +201,36 @@ def test_refit_penalty_uses_the_batch_refitted_linear_critic():
         create(**{"mi.penalty": "nope"})
 
 
+def test_refit_memory_keeps_the_newest_rows_and_skips_rejected_steps(batch):
+    from fer_jax.methods.mi_fer.method import _identity
+
+    st = create(**{"mi.penalty": "refit", "mi.refit_memory": 6})
+    step = nnx.jit(METHOD.train_step)
+    second = make_batch(seed=3)
+    step(st, batch, jnp.asarray(5))
+    step(st, second, jnp.asarray(6))
+    mem = st.memory
+    np.testing.assert_array_equal(np.asarray(mem.valid[...]), np.ones(6))
+    np.testing.assert_allclose(mem.y[...][:4], _identity(st, second), rtol=1e-6)  # newest first
+    np.testing.assert_allclose(mem.y[...][4:], _identity(st, batch)[:2], rtol=1e-6)
+    assert "memory" not in str(nnx.state(st.net)) and not nnx.state(st.memory, nnx.Param)  # never optimized
+    bad = dict(second, residuals=np.full_like(second["residuals"], np.nan))
+    step(st, bad, jnp.asarray(7))
+    assert np.isfinite(np.asarray(mem.x[...])).all() and float(mem.valid[...][:4].sum()) == 0.0
+
+
+def test_identity_embeddings_are_put_on_the_sphere_of_radius_sqrt_d(batch):
+    from fer_jax.methods.mi_fer.method import _identity
+
+    small = dict(batch, identity_embedding=batch["identity_embedding"] * 0.05)  # a unit-norm-like scale
+    loss = float(EST_PHASE(fresh(), batch, jnp.asarray(0)))
+    assert float(EST_PHASE(fresh(), small, jnp.asarray(0))) == pytest.approx(loss, rel=1e-5)
+    norms = np.linalg.norm(np.asarray(_identity(fresh(), small)), axis=-1)
+    np.testing.assert_allclose(norms, np.sqrt(D), rtol=1e-5)
+    with pytest.raises(ValueError, match="mi.identity_norm"):
+        create(**{"mi.identity_norm": "cube"})
+
+
 def test_unit_critic_input_feeds_the_estimator_normalised_features():
     from fer_jax.methods.mi_fer.method import _critic_view
 

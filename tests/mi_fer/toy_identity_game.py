@@ -6,10 +6,11 @@ STEPS steps per variant and reports expression WAR/UAR and the identity audit of
 
     python tests/mi_fer/toy_identity_game.py 600 '[[0.0,2,0.001,"raw"],[1.0,5,0.003,"unit"]]'
 
-Each variant is [mi.weight, mi.estimator_steps, estimator lr, mi.critic_input(, mi.hidden = 128, mi.penalty = "club")]. Meant for an
+Each variant is [mi.weight, mi.estimator_steps, estimator lr, mi.critic_input(, mi.hidden = 128, mi.penalty = "club",
+{other config overrides})]; the batch size is $TOY_BATCH (default 64). Meant for an
 accelerator (about 20 s per variant on one H100; many minutes on a CPU).
 """
-import sys, time, json
+import os, sys, time, json
 import jax, jax.numpy as jnp, numpy as np, ml_collections
 from flax import nnx
 sys.path.insert(0, "tests/mi_fer")
@@ -31,19 +32,21 @@ def data(n, seed):
                 label=y.astype(np.int32), mask=np.ones(n, np.float32)), i
 train, _ = data(4096, 1); test, test_id = data(1024, 2)
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 600
+BATCH = int(os.environ.get("TOY_BATCH", 64))
 res = {}
 variants = json.loads(sys.argv[2])
 for lam, es, elr, view, *rest in variants:
     hidden = rest[0] if rest else 128
     penalty = rest[1] if len(rest) > 1 else "club"
-    cfg = make_config(**{"mi.weight": lam, "mi.start_step": 100, "mi.warmup_steps": 200, "mi.identity_dim": D, "mi.hidden": hidden, "mi.penalty": penalty,
+    extra = rest[2] if len(rest) > 2 else {}
+    cfg = make_config(**extra, **{"mi.weight": lam, "mi.start_step": 100, "mi.warmup_steps": 200, "mi.identity_dim": D, "mi.hidden": hidden, "mi.penalty": penalty,
                          "mi.estimator_steps": es, "mi.critic_input": view, "model.feature_dim": 64, "model.width": 16, "optim.lr": 1e-3, "total_steps": steps})
     cfg.mi.optim = ml_collections.ConfigDict(dict(name="adamw", lr=elr, schedule="constant"))
-    lam = f"{lam}/{es}/{elr}/{view}/h{hidden}/{penalty}"
+    lam = f"{lam}/{es}/{elr}/{view}/h{hidden}/{penalty}" + "".join(f"/{k}={v}" for k, v in extra.items())
     m = get_method("mi_fer"); st = m.create(cfg, nnx.Rngs(0)); step = nnx.jit(m.train_step); ev = nnx.jit(m.eval_step)
     r = np.random.default_rng(5); t0 = time.time()
     for s in range(steps):
-        idx = r.choice(4096, 64, replace=False)
+        idx = r.choice(4096, BATCH, replace=False)
         out = step(st, {k: v[idx] for k, v in train.items()}, jnp.asarray(s))
         if s % 200 == 0: print(lam, s, {k: round(float(v), 3) for k, v in out.items()}, flush=True)
     feats, logits, club = [], [], []

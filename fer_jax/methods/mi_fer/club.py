@@ -114,14 +114,21 @@ def club_per_dimension(est: ClubEstimator, x: jax.Array, y: jax.Array, mask: jax
     return jnp.sum(w[:, None] * per, axis=0) / jnp.maximum(w.sum(), 1.0)
 
 
-def refit_linear_club(x: jax.Array, y: jax.Array, mask: jax.Array | None = None, ridge: float = 0.1) -> jax.Array:
-    """CLUB with a linear-Gaussian critic fitted in closed form on this batch (scalar, nats).
+def refit_linear_club(x: jax.Array, y: jax.Array, mask: jax.Array | None = None, ridge: float = 0.1,
+                      leave_one_out: bool = True) -> jax.Array:
+    """CLUB with a linear-Gaussian critic fitted in closed form on these rows (scalar, nats).
 
-    μ = ȳ + (x − x̄) W with W the ridge regression of y on x (``ridge`` relative to the mean feature
-    variance), σ²_d the residual variance. Differentiable through the fit: an encoder minimising it
-    faces a critic that is optimal for its current features, so it cannot lower the estimate by
-    outrunning a stale critic — only by removing the linear dependence itself. In-sample fitting biases
-    the value up by about dim(x)/batch; it is a penalty, the trained estimator reports the estimate.
+    The critic is the ridge regression of y on x (``ridge`` relative to the mean feature variance),
+    σ²_d its residual variance. Differentiable through the fit: an encoder minimising it faces a critic
+    that is optimal for its current features, so it cannot lower the estimate by outrunning a stale
+    critic, only by removing the linear dependence itself.
+
+    ``leave_one_out`` (default): row i is scored with the prediction of the fit *without* row i
+    (exact for ridge regression: y_i − e_i / (1 − h_ii), e the in-sample residual, h the hat matrix;
+    the centring still uses every row). Why: an in-sample fit reads dependence into noise, by about
+    the features' effective rank / rows, so minimising it rewards an encoder for *collapsing* z_exp to
+    few dimensions, not for dropping identity (measured on independent Gaussians, 144 rows, ridge 1:
+    in-sample 0.9 / 3.3 / 12.1 nats at rank 1 / 4 / 32; leave-one-out 0.02 / 0.06 / 0.19).
     """
     w = _weights(x, mask)
     n = jnp.maximum(w.sum(), 1.0)
@@ -133,9 +140,13 @@ def refit_linear_club(x: jax.Array, y: jax.Array, mask: jax.Array | None = None,
     cxx = (w[:, None] * xc).T @ xc / n
     cxy = (w[:, None] * xc).T @ yc / n
     reg = ridge * jnp.trace(cxx) / x.shape[1] + 1e-6
-    coef = jnp.linalg.solve(cxx + reg * jnp.eye(x.shape[1], dtype=jnp.float32), cxy)
-    mu = y_mean + xc @ coef
-    var = jnp.sum(w[:, None] * (y - mu) ** 2, axis=0) / n + 1e-6
+    a = cxx + reg * jnp.eye(x.shape[1], dtype=jnp.float32)
+    resid = yc - xc @ jnp.linalg.solve(a, cxy)
+    if leave_one_out:
+        hat = w * jnp.sum(xc * jnp.linalg.solve(a, xc.T).T, axis=1) / n
+        resid = resid / jnp.maximum(1.0 - hat, 1e-3)[:, None]
+    mu = y - resid
+    var = jnp.sum(w[:, None] * resid**2, axis=0) / n + 1e-6
     per = jnp.sum(_all_pairs_terms(mu, 1.0 / var[None, :], y, w), axis=-1)
     return jnp.sum(w * per) / n
 

@@ -31,6 +31,10 @@ Choices, and why:
   stay positive; ``"refit"`` = λ·max(Î_refit, 0) with a linear-Gaussian critic refitted in closed form
   on each batch and differentiated through (``refit_linear_club``), so the encoder always faces a
   critic that is optimal for its current features; the trained estimator still reports ``mi/club``.
+  The refit scores each row leave-one-out (an in-sample fit rewards collapsing z_exp to few
+  dimensions), with ridge ``mi.refit_ridge`` (relative to the mean feature variance), and can fit on
+  the last ``mi.refit_memory`` rows of earlier steps as well (``CriticMemory``, held fixed; 0 = this
+  batch only), since one small batch is too few rows for a 32–128-D regression.
   The critic can also be linear-Gaussian (``mi.hidden = 0``), a convex fit that a few estimator steps
   keep up to date.
 * **Non-finite guard**: each phase applies its update only if its loss and all its gradients are
@@ -52,6 +56,12 @@ Choices, and why:
   dim(z_exp)/batch: in the demo (batch 16, 32-d z_exp, λ = 0.1) it cut WAR to 0.31, so the configs
   keep ``"club"`` until it is made batch-robust (larger batches, a running covariance). Check the
   identity audit, not ``mi/club``, before trusting a setting.
+* **z_id on the sphere of radius √d** (``mi.identity_norm="sphere"``, default; ``"none"`` keeps it
+  raw): face-recognition embeddings are compared by angle, and a unit-norm 128-D embedding spreads
+  only ≈0.08 per dimension (0.02 within one person, measured on the demo's SynthFace encoder), below
+  the estimator's log-variance floor (e^−5 ≈ 0.007 = 0.08²): the Gaussian critic could not represent
+  how well z_exp predicts z_id, and so under-reported and under-penalised it. Scaling by √d gives
+  dimensions of spread ≈1 whatever the backbone's norm (dlib's or our Flax encoder's).
 * The identity embedding dimension (``mi.identity_dim``, default 128 = dlib's) is needed to build
   the estimator; a batch of another width raises a clear error at trace time.
 """
@@ -93,6 +103,9 @@ class Hparams:
     clip_negative: bool = True
     penalty: str = "club"
     critic_input: str = "raw"
+    refit_ridge: float = 0.1
+    refit_memory: int = 0
+    identity_norm: str = "sphere"
     seed: int = 0
 
     @classmethod
@@ -110,6 +123,9 @@ class Hparams:
             clip_negative=bool(_get(config, "mi.clip_negative", True)),
             penalty=str(_get(config, "mi.penalty", "club")),
             critic_input=str(_get(config, "mi.critic_input", "raw")),
+            refit_ridge=float(_get(config, "mi.refit_ridge", 0.1)),
+            refit_memory=int(_get(config, "mi.refit_memory", 0)),
+            identity_norm=str(_get(config, "mi.identity_norm", "sphere")),
             seed=int(_get(config, "seed", 0)),
         )
         if h.estimator not in ("club", "vclub"):
@@ -118,6 +134,8 @@ class Hparams:
             raise ValueError(f"mi.critic_input must be 'raw' or 'unit', got {h.critic_input!r}")
         if h.penalty not in ("club", "abs_dims", "refit"):
             raise ValueError(f"mi.penalty must be 'club', 'abs_dims' or 'refit', got {h.penalty!r}")
+        if h.identity_norm not in ("sphere", "none"):
+            raise ValueError(f"mi.identity_norm must be 'sphere' or 'none', got {h.identity_norm!r}")
         if h.estimator_steps < 1:
             raise ValueError(f"mi.estimator_steps must be >= 1, got {h.estimator_steps}")
         return h
@@ -127,6 +145,32 @@ class Hparams:
         t = jnp.asarray(step, jnp.float32) - self.start_step
         ramp = jnp.clip(t / self.warmup_steps, 0.0, 1.0) if self.warmup_steps > 0 else (t >= 0).astype(jnp.float32)
         return self.mi_weight * ramp
+
+
+class Memory(nnx.Variable):
+    """Non-trainable state carried between steps (checkpointed with the rest, never optimized)."""
+
+
+class CriticMemory(nnx.Module):
+    """The last ``rows`` (z_exp, z_id) pairs, newest first, for the refit critic (``mi.refit_memory``).
+
+    Why: a critic refitted on one small batch overfits it (its in-sample estimate is biased by about
+    dim(z_exp)/batch and its gradient is mostly noise: demo WAR fell from 0.69 to 0.31 at batch 16).
+    Fitting on this batch plus the recent ones (held fixed) gives the fit many more rows while the
+    current batch, the only part with a gradient, still moves the critic, so the encoder cannot
+    outrun it. Features a few steps old are slightly stale; the memory is short for that reason.
+    """
+
+    def __init__(self, rows: int, x_dim: int, y_dim: int):
+        self.x = Memory(jnp.zeros((rows, x_dim), jnp.float32))
+        self.y = Memory(jnp.zeros((rows, y_dim), jnp.float32))
+        self.valid = Memory(jnp.zeros((rows,), jnp.float32))
+
+    def push(self, x: jax.Array, y: jax.Array, mask: jax.Array) -> None:
+        rows = self.valid.shape[0]
+        self.x[...] = jnp.concatenate([x.astype(jnp.float32), self.x[...]])[:rows]
+        self.y[...] = jnp.concatenate([y.astype(jnp.float32), self.y[...]])[:rows]
+        self.valid[...] = jnp.concatenate([mask.astype(jnp.float32), self.valid[...]])[:rows]
 
 
 class MiFerState(nnx.Module):
@@ -157,6 +201,10 @@ class MiFerState(nnx.Module):
             logvar_bound=float(_get(config, "mi.logvar_bound", 5.0)),
             rngs=rngs,
         )
+        if self.hparams.penalty == "refit" and self.hparams.refit_memory > 0:
+            self.memory = CriticMemory(self.hparams.refit_memory, feature_dim, self.hparams.identity_dim)
+        else:
+            self.memory = None
         total = int(_get(config, "total_steps", 1000))
         enc_cfg = _get(config, "optim", None) or ml_collections.ConfigDict(_DEFAULT_OPTIM)
         est_cfg = _get(config, "mi.optim", None) or ml_collections.ConfigDict(_DEFAULT_OPTIM)
@@ -197,7 +245,10 @@ def _identity(state: MiFerState, batch: dict) -> jax.Array:
             f"identity_embedding has {z_id.shape[-1]} dims but the estimator was built for "
             f"mi.identity_dim={state.hparams.identity_dim}; set mi.identity_dim to the dataset's backbone dim"
         )
-    return z_id.astype(jnp.float32)
+    z_id = z_id.astype(jnp.float32)
+    if state.hparams.identity_norm == "sphere":
+        z_id = z_id * jnp.sqrt(z_id.shape[-1] / (jnp.sum(z_id * z_id, axis=-1, keepdims=True) + 1e-12))
+    return z_id
 
 
 def _vclub_key(hp: Hparams, step: jax.Array, salt: int) -> jax.Array | None:
@@ -218,7 +269,8 @@ def estimator_phase(state: MiFerState, batch: dict, step: jax.Array) -> jax.Arra
     return loss
 
 
-def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, mask, lam, hp: Hparams, key):
+def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, mask, lam, hp: Hparams, key,
+                  memory: tuple[jax.Array, jax.Array, jax.Array] | None = None):
     logits, z = net(batch["residuals"], batch.get("motion_vectors"))
     n = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
@@ -226,17 +278,22 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     if hp.penalty == "abs_dims":
         penalty = jnp.sum(jnp.abs(club_per_dimension(estimator, _critic_view(z, hp), z_id, mask)))
     elif hp.penalty == "refit":
-        penalty = jnp.maximum(refit_linear_club(_critic_view(z, hp), z_id, mask), 0.0)
+        x, y, m = _critic_view(z, hp), z_id, mask
+        if memory is not None:  # fit on this batch + the remembered rows (held fixed)
+            x, y, m = (jnp.concatenate([a, b]) for a, b in zip((x, y, m), memory))
+        penalty = jnp.maximum(refit_linear_club(x, y, m, hp.refit_ridge), 0.0)
     else:
         penalty = jnp.maximum(club, 0.0) if hp.clip_negative else club
     total = ce + lam * penalty
-    aux = {"loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
+    aux = {"z": jax.lax.stop_gradient(_critic_view(z, hp)), "loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
     if net.apex is not None:
         w = mask * batch["has_apex"].astype(jnp.float32)
         z_apex = net.apex(batch["apex_frame"])
-        apex_ce = optax.softmax_cross_entropy_with_integer_labels(net.head(z_apex).astype(jnp.float32), batch["label"])
-        cos = jnp.sum(_unit(z) * _unit(jax.lax.stop_gradient(z_apex)), axis=-1)
-        per_row = apex_ce + hp.apex_agreement * (1.0 - cos)
+        apex_logits = net.head(z_apex).astype(jnp.float32)
+        apex_ce = optax.softmax_cross_entropy_with_integer_labels(apex_logits, batch["label"])
+        teacher = jax.nn.log_softmax(jax.lax.stop_gradient(apex_logits))  # KL(p_apex ‖ p_residual)
+        agree = jnp.sum(jnp.exp(teacher) * (teacher - jax.nn.log_softmax(logits)), axis=-1)
+        per_row = apex_ce + hp.apex_agreement * agree
         apex_loss = jnp.sum(w * per_row) / jnp.maximum(w.sum(), 1.0)
         total = total + hp.apex_weight * apex_loss
         aux["loss/apex"] = apex_loss
@@ -257,8 +314,16 @@ def encoder_phase(state: MiFerState, batch: dict, step: jax.Array) -> dict[str, 
     hp = state.hparams
     lam = hp.weight_at(step)
     grad_fn = nnx.value_and_grad(_encoder_loss, has_aux=True)
-    (loss, aux), grads = grad_fn(state.net, state.estimator, batch, _identity(state, batch), _mask(batch), lam, hp, _vclub_key(hp, step, 1 << 20))
-    _guarded_update(state.net, state.encoder_opt, grads, _all_finite(loss, grads))
+    z_id, mask = _identity(state, batch), _mask(batch)
+    memory = None if state.memory is None else (state.memory.x[...], state.memory.y[...], state.memory.valid[...])
+    (loss, aux), grads = grad_fn(state.net, state.estimator, batch, z_id, mask, lam, hp,
+                                 _vclub_key(hp, step, 1 << 20), memory)
+    ok = _all_finite(loss, grads)
+    _guarded_update(state.net, state.encoder_opt, grads, ok)
+    z = aux.pop("z")
+    if state.memory is not None:
+        keep = lambda a: jnp.where(ok, a, 0.0)  # a rejected step leaves no NaN rows behind
+        state.memory.push(keep(z), keep(z_id), keep(mask))
     return {"loss/encoder": loss, "mi/weight": lam, **aux}
 
 

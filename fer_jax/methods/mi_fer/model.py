@@ -15,9 +15,13 @@ Architecture choices, and why:
   MI penalty acts on.
 * **Apex branch** (``apex.enabled``; training only): a second ResNet on the decoded apex frame,
   projected to the same z space and classified by the *same* head. Its CE trains it to be a good
-  still-image expression encoder; the residual features are pulled towards its (stop-gradient)
-  features by a cosine agreement term, so the apex branch teaches without being dragged towards
-  the residual stream. Rows without an apex label (``has_apex == 0``) contribute nothing.
+  still-image expression encoder; the residual stream's expression posterior is pulled towards its
+  (stop-gradient) posterior by KL(p_apex ‖ p_residual), so the apex branch teaches without being
+  dragged towards the residual stream. Agreement is on the *posterior*, not on features: the apex
+  frame shows the whole face, and pulling z_exp towards its features pulled identity in with it
+  (measured on the demo's SynthFace with head sway: identity probe 0.29 / 0.30 linear / MLP with
+  feature agreement vs 0.20 / 0.18 without an apex branch, chance 0.08). Rows without an apex label
+  (``has_apex == 0``) contribute nothing.
 """
 
 from __future__ import annotations
