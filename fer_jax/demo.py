@@ -42,14 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-identity", type=int, default=2, help="clips per identity and expression")
     p.add_argument("--frames", type=int, default=32, help="frames per clip")
     p.add_argument("--size", type=int, default=48, help="frame size the models see (multiple of 16)")
-    p.add_argument("--head-motion", type=float, default=1.0,
+    p.add_argument("--head-motion", type=float, default=0.5,
                    help="subjects' slow head sway (SynthFace lab regime; 0 = head fixed): it puts the face "
                         "outline, hair and glasses, i.e. identity, into the residuals")
     p.add_argument("--expressions-per-identity", type=int, default=7,
                    help="expressions each training identity shows (7 = all); CK+-like sparse coverage")
     p.add_argument("--pool-identities", type=int, default=60, help="reserved identities for the identity encoder")
     p.add_argument("--id-steps", type=int, default=300, help="identity-encoder pre-training steps")
-    p.add_argument("--steps", type=int, default=1000, help="training steps of each MI-FER run")
+    p.add_argument("--steps", type=int, default=2000, help="training steps of each MI-FER run")
     p.add_argument("--width", type=int, default=16, help="channels of the encoder's first stage")
     p.add_argument("--mi-weight", type=float, default=0.1, help="λ of the MI-FER run (the baseline uses 0)")
     p.add_argument("--seed", type=int, default=0)
@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> dict:
                 _write_json(run_dir / "test_report.json", evaluate_run(config, run_dir))
         results[run_name] = json.loads((run_dir / "test_report.json").read_text())
     report["runs"] = results
+    report["penalty"] = str(train_config(args, tfds_dir, backbone, args.mi_weight).mi.penalty)
     report["comparison"] = _compare(results)
     _write_json(work / "report.json", report)
     from fer_jax.demo_report import write_markdown

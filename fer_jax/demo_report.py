@@ -41,7 +41,9 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
     a = report["args"]
     lines += [f"SynthFace lab regime, {a['identities']} identities × 7 expressions × {a['clips_per_identity']} "
               f"clips × {a['frames']} frames at {a['size']}², MPEG-4 GOP 12; identity encoder pre-trained on "
-              f"{a['pool_identities']} reserved identities. Test = identities never seen in training.", ""]
+              f"{a['pool_identities']} reserved identities, head sway {a.get('head_motion', 0.0)}. Test = identities "
+              f"never seen in training. MI-FER run: λ = {a['mi_weight']}, penalty `{report.get('penalty', 'club')}`, "
+              f"{a['steps']} steps per run.", ""]
     lines += ["| split | clips | identities |", "|---|---|---|"]
     lines += [f"| {k} | {v['clips']} | {v['identities']} |" for k, v in report["dataset"].items()]
     lines += ["", "## Results on unseen identities (test split)", "",

@@ -58,6 +58,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert {"war_delta_points", "linear_acc_above_chance_mi_fer"} <= set(report["comparison"])
     md = (work / "report.md").read_text()
     assert "identity audit" in md and "Results on unseen identities" in md
+    assert report["penalty"] == "refit" and "penalty `refit`" in md and "head sway 0.5" in md
     for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
         assert (work / png).read_bytes()[:4] == b"\x89PNG"
     # A second run finds every stage done and rewrites the same report.

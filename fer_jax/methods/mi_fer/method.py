@@ -52,10 +52,15 @@ Choices, and why:
   which writes identity back into z_exp in a form the lagging critic does not yet read. With
   ``penalty="refit"`` (a linear-Gaussian critic refitted in closed form on every batch, λ = 1, 400
   steps) the same probe falls to 0.083 linear / 0.091 MLP (chance 0.072) at WAR 0.78 (λ = 0: 0.99):
-  identity is removed, at an accuracy cost that λ trades. Its in-sample fit is biased by about
-  dim(z_exp)/batch: in the demo (batch 16, 32-d z_exp, λ = 0.1) it cut WAR to 0.31, so the configs
-  keep ``"club"`` until it is made batch-robust (larger batches, a running covariance). Check the
-  identity audit, not ``mi/club``, before trusting a setting.
+  identity is removed, at an accuracy cost that λ trades. That in-sample fit overfits a small batch
+  and rewards collapsing z_exp (demo, batch 16: WAR 0.31); the leave-one-out fit + memory keep
+  accuracy at small batches: toy at batch 16, 600 steps, ``mi.refit_memory=128``, ``mi.refit_ridge=1``: λ = 0 WAR 0.972,
+  probe 0.41 / 0.26 (linear / MLP); λ = 1: 0.946, 0.28 / 0.17; λ = 3: 0.910, 0.21 / 0.16; λ = 10:
+  0.475 (collapsed). In the demo (SynthFace with head sway, 2000 steps, batch 16) λ = 0 gave
+  WAR 0.399, probe 0.27 / 0.21; ``club`` λ = 0.1: 0.423, 0.30 / 0.32 (more identity); ``refit``
+  λ = 0.03: 0.464, 0.21 / 0.23; λ = 0.1: 0.470, 0.17 / 0.18; λ = 0.3: 0.339, 0.21 / 0.20 (chance
+  0.08). So the configs penalise with ``"refit"``, λ = 0.1. Check the identity audit,
+  not ``mi/club``, before trusting a setting.
 * **z_id on the sphere of radius √d** (``mi.identity_norm="sphere"``, default; ``"none"`` keeps it
   raw): face-recognition embeddings are compared by angle, and a unit-norm 128-D embedding spreads
   only ≈0.08 per dimension (0.02 within one person, measured on the demo's SynthFace encoder), below
