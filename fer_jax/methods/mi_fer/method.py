@@ -54,13 +54,13 @@ Choices, and why:
   steps) the same probe falls to 0.083 linear / 0.091 MLP (chance 0.072) at WAR 0.78 (λ = 0: 0.99):
   identity is removed, at an accuracy cost that λ trades. That in-sample fit overfits a small batch
   and rewards collapsing z_exp (demo, batch 16: WAR 0.31); the leave-one-out fit + memory keep
-  accuracy at small batches: toy at batch 16, 600 steps, ``mi.refit_memory=128``, ``mi.refit_ridge=1``: λ = 0 WAR 0.972,
-  probe 0.41 / 0.26 (linear / MLP); λ = 1: 0.946, 0.28 / 0.17; λ = 3: 0.910, 0.21 / 0.16; λ = 10:
-  0.475 (collapsed). In the demo (SynthFace with head sway, 2000 steps, batch 16) λ = 0 gave
-  WAR 0.399, probe 0.27 / 0.21; ``club`` λ = 0.1: 0.423, 0.30 / 0.32 (more identity); ``refit``
-  λ = 0.03: 0.464, 0.21 / 0.23; λ = 0.1: 0.470, 0.17 / 0.18; λ = 0.3: 0.339, 0.21 / 0.20 (chance
-  0.08). So the configs penalise with ``"refit"``, λ = 0.1. Check the identity audit,
-  not ``mi/club``, before trusting a setting.
+  accuracy at small batches. Toy at batch 16, 600 steps, ``mi.refit_memory=128``,
+  ``mi.refit_ridge=1`` (WAR, probe linear / MLP): λ = 0: 0.972, 0.41 / 0.26; λ = 1: 0.946,
+  0.28 / 0.17; λ = 3: 0.910, 0.21 / 0.16; λ = 10: 0.475 (collapsed). Demo (SynthFace with head
+  sway 0.5, 2000 steps, batch 16, chance 0.08): λ = 0: 0.399, 0.27 / 0.21; ``club`` λ = 0.1: 0.423,
+  0.30 / 0.32 (more identity); ``refit`` λ = 0.03: 0.464, 0.21 / 0.23; λ = 0.1: 0.470, 0.17 / 0.18;
+  λ = 0.2: 0.423, 0.21 / 0.16; λ = 0.3: 0.339, 0.21 / 0.20. So the configs penalise with
+  ``"refit"``, λ = 0.1. Check the identity audit, not ``mi/club``, before trusting a setting.
 * **z_id on the sphere of radius √d** (``mi.identity_norm="sphere"``, default; ``"none"`` keeps it
   raw): face-recognition embeddings are compared by angle, and a unit-norm 128-D embedding spreads
   only ≈0.08 per dimension (0.02 within one person, measured on the demo's SynthFace encoder), below
