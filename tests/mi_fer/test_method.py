@@ -169,34 +169,35 @@ def test_clip_negative_option_controls_whether_a_negative_estimate_is_rewarded()
     assert float(raw) == pytest.approx(float(aux["loss/ce"]) + float(aux["mi/club"]), rel=1e-5)
 
 
-def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
-    from fer_jax.methods.mi_fer.club import club_per_dimension
+def _penalised(seed: int, hp: Hparams):
+    """Encoder loss of the fresh state on a seeded batch under ``hp`` (λ = 1): (total, aux, z, z_id, mask)."""
     from fer_jax.methods.mi_fer.method import _encoder_loss
 
     st = fresh()
-    batch = make_batch(seed=5)
+    batch = make_batch(seed=seed)
     z_id, mask = jnp.asarray(batch["identity_embedding"]), jnp.ones(4)
     loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, z_id, mask, 1.0, hp, None), static_argnums=3)
-    total, aux = loss(st.net, st.estimator, batch, Hparams(penalty="abs_dims"))
+    total, aux = loss(st.net, st.estimator, batch, hp)
     _, z = st.net(batch["residuals"], batch.get("motion_vectors"))
-    per_dim = club_per_dimension(st.estimator, z, z_id, mask)
+    return float(total), aux, z, z_id, mask
+
+
+def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
+    from fer_jax.methods.mi_fer.club import club_per_dimension
+
+    total, aux, z, z_id, mask = _penalised(5, Hparams(penalty="abs_dims"))
+    per_dim = club_per_dimension(fresh().estimator, z, z_id, mask)
     want = float(aux["loss/ce"]) + float(jnp.abs(per_dim).sum())
-    assert float(total) == pytest.approx(want, rel=1e-5)
+    assert total == pytest.approx(want, rel=1e-5)
     assert float(jnp.abs(per_dim).sum()) >= abs(float(aux["mi/club"])) - 1e-6
 
 
 def test_refit_penalty_uses_the_batch_refitted_linear_critic():
     from fer_jax.methods.mi_fer.club import refit_linear_club
-    from fer_jax.methods.mi_fer.method import _encoder_loss
 
-    st = fresh()
-    batch = make_batch(seed=6)
-    z_id, mask = jnp.asarray(batch["identity_embedding"]), jnp.ones(4)
-    loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, z_id, mask, 1.0, hp, None), static_argnums=3)
-    total, aux = loss(st.net, st.estimator, batch, Hparams(penalty="refit"))
-    _, z = st.net(batch["residuals"], batch.get("motion_vectors"))
+    total, aux, z, z_id, mask = _penalised(6, Hparams(penalty="refit"))
     want = float(aux["loss/ce"]) + max(float(refit_linear_club(z, z_id, mask)), 0.0)
-    assert float(total) == pytest.approx(want, rel=1e-4)
+    assert total == pytest.approx(want, rel=1e-4)
     with pytest.raises(ValueError, match="mi.penalty"):
         create(**{"mi.penalty": "nope"})
 
