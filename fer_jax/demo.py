@@ -181,8 +181,9 @@ def run(args: argparse.Namespace) -> dict:
             if not st.done:
                 _write_json(run_dir / "test_report.json", evaluate_run(config, run_dir))
         results[run_name] = json.loads((run_dir / "test_report.json").read_text())
+        if run_name == "mi_fer":
+            report["penalty"] = str(config.mi.penalty)
     report["runs"] = results
-    report["penalty"] = str(train_config(args, tfds_dir, backbone, args.mi_weight).mi.penalty)
     report["comparison"] = _compare(results)
     _write_json(work / "report.json", report)
     from fer_jax.demo_report import write_markdown

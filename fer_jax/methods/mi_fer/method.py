@@ -279,18 +279,20 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
     logits, z = net(batch["residuals"], batch.get("motion_vectors"))
     n = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(mask * optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])) / n
-    club = club_estimate(estimator, _critic_view(z, hp), z_id, mask, hp.estimator, key)
+    zc = _critic_view(z, hp)
+    club = club_estimate(estimator, zc, z_id, mask, hp.estimator, key)
     if hp.penalty == "abs_dims":
-        penalty = jnp.sum(jnp.abs(club_per_dimension(estimator, _critic_view(z, hp), z_id, mask)))
+        penalty = jnp.sum(jnp.abs(club_per_dimension(estimator, zc, z_id, mask)))
     elif hp.penalty == "refit":
-        x, y, m = _critic_view(z, hp), z_id, mask
+        x, y, m = zc, z_id, mask
         if memory is not None:  # fit on this batch + the remembered rows (held fixed)
             x, y, m = (jnp.concatenate([a, b]) for a, b in zip((x, y, m), memory))
         penalty = jnp.maximum(refit_linear_club(x, y, m, hp.refit_ridge), 0.0)
     else:
         penalty = jnp.maximum(club, 0.0) if hp.clip_negative else club
     total = ce + lam * penalty
-    aux = {"z": jax.lax.stop_gradient(_critic_view(z, hp)), "loss/ce": ce, "mi/club": club, "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
+    aux = {"z": jax.lax.stop_gradient(zc), "loss/ce": ce, "mi/club": club,
+           "accuracy": jnp.sum(mask * (logits.argmax(-1) == batch["label"])) / n}
     if net.apex is not None:
         w = mask * batch["has_apex"].astype(jnp.float32)
         z_apex = net.apex(batch["apex_frame"])
