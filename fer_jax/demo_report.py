@@ -24,6 +24,11 @@ def read_history(metrics_jsonl: Path, keys: tuple[str, ...]) -> dict[str, list[t
     return hist
 
 
+def _acc(audit: dict[str, Any], key: str) -> str:
+    sd = audit.get(f"{key}_sd")
+    return f"{audit[key]:.3f}" if sd is None else f"{audit[key]:.3f} ± {sd:.3f}"
+
+
 def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str]) -> Path:
     from fer_jax.evaluate import plots
 
@@ -52,13 +57,16 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
     for run, res in report["runs"].items():
         au = res["identity_audit"]
         mi = res.get("mi/club")
-        lines.append(f"| {run_titles[run]} | {res['war']:.3f} | {res['uar']:.3f} | {au['linear_acc']:.3f} | "
-                     f"{au['mlp_acc']:.3f} | {au['chance']:.3f} | {'' if mi is None else f'{mi:.3f}'} |")
+        lines.append(f"| {run_titles[run]} | {res['war']:.3f} | {res['uar']:.3f} | {_acc(au, 'linear_acc')} | "
+                     f"{_acc(au, 'mlp_acc')} | {au['chance']:.3f} | {'' if mi is None else f'{mi:.3f}'} |")
     c = report["comparison"]
-    lines += ["", f"MI-FER vs baseline: WAR {c['war_delta_points']:+.1f} points, UAR {c['uar_delta_points']:+.1f} "
+    n = c.get("audit_splits", 1)
+    lines += ["", f"Identity probes: mean ± sd over {n} random probe-train/probe-test halves of the test clips.", "",
+              f"MI-FER vs baseline: WAR {c['war_delta_points']:+.1f} points, UAR {c['uar_delta_points']:+.1f} "
               f"points; linear identity probe above chance {c['linear_acc_above_chance_mi_fer']:.3f} vs "
-              f"{c['linear_acc_above_chance_baseline']:.3f}, MLP probe {c['mlp_acc_above_chance_mi_fer']:.3f} vs "
-              f"{c['mlp_acc_above_chance_baseline']:.3f}.", "",
+              f"{c['linear_acc_above_chance_baseline']:.3f} (MI-FER closer to chance in "
+              f"{c['linear_acc_splits_closer']:g} of {n} splits), MLP probe {c['mlp_acc_above_chance_mi_fer']:.3f} vs "
+              f"{c['mlp_acc_above_chance_baseline']:.3f} ({c['mlp_acc_splits_closer']:g} of {n}).", "",
               "![identity audit](identity_audit.png)", "", "![training curves](curves.png)", ""]
     for run in report["runs"]:
         lines += [f"### Confusion matrix, {run_titles[run]}", "", f"![confusion]({run}/confusion_test.png)", ""]

@@ -79,7 +79,8 @@ def audit_png(results_by_run: dict[str, dict[str, Any]], path: str) -> str:
     x = np.arange(len(runs))
     for offset, key, label in ((-0.18, "linear_acc", "linear probe"), (0.18, "mlp_acc", "MLP probe")):
         vals = [results_by_run[r][key] for r in runs]
-        bars = ax.bar(x + offset, vals, width=0.34, label=label)
+        err = [results_by_run[r].get(f"{key}_sd", 0.0) for r in runs]  # spread over the audit's splits
+        bars = ax.bar(x + offset, vals, width=0.34, yerr=err, capsize=3, label=label)
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
     chance = max(results_by_run[r]["chance"] for r in runs)
     ax.axhline(chance, color="k", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")

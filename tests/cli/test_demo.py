@@ -37,6 +37,15 @@ def test_select_coverage_limits_training_identities_only(tmp_path):
     assert max(train_classes.values()) - min(train_classes.values()) <= 2 * 2  # balanced within one identity
 
 
+def test_select_coverage_can_keep_fewer_clips_of_training_identities(tmp_path):
+    _write_labels(tmp_path / "src", identities=6, clips=3)
+    select_coverage(tmp_path / "src", tmp_path / "out", per_identity=7, seed=0, train_clips=1)
+    recs = [json.loads(line) for line in open(tmp_path / "out" / "labels.jsonl")]
+    per_split = Counter(r["split"] for r in recs)
+    assert per_split == {"train": 4 * 7 * 1, "val": 7 * 3, "test": 7 * 3}
+    assert all(r["clip_id"].endswith("_0") for r in recs if r["split"] == "train")
+
+
 def test_select_coverage_all_expressions_keeps_everything(tmp_path):
     _write_labels(tmp_path / "src")
     select_coverage(tmp_path / "src", tmp_path / "out", per_identity=7, seed=0)
@@ -53,11 +62,13 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
         assert 0.0 <= run["war"] <= 1.0 and 0.0 <= run["uar"] <= 1.0
         audit = run["identity_audit"]
         assert 0.0 < audit["chance"] <= 1.0 and 0.0 <= audit["linear_acc"] <= 1.0
+        assert audit["repeats"] == 10 and len(audit["mlp_acc_splits"]) == 10
         assert len(run["confusion"]) == 7
     assert report["runs"]["mi_fer"]["step"] > 0
-    assert {"war_delta_points", "linear_acc_above_chance_mi_fer"} <= set(report["comparison"])
+    assert {"war_delta_points", "linear_acc_above_chance_mi_fer", "mlp_acc_splits_closer"} <= set(report["comparison"])
+    assert 0 <= report["comparison"]["mlp_acc_splits_closer"] <= report["comparison"]["audit_splits"] == 10
     md = (work / "report.md").read_text()
-    assert "identity audit" in md and "Results on unseen identities" in md
+    assert "identity audit" in md and "Results on unseen identities" in md and "of 10 splits" in md
     assert report["penalty"] == "refit" and "penalty `refit`" in md and "head sway 0.5" in md
     for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
         assert (work / png).read_bytes()[:4] == b"\x89PNG"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fer_jax.evaluate import plots
-from fer_jax.evaluate.identity_audit import audit, split_by_identity
+from fer_jax.evaluate.identity_audit import audit, compare_audits, split_by_identity
 from fer_jax.evaluate.metrics import classification_report, confusion_matrix
 
 
@@ -46,6 +46,28 @@ def test_audit_finds_identity_only_when_features_carry_it():
     assert a["chance"] == pytest.approx(0.1) and a["n_identities"] == n_id
     assert a["linear_acc"] > 0.9 and a["mlp_acc"] > 0.9
     assert b["linear_acc"] < 0.35 and b["mlp_acc"] < 0.35
+
+
+def test_repeated_splits_average_and_compare_split_by_split():
+    rng = np.random.default_rng(1)
+    identity = np.repeat(np.arange(6), 6)
+    centres = rng.normal(size=(6, 8))
+    weak = centres[identity] + 1.5 * rng.normal(size=(36, 8))  # some identity, not all
+    strong = 3.0 * centres[identity] + 0.5 * rng.normal(size=(36, 8))
+    a = audit(weak, identity, steps=100, repeats=4)
+    b = audit(strong, identity, steps=100, repeats=4)
+    assert a["repeats"] == 4 and len(a["linear_acc_splits"]) == 4
+    assert a["linear_acc"] == pytest.approx(np.mean(a["linear_acc_splits"]))
+    assert a["mlp_acc_sd"] == pytest.approx(np.std(a["mlp_acc_splits"]))
+    assert len(set(a["linear_acc_splits"])) > 1  # the halves differ, so the accuracies do
+    # Split r holds the same clips in both audits, so a single split reproduces split r.
+    assert audit(weak, identity, steps=100, seed=2)["linear_acc"] == pytest.approx(a["linear_acc_splits"][2])
+    c = compare_audits(a, b)
+    assert c["repeats"] == 4 and c["linear_acc_splits_closer"] == 4 and c["mlp_acc_splits_closer"] == 4
+    assert c["linear_acc_above_chance_treated"] < c["linear_acc_above_chance_baseline"]
+    assert compare_audits(b, a)["linear_acc_splits_closer"] == 0
+    with pytest.raises(ValueError, match="different splits"):
+        compare_audits(a, audit(weak, identity, steps=100, repeats=2))
 
 
 def test_figures_are_written_as_png(tmp_path):
