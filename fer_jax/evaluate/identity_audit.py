@@ -22,6 +22,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -61,13 +62,20 @@ def _apply(params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
 def train_probe(x: np.ndarray, y: np.ndarray, num_classes: int, hidden: int = 0, steps: int = 500,
                 lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0) -> list[dict[str, jax.Array]]:
     """Softmax probe (``hidden=0``) or one-hidden-layer MLP, full-batch AdamW."""
+    return _fit(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), jax.random.key(seed),
+                num_classes=num_classes, hidden=hidden, steps=steps, lr=lr, weight_decay=weight_decay)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "hidden", "steps", "lr", "weight_decay"))
+def _fit(x: jax.Array, y: jax.Array, key: jax.Array, *, num_classes: int, hidden: int, steps: int,
+         lr: float, weight_decay: float) -> list[dict[str, jax.Array]]:
+    # Jitted once per shape: the audit's repeated splits share it (same clips per identity each time).
     dims = [x.shape[1]] + ([hidden] if hidden else []) + [num_classes]
-    params = _init(jax.random.key(seed), dims)
+    params = _init(key, dims)
     tx = optax.adamw(lr, weight_decay=weight_decay)
-    xj, yj = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
 
     def loss_fn(p):
-        return optax.softmax_cross_entropy_with_integer_labels(_apply(p, xj), yj).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(_apply(p, x), y).mean()
 
     def step(carry, _):
         p, s = carry
