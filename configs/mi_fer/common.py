@@ -59,7 +59,7 @@ def base_config(dataset: str, class_names: tuple[str, ...]) -> ml_collections.Co
         # the last refit_memory rows). The trained estimator still plays phase 1 and reports mi/club;
         # penalty="club" (penalise under the trained critic, the paper's game) made identity *more*
         # readable on the toy and in the demo: measurements in mi_fer/method.py.
-        penalty="refit", refit_ridge=1.0, refit_memory=128, refit_features=0,
+        penalty="refit", refit_ridge=1.0, refit_memory=128,
         hidden=256, identity_dim=128, identity_norm="sphere", logvar_bound=5.0,
         optim=dict(name="adamw", lr=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
                    grad_clip=0.0)))

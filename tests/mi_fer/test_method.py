@@ -202,16 +202,6 @@ def test_refit_penalty_uses_the_batch_refitted_linear_critic():
         create(**{"mi.penalty": "nope"})
 
 
-def test_refit_penalty_with_random_features_fits_on_the_expanded_critic_input():
-    from fer_jax.methods.mi_fer.club import random_relu_features, refit_linear_club
-
-    hp = Hparams(penalty="refit", refit_features=16, seed=3)
-    total, aux, z, z_id, mask = _penalised(6, hp)
-    want = float(aux["loss/ce"]) + max(float(refit_linear_club(random_relu_features(z, mask, 16, 3), z_id, mask)), 0.0)
-    assert total == pytest.approx(want, rel=1e-4)
-    assert create(**{"mi.refit_features": 16}).hparams.refit_features == 16
-
-
 def test_refit_memory_keeps_the_newest_rows_and_skips_rejected_steps(batch):
     from fer_jax.methods.mi_fer.method import _identity
 

@@ -151,26 +151,6 @@ def refit_linear_club(x: jax.Array, y: jax.Array, mask: jax.Array | None = None,
     return jnp.sum(w * per) / n
 
 
-def random_relu_features(x: jax.Array, mask: jax.Array | None, num: int, seed: int = 0) -> jax.Array:
-    """[x, relu(x̂ W + b)] with x̂ = x standardised over the valid rows and W, b fixed (from ``seed``).
-
-    Why: a linear critic only sees identity that is linear in z_exp, and an encoder that minimises it
-    may keep identity in nonlinear form (an MLP probe still reads it). A ridge fit on random ReLU
-    features is a closed-form kernel-like critic: still exactly leave-one-out, still refitted on every
-    step, but it also sees products and thresholds of z_exp's dimensions. Hand-written: a few lines,
-    and no library we depend on has a differentiable random-feature map.
-    """
-    w = _weights(x, mask)
-    n = jnp.maximum(w.sum(), 1.0)
-    x = x.astype(jnp.float32)
-    mean = jnp.sum(w[:, None] * x, axis=0) / n
-    std = jnp.sqrt(jnp.sum(w[:, None] * (x - mean) ** 2, axis=0) / n + 1e-6)
-    k_w, k_b = jax.random.split(jax.random.key(seed))
-    proj = jax.random.normal(k_w, (x.shape[1], num), jnp.float32) / jnp.sqrt(x.shape[1])
-    bias = jax.random.normal(k_b, (num,), jnp.float32)
-    return jnp.concatenate([x, jax.nn.relu(((x - mean) / std) @ proj + bias)], axis=1)
-
-
 def club_per_example(
     est: ClubEstimator,
     x: jax.Array,

@@ -83,7 +83,7 @@ import optax
 from flax import nnx
 
 from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
-                                         estimator_loss, random_relu_features, refit_linear_club)
+                                         estimator_loss, refit_linear_club)
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
 from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
@@ -110,7 +110,6 @@ class Hparams:
     critic_input: str = "raw"
     refit_ridge: float = 0.1
     refit_memory: int = 0
-    refit_features: int = 0
     identity_norm: str = "sphere"
     seed: int = 0
 
@@ -131,7 +130,6 @@ class Hparams:
             critic_input=str(_get(config, "mi.critic_input", "raw")),
             refit_ridge=float(_get(config, "mi.refit_ridge", 0.1)),
             refit_memory=int(_get(config, "mi.refit_memory", 0)),
-            refit_features=int(_get(config, "mi.refit_features", 0)),
             identity_norm=str(_get(config, "mi.identity_norm", "sphere")),
             seed=int(_get(config, "seed", 0)),
         )
@@ -289,8 +287,6 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
         x, y, m = zc, z_id, mask
         if memory is not None:  # fit on this batch + the remembered rows (held fixed)
             x, y, m = (jnp.concatenate([a, b]) for a, b in zip((x, y, m), memory))
-        if hp.refit_features:  # a nonlinear critic: ridge on [z, random ReLU features of z]
-            x = random_relu_features(x, m, hp.refit_features, hp.seed)
         penalty = jnp.maximum(refit_linear_club(x, y, m, hp.refit_ridge), 0.0)
     else:
         penalty = jnp.maximum(club, 0.0) if hp.clip_negative else club
