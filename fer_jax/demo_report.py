@@ -24,6 +24,16 @@ def read_history(metrics_jsonl: Path, keys: tuple[str, ...]) -> dict[str, list[t
     return hist
 
 
+def _train_clips(args: dict[str, Any]) -> str:
+    k = args.get("train_clips")
+    return f"; training identities keep {k} clip(s) per expression" if k and k < args["clips_per_identity"] else ""
+
+
+def _schedule(report: dict[str, Any]) -> str:
+    s = report.get("mi_schedule")
+    return "" if not s else f" (0 before step {s['start_step']}, full from step {s['start_step'] + s['warmup_steps']})"
+
+
 def _acc(audit: dict[str, Any], key: str) -> str:
     sd = audit.get(f"{key}_sd")
     return f"{audit[key]:.3f}" if sd is None else f"{audit[key]:.3f} ± {sd:.3f}"
@@ -46,9 +56,9 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
     a = report["args"]
     lines += [f"SynthFace lab regime, {a['identities']} identities × 7 expressions × {a['clips_per_identity']} "
               f"clips × {a['frames']} frames at {a['size']}², MPEG-4 GOP 12; identity encoder pre-trained on "
-              f"{a['pool_identities']} reserved identities, head sway {a.get('head_motion', 0.0)}. Test = identities "
-              f"never seen in training. MI-FER run: λ = {a['mi_weight']}, penalty `{report.get('penalty', 'club')}`, "
-              f"{a['steps']} steps per run.", ""]
+              f"{a['pool_identities']} reserved identities, head sway {a.get('head_motion', 0.0)}"
+              f"{_train_clips(a)}. Test = identities never seen in training. MI-FER run: λ = {a['mi_weight']}"
+              f"{_schedule(report)}, penalty `{report.get('penalty', 'club')}`, {a['steps']} steps per run.", ""]
     lines += ["| split | clips | identities |", "|---|---|---|"]
     lines += [f"| {k} | {v['clips']} | {v['identities']} |" for k, v in report["dataset"].items()]
     lines += ["", "## Results on unseen identities (test split)", "",
@@ -67,7 +77,16 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
               f"{c['linear_acc_above_chance_baseline']:.3f} (MI-FER closer to chance in "
               f"{c['linear_acc_splits_closer']:g} of {n} splits), MLP probe {c['mlp_acc_above_chance_mi_fer']:.3f} vs "
               f"{c['mlp_acc_above_chance_baseline']:.3f} ({c['mlp_acc_splits_closer']:g} of {n}).", "",
-              "![identity audit](identity_audit.png)", "", "![training curves](curves.png)", ""]
+              "![identity audit](identity_audit.png)", ""]
+    if all("identity_audit_seen" in res for res in report["runs"].values()):
+        lines += ["### The same audit on the training identities (clips the encoder trained on)", "",
+                  "| run | WAR | identity probe, linear | identity probe, MLP | chance |", "|---|---|---|---|---|"]
+        for run, res in report["runs"].items():
+            au = res["identity_audit_seen"]
+            lines.append(f"| {run_titles[run]} | {res['war_seen']:.3f} | {_acc(au, 'linear_acc')} | "
+                         f"{_acc(au, 'mlp_acc')} | {au['chance']:.3f} |")
+        lines.append("")
+    lines += ["![training curves](curves.png)", ""]
     for run in report["runs"]:
         lines += [f"### Confusion matrix, {run_titles[run]}", "", f"![confusion]({run}/confusion_test.png)", ""]
     lines += ["## Time per stage (seconds)", "", "| stage | s |", "|---|---|"]

@@ -63,6 +63,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
         audit = run["identity_audit"]
         assert 0.0 < audit["chance"] <= 1.0 and 0.0 <= audit["linear_acc"] <= 1.0
         assert audit["repeats"] == 10 and len(audit["mlp_acc_splits"]) == 10
+        assert run["identity_audit_seen"]["n_identities"] >= 2 and 0.0 <= run["war_seen"] <= 1.0
         assert len(run["confusion"]) == 7
     assert report["runs"]["mi_fer"]["step"] > 0
     assert {"war_delta_points", "linear_acc_above_chance_mi_fer", "mlp_acc_splits_closer"} <= set(report["comparison"])
@@ -70,6 +71,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     md = (work / "report.md").read_text()
     assert "identity audit" in md and "Results on unseen identities" in md and "of 10 splits" in md
     assert report["penalty"] == "refit" and "penalty `refit`" in md and "head sway 0.5" in md
+    assert "audit on the training identities" in md and "(0 before step 3, full from step 9)" in md
     for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
         assert (work / png).read_bytes()[:4] == b"\x89PNG"
     # A second run finds every stage done and rewrites the same report.
