@@ -61,6 +61,19 @@ Choices, and why:
   0.30 / 0.32 (more identity); ``refit`` λ = 0.03: 0.464, 0.21 / 0.23; λ = 0.1: 0.470, 0.17 / 0.18;
   λ = 0.2: 0.423, 0.21 / 0.16; λ = 0.3: 0.339, 0.21 / 0.20. So the configs penalise with
   ``"refit"``, λ = 0.1. Check the identity audit, not ``mi/club``, before trusting a setting.
+* **Where the invariance holds, measured** (probes averaged over 10 probe splits): with 24 training
+  identities the game halved the probes' margin over chance on the *training* identities (linear
+  0.106 vs 0.165, MLP 0.086 vs 0.133, chance 0.042) but much less on unseen ones, and a probe given
+  the expression label (features centred per class) read unseen identities equally well with and
+  without the game (MLP 0.229 vs 0.224). The invariance is learnt per training identity, so it needs
+  many of them: the demo trains on 48 (one clip per expression each). There (chance 0.042, baseline
+  WAR 0.438, probes 0.161 / 0.144): λ = 0.1 from step 50: WAR 0.417, 0.102 / 0.099; λ = 0.05 from step
+  50: 0.417, 0.120 / 0.114; λ = 0.1 from step 300 (ramp 600): 0.443, 0.121 / 0.114; λ = 0.2 from step
+  300: 0.432, 0.107 / 0.104; λ = 0.3 from step 300: 0.420, 0.140 / 0.111. Seed 1 (baseline 0.446,
+  0.152 / 0.125): λ = 0.1 from step 50: 0.405, 0.114 / 0.116; λ = 0.2 from step 300: 0.440,
+  0.114 / 0.126. The linear probe falls in every setting; the MLP probe does not always (this critic
+  is linear in z_exp). A nonlinear closed-form critic (ridge on 128 random ReLU features of z_exp)
+  was tried at λ = 0.2 from step 300: WAR 0.375, 0.131 / 0.113, worse on both counts, so not kept.
 * **z_id on the sphere of radius √d** (``mi.identity_norm="sphere"``, default; ``"none"`` keeps it
   raw): face-recognition embeddings are compared by angle, and a unit-norm 128-D embedding spreads
   only ≈0.08 per dimension (0.02 within one person, measured on the demo's SynthFace encoder), below
