@@ -71,8 +71,10 @@ Choices, and why:
   50: 0.417, 0.120 / 0.114; λ = 0.1 from step 300 (ramp 600): 0.443, 0.121 / 0.114; λ = 0.2 from step
   300: 0.432, 0.107 / 0.104; λ = 0.3 from step 300: 0.420, 0.140 / 0.111. Seed 1 (baseline 0.446,
   0.152 / 0.125): λ = 0.1 from step 50: 0.405, 0.114 / 0.116; λ = 0.2 from step 300: 0.440,
-  0.114 / 0.126. The linear probe falls in every setting; the MLP probe does not always (this critic
-  is linear in z_exp). A nonlinear closed-form critic (ridge on 128 random ReLU features of z_exp)
+  0.114 / 0.126. Seed 2 (baseline 0.432, 0.149 / 0.135): λ = 0.2 from step 300: 0.405, 0.131 / 0.108.
+  160 identities (96 in training, chance 0.021, seed 0): λ = 0: 0.466, 0.086 / 0.071; λ = 0.2 from
+  step 300: 0.445, 0.078 / 0.057. The linear probe falls in every setting; the MLP probe does not always
+  (this critic is linear in z_exp). A nonlinear closed-form critic (ridge on 128 random ReLU features of z_exp)
   was tried at λ = 0.2 from step 300: WAR 0.375, 0.131 / 0.113, worse on both counts, so not kept.
 * **z_id on the sphere of radius √d** (``mi.identity_norm="sphere"``, default; ``"none"`` keeps it
   raw): face-recognition embeddings are compared by angle, and a unit-norm 128-D embedding spreads
