@@ -85,7 +85,9 @@ def audit_png(results_by_run: dict[str, dict[str, Any]], path: str) -> str:
     chance = max(results_by_run[r]["chance"] for r in runs)
     ax.axhline(chance, color="k", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
     ax.set_xticks(x, runs)
-    ax.set_ylim(0, 1.05)
+    top = max([chance] + [results_by_run[r][k] + results_by_run[r].get(f"{k}_sd", 0.0)
+                          for r in runs for k in ("linear_acc", "mlp_acc")])
+    ax.set_ylim(0, min(1.05, 1.3 * top + 0.02))  # room for the labels and legend, not a mostly empty axis
     ax.set_ylabel("identity accuracy on unseen identities")
     ax.set_title("identity audit (lower = less identity in z_exp)")
     ax.legend(fontsize=8)
