@@ -246,16 +246,15 @@ def evaluate_run(config, run_dir: Path, audit_splits: int = 10) -> dict:
     """Test-split (unseen identities) classification report + identity audit + plots."""
     from fer_jax.evaluate import plots
     from fer_jax.evaluate.identity_audit import audit
-    from fer_jax.evaluate.runner import evaluate
+    from fer_jax.evaluate.runner import evaluate_splits
 
-    res = evaluate(config, str(run_dir), split="test", checkpoint="best")
+    res, seen = evaluate_splits(config, str(run_dir), ("test", "train"), checkpoint="best").values()
     audit_res = audit(res["features"], res["identity"], seed=int(config.seed), repeats=audit_splits)
     plots.confusion_png(res["confusion"], list(config.class_names), str(run_dir / "confusion_test.png"))
     keep = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}
     keep["identity_audit"] = audit_res
     # The same audit on the training identities (the clips the game was played on) tells "the game
     # does not remove identity" apart from "its invariance does not carry over to unseen identities".
-    seen = evaluate(config, str(run_dir), split="train", checkpoint="best")
     keep["identity_audit_seen"] = audit(seen["features"], seen["identity"], seed=int(config.seed),
                                         repeats=audit_splits)
     keep["war_seen"] = seen["war"]

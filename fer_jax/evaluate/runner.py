@@ -12,7 +12,7 @@ per-example ``features``, ``identity``, ``label`` and ``pred`` arrays the identi
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import jax
 import ml_collections
@@ -77,17 +77,26 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str | None 
     ``step`` (the checkpoint's), ``features``, ``identity`` (when the data has it), ``label`` and
     ``pred``. ``checkpoint="best"`` falls back to the latest when no best checkpoint exists.
     """
+    split = split or config.input.split_val
+    return evaluate_splits(config, workdir, (split,), checkpoint)[split]
+
+
+def evaluate_splits(config: ml_collections.ConfigDict, workdir: str, splits: Sequence[str],
+                    checkpoint: str = "best") -> dict[str, dict[str, Any]]:
+    """``evaluate`` on several splits from one restore and one compiled eval step: {split: result}."""
     from fer_jax.inference import restore
     from fer_jax.train.data import make_iterator
 
-    split = split or config.input.split_val
     mesh = make_mesh()
     restored = restore(workdir, checkpoint, config)
     method, step, which = restored.method, restored.step, restored.checkpoint
     graphdef, state = nnx.split(restored.state)
     state = jax.device_put(state, replicated(mesh))
-    arrays = collect(make_eval_fn(method, graphdef), state,
-                     make_iterator(config, split, train=False, seed=int(config.seed)), mesh)
-    result = report(arrays, config)
-    result.update(step=step, split=split, checkpoint=which, **arrays)
-    return result
+    eval_fn = make_eval_fn(method, graphdef)
+    results = {}
+    for split in splits:
+        arrays = collect(eval_fn, state, make_iterator(config, split, train=False, seed=int(config.seed)), mesh)
+        result = report(arrays, config)
+        result.update(step=step, split=split, checkpoint=which, **arrays)
+        results[split] = result
+    return results
