@@ -1,25 +1,85 @@
-"""What a method (MI-FER, STT, AU, IFER) gives the shared trainer.
+"""What a method (MI-FER, STT, AU, IFER) gives the shared trainer, evaluation and serving.
 
 The trainer owns the loop, the mesh, data hand-off, checkpoints, summaries and evaluation
 scheduling. A method owns its model, losses and ONE train step. The step is traced once inside
-``nnx.jit`` by the trainer and mutates the NNX state object in place (parameters, optimizer
+``jax.jit`` by the trainer and mutates the NNX state object in place (parameters, optimizer
 states, EMA buffers), which is what makes alternating optimizers inside one jitted step natural.
+
+Besides the step, a method declares (defaults in :class:`MethodBase`):
+
+* ``settings``: the config sections it reads, each with the dataclass that holds their defaults
+  (``fer_jax.settings``); an unknown key in any of them is an error before anything is built.
+* ``input_spec(config)``: the batch keys its step and eval step read (:class:`Feature`: shape without
+  the batch axis, dtype, role). The ``random`` dataset builds batches from it; the data path is asked
+  only for the feature groups named there.
+* ``evaluators``: what evaluation computes by default from ``eval_step``'s per-example outputs
+  (``fer_jax.evaluate.evaluators``; a config's ``evals`` can choose others).
+* ``serving_spec(config)`` and ``serve(predictor, inputs)``: what ``predict`` and ``export`` feed the
+  inference-time module and what comes out (class probabilities, regression values, embeddings).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import dataclasses
+from typing import Any, ClassVar, Mapping, Protocol
 
 import jax
 import ml_collections
 from flax import nnx
 
 Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+# Roles of a batch feature: what the ``random`` dataset puts in it, and which group of the data path
+# provides it.
+ROLES = ("signal", "identity_signal", "label", "identity", "embedding", "target", "target_mask", "weight")
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """One batch key: per-example ``shape`` (no batch axis), ``dtype`` and ``role``.
+
+    ``role``: ``signal`` (carries the class/target: residuals, frames, images), ``identity_signal``
+    (carries the identity: I-frames), ``label`` (int class), ``identity`` (int subject), ``embedding``
+    (a unit vector per identity), ``target`` (regression values, e.g. AU intensities), ``target_mask``
+    (1 where a target is labelled), ``weight`` (per-example 0/1, e.g. ``has_apex``).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    role: str = "signal"
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"unknown feature role {self.role!r}; known: {ROLES}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingSpec:
+    """What the inference-time module takes and gives, for ``predict`` and ``export``.
+
+    ``inputs``: name -> :class:`Feature` of one example (``export`` adds a symbolic batch axis).
+    ``input_group``: how ``predict`` turns a raw file into ``inputs``: ``compressed`` (residuals and
+    motion vectors of the canonical MPEG-4 stream), ``frames`` (decoded RGB frames) or ``image``.
+    ``output``: ``probabilities`` (softmax over ``output_names``), ``values`` (regression, one per
+    name) or ``embedding``. ``preprocessing``: size, segments, GOP, ... as the data path used them.
+    """
+
+    inputs: Mapping[str, Feature]
+    input_group: str
+    output: str
+    output_names: tuple[str, ...] = ()
+    preprocessing: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.input_group not in ("compressed", "frames", "image"):
+            raise ValueError(f"unknown input_group {self.input_group!r}")
+        if self.output not in ("probabilities", "values", "embedding"):
+            raise ValueError(f"unknown output kind {self.output!r}")
 
 
 def config_get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
-    """``config.a.b`` for ``dotted = "a.b"``, or ``default`` where any part is missing (methods give
-    every field a default, so a config written for another method or version still builds)."""
+    """``config.a.b`` for ``dotted = "a.b"``, or ``default`` where any part is missing."""
     node: Any = config
     for part in dotted.split("."):
         if node is None or part not in node:
@@ -27,11 +87,11 @@ def config_get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> 
         node = node[part]
     return node
 
-Metrics = dict[str, jax.Array]
-
 
 class Method(Protocol):
     name: str
+    settings: Mapping[str, type]
+    evaluators: tuple[str, ...]
 
     def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Module:
         """Build the training state: model(s), optimizer(s), buffers, all as one NNX graph."""
@@ -40,7 +100,33 @@ class Method(Protocol):
         """One update, in place on ``state``. Returns scalar metrics (losses, accuracies)."""
 
     def eval_step(self, state: nnx.Module, batch: Batch) -> dict[str, Any]:
-        """Per-example outputs for evaluation: at least ``logits`` and ``features`` [B, D]."""
+        """Per-example outputs for the evaluators (e.g. ``logits``, ``features``, ``predictions``)."""
+
+    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+        """The batch keys the steps read, per example."""
 
     def predictor(self, state: nnx.Module) -> nnx.Module:
         """The inference-time module (what ``predict``/``export`` keep; e.g. residual-only for MI-FER)."""
+
+    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+        """The predictor's inputs and outputs (see :class:`ServingSpec`)."""
+
+    def serve(self, predictor: nnx.Module, inputs: Batch) -> jax.Array:
+        """``inputs`` (batched, as in ``serving_spec``) -> the outputs ``serving_spec`` names."""
+
+
+class MethodBase:
+    """Defaults for the optional parts of :class:`Method`; a method overrides what it has."""
+
+    name: ClassVar[str] = ""
+    settings: ClassVar[Mapping[str, type]] = {}
+    evaluators: ClassVar[tuple[str, ...]] = ("classification",)
+
+    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+        raise NotImplementedError(f"method {self.name!r} declares no input_spec")
+
+    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+        raise NotImplementedError(f"method {self.name!r} declares no serving_spec: it cannot be served")
+
+    def serve(self, predictor: nnx.Module, inputs: Batch) -> jax.Array:
+        raise NotImplementedError(f"method {self.name!r} cannot be served")
