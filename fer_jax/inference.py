@@ -6,44 +6,15 @@ the clip arrays come from ``data_pipelines.compressed`` (PyAV), which callers im
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
-import ml_collections
 import numpy as np
 from flax import nnx
 
+from fer_jax.train.workdir import Restored, restore  # noqa: F401  (restore: used by predict and export)
+
 P_FRAME = 2  # frame_types value of a P-frame (see data_pipelines.compressed)
-
-
-@dataclasses.dataclass
-class Restored:
-    config: ml_collections.ConfigDict
-    method: Any
-    state: nnx.Module  # the method's whole training state, restored
-    step: int
-    checkpoint: str  # "best" or "latest": what was actually restored
-
-
-def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None) -> Restored:
-    """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint."""
-    from fer_jax.train.checkpointing import Checkpoints
-    from fer_jax.train.trainer import load_config, resolve_method
-
-    config = config or load_config(workdir)
-    method = resolve_method(config.method)
-    model = method.create(config, nnx.Rngs(int(config.seed)))
-    graphdef, state = nnx.split(model)
-    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
-    try:
-        which = checkpoint
-        if which == "best" and (ckpts.best is None or ckpts.best.best_step() is None):
-            which = "latest"
-        state, _, step = ckpts.restore(state, which)
-    finally:
-        ckpts.close()
-    return Restored(config, method, nnx.merge(graphdef, state), step, which)
 
 
 def segment_positions(n: int, k: int) -> np.ndarray:

@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     if not fv.workdir:
         print("fer-jax eval: --workdir is required", file=sys.stderr)
         return 2
-    from fer_jax.train.trainer import load_config
+    from fer_jax.train.workdir import load_config
 
     try:
         config = load_config(fv.workdir)

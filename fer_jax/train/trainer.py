@@ -26,8 +26,6 @@ state after ten updates, and a run with ``total_steps=N`` ends at step N.
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import math
 import os
@@ -44,7 +42,8 @@ from fer_jax.parallel import data_sharding, make_mesh, replicated
 from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.data import make_iterator
 from fer_jax.train.prefetch import DevicePrefetcher
-from fer_jax.train.summaries import Summaries, atomic_write_json, scalars_only
+from fer_jax.train.summaries import Summaries, atomic_write_json
+from fer_jax.train.workdir import resolve_method, save_config
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +57,6 @@ class NonFiniteLossError(FloatingPointError):
                          "state (the last checkpoint is still valid)")
 
 
-def resolve_method(name: str) -> Any:
-    """A registered method name (``fer_jax.methods``) or an import path ``"module:Class"``.
-
-    Import paths let a user (or a test) run a method that is not in the registry.
-    """
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module_name), attr)()
-    from fer_jax.methods import get_method
-
-    return get_method(name)
-
-
 def _scalar_host(metrics: dict[str, jax.Array]) -> dict[str, float]:
     """Replicated scalar metrics -> floats, in one transfer (works across processes)."""
     local = {k: v.addressable_data(0) if isinstance(v, jax.Array) else v for k, v in metrics.items()}
@@ -81,29 +67,6 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
     for key in sorted(metrics):
         if key.startswith("loss") and not math.isfinite(metrics[key]):
             raise NonFiniteLossError(step, key, metrics[key])
-
-
-def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """``workdir/config.json`` (what ``fer-jax eval`` rebuilds the run from); warns if it changed."""
-    if jax.process_index() != 0:
-        return
-    path, new = os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort())
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        if old != new:
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            log.warning("config of %s differs from the saved one (top-level fields %s); continuing "
-                        "with the new config", workdir, changed)
-    atomic_write_json(path, new)
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no config.json; is {workdir!r} a training workdir?")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterator | None = None,
@@ -127,9 +90,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
 
     if train_iter is None:
         train_iter = make_iterator(config, config.input.split_train, train=True, seed=int(config.seed))
-    if eval_iter_fn is None and config.input.get("split_val"):
-        eval_iter_fn = lambda: make_iterator(config, config.input.split_val, train=False,  # noqa: E731
-                                             seed=int(config.seed))
+    evals = runner.Evaluations(config, method, graphdef, mesh, iter_fns={"val": eval_iter_fn})
 
     ckpts = Checkpoints(workdir, every=int(config.ckpt_every), keep=int(config.keep_ckpts),
                         best_metric=config.get("best_metric") or None,
@@ -158,20 +119,25 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
 
     step_fn = jax.jit(pure_step, in_shardings=(rep, data_sharding(mesh), rep), out_shardings=rep,
                       donate_argnums=0)
-    eval_fn = runner.make_eval_fn(method, graphdef) if eval_iter_fn is not None else None
-    eval_every, log_every = int(config.get("eval_every", 0)), max(int(config.get("log_every", 1)), 1)
+    log_every = max(int(config.get("log_every", 1)), 1)
+    best_eval = (config.get("best_metric") or "").split("/")[0]
 
     def evaluate(step: int, record: bool = True) -> dict[str, float]:
-        report = runner.report(runner.collect(eval_fn, state, eval_iter_fn(), mesh), config)
-        named = {f"val/{k}": v for k, v in report.items()}
-        named.update({f"val/recall/{c}": r for c, r in report.get("per_class_recall", {}).items()})
-        named = scalars_only(named)
-        if record:
-            summaries.write(step, "val", named)
-            if jax.process_index() == 0:
-                atomic_write_json(os.path.join(workdir, f"eval_{step}.json"), dict(report, step=step))
-            ckpts.save_best(step, state, named)
-        return named
+        """The evaluations due at ``step`` (runner.Evaluations): summaries, ``eval[_<name>]_<step>.json``,
+        best checkpoint when the best metric's evaluation ran."""
+        named_all: dict[str, float] = {}
+        due = evals.due(step, total)
+        for name in due:
+            named, report = evals.run(name, state)
+            named_all.update(named)
+            if record:
+                summaries.write(step, name, named)
+                if jax.process_index() == 0:
+                    stem = "eval" if name == "val" else f"eval_{name}"
+                    atomic_write_json(os.path.join(workdir, f"{stem}_{step}.json"), dict(report, step=step))
+        if record and (best_eval in due or best_eval not in evals.names):
+            ckpts.save_best(step, state, named_all)
+        return named_all
 
     train_metrics: dict[str, float] = {}
     val_metrics: dict[str, float] = {}
@@ -204,7 +170,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
             if pending is not None:
                 finish(*pending)
                 pending = None
-            do_eval = eval_fn is not None and ((eval_every and step % eval_every == 0) or step == total)
+            do_eval = bool(evals.due(step, total))
             if not (do_eval or step == total or ckpts.should_save(step)):
                 pending = (step, metrics)
                 continue
@@ -212,7 +178,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
             if do_eval:
                 val_metrics = evaluate(step)
             ckpts.save(step, state, iter_state, force=step == total)
-        if first == total and eval_fn is not None:  # resumed a finished run: report, record nothing
+        if first == total and evals.names:  # resumed a finished run: report, record nothing
             val_metrics = evaluate(total, record=False)
         ckpts.wait()
     finally:

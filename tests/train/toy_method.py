@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from fer_jax.train.method import Feature, MethodBase, ServingSpec
+
 
 class ToyState(nnx.Module):
     def __init__(self, config, rngs: nnx.Rngs):
@@ -35,8 +37,22 @@ class ToyState(nnx.Module):
         return jax.nn.relu(self.body(x))
 
 
-class ToyMethod:
+class ToyMethod(MethodBase):
     name = "toy"
+
+    def input_spec(self, config):
+        s, k = config.input.size, config.input.segments
+        return {"residuals": Feature((k, s, s, 3)), "identity_embedding": Feature(
+            (config.input.random.identity_dim,), role="embedding"), "label": Feature((), "int32", "label"),
+            "identity": Feature((), "int32", "identity")}
+
+    def serving_spec(self, config):
+        s, k = config.input.size, config.input.segments
+        return ServingSpec({"residuals": Feature((k, s, s, 3))}, "compressed", "probabilities",
+                           tuple(config.class_names), {"size": s, "segments": k})
+
+    def serve(self, predictor, inputs):
+        return jax.nn.softmax(predictor.head(predictor.features(inputs)), axis=-1)
 
     def create(self, config, rngs):
         self.config = config

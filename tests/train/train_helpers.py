@@ -48,7 +48,7 @@ def final_params(workdir: str, step: int) -> dict[str, np.ndarray]:
 
     import toy_config
     from fer_jax.train.checkpointing import Checkpoints
-    from fer_jax.train.trainer import load_config, resolve_method
+    from fer_jax.train.workdir import load_config, resolve_method
 
     config = load_config(workdir)
     assert config.method == toy_config.get_config().method

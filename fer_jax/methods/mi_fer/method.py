@@ -100,6 +100,7 @@ from flax import nnx
 from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
                                          estimator_loss, refit_linear_club)
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
+from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
 
@@ -349,10 +350,38 @@ def encoder_phase(state: MiFerState, batch: dict, step: jax.Array) -> dict[str, 
     return {"loss/encoder": loss, "mi/weight": lam, **aux}
 
 
-class MiFer:
+class MiFer(MethodBase):
     """The ``mi_fer`` Method (see ``fer_jax.train.method.Method``)."""
 
     name = "mi_fer"
+    evaluators = ("classification",)
+
+    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+        """Residuals (+ motion vectors) of K segments, the I-frame's identity embedding, the apex frame
+        when the apex constraint is on, the label, and the subject (for the identity audit)."""
+        s, k = int(config.input.size), int(config.input.segments)
+        spec = {"residuals": Feature((k, s, s, 3)), "motion_vectors": Feature((k, s // 4, s // 4, 2)),
+                "identity_embedding": Feature((int(_get(config, "mi.identity_dim", 128)),), role="embedding"),
+                "label": Feature((), "int32", "label"), "identity": Feature((), "int32", "identity")}
+        if bool(_get(config, "apex.enabled", False)):
+            spec["apex_frame"] = Feature((s, s, 3), role="identity_signal")
+            spec["has_apex"] = Feature((), role="weight")
+        return spec
+
+    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+        """Residual-only: no I-frame, no identity network at inference (motion vectors if trained with)."""
+        s, k = int(config.input.size), int(config.input.segments)
+        inputs = {"residuals": Feature((k, s, s, 3))}
+        if bool(_get(config, "model.use_mv", False)):
+            inputs["motion_vectors"] = Feature((k, s // 4, s // 4, 2))
+        icfg = config.input
+        return ServingSpec(inputs, "compressed", "probabilities", tuple(config.get("class_names") or ()),
+                           {"size": s, "segments": k, "gop": int(icfg.get("gop", 12)),
+                            "mode": str(icfg.get("mode", "accumulate"))})
+
+    def serve(self, predictor: ExpressionClassifier, inputs: dict) -> jax.Array:
+        logits, _ = predictor(inputs["residuals"], inputs.get("motion_vectors"))
+        return jax.nn.softmax(logits, axis=-1)
 
     def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> MiFerState:
         return MiFerState(config, rngs)

@@ -29,6 +29,7 @@ import optax
 from flax import nnx
 
 from fer_jax.models import make_resnet
+from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.method import config_get as _get
 from fer_jax.train.optim import make_tx
 
@@ -79,10 +80,24 @@ def _loss(net: FrameAverageClassifier, batch: dict):
     return ce, {"loss/ce": ce, "accuracy": acc}
 
 
-class RgbBaseline:
+class RgbBaseline(MethodBase):
     """The ``rgb_baseline`` Method (see ``fer_jax.train.method.Method``)."""
 
     name = "rgb_baseline"
+    evaluators = ("classification",)
+
+    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+        s, t = int(config.input.size), int(config.input.frames)
+        return {"frames": Feature((t, s, s, 3)), "label": Feature((), "int32", "label")}
+
+    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+        s, t = int(config.input.size), int(config.input.frames)
+        return ServingSpec({"frames": Feature((t, s, s, 3))}, "frames", "probabilities",
+                           tuple(config.get("class_names") or ()), {"size": s, "frames": t})
+
+    def serve(self, predictor: FrameAverageClassifier, inputs: dict) -> jax.Array:
+        logits, _ = predictor(inputs["frames"])
+        return jax.nn.softmax(logits, axis=-1)
 
     def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> RgbBaselineState:
         return RgbBaselineState(config, rngs)

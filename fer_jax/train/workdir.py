@@ -1,0 +1,87 @@
+"""A training workdir as the other commands see it: its config, its method, its restored state.
+
+``config.json`` is written by the trainer and read by ``eval``, ``predict``, ``export``, ``cv`` and
+the demo; ``restore`` rebuilds the method from it and loads the best (else latest) checkpoint. This
+module sits below the trainer and the evaluation code (both import it, it imports neither), which
+keeps the import graph free of cycles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import os
+from typing import Any
+
+import jax
+import ml_collections
+from flax import nnx
+
+from data_pipelines.atomic import atomic_write_json
+from fer_jax.train.checkpointing import Checkpoints
+
+log = logging.getLogger(__name__)
+
+
+def resolve_method(name: str) -> Any:
+    """A registered method name (``fer_jax.methods``) or an import path ``"module:Class"``.
+
+    Import paths let a user (or a test) run a method that is not in the registry.
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module_name), attr)()
+    from fer_jax.methods import get_method
+
+    return get_method(name)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """``workdir/config.json`` (what ``fer-jax eval`` rebuilds the run from); warns if it changed."""
+    if jax.process_index() != 0:
+        return
+    path, new = os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            log.warning("config of %s differs from the saved one (top-level fields %s); continuing "
+                        "with the new config", workdir, changed)
+    atomic_write_json(path, new, indent=1, sort_keys=True)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no config.json; is {workdir!r} a training workdir?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+@dataclasses.dataclass
+class Restored:
+    config: ml_collections.ConfigDict
+    method: Any
+    state: nnx.Module  # the method's whole training state, restored
+    step: int
+    checkpoint: str  # "best" or "latest": what was actually restored
+
+
+def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None) -> Restored:
+    """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint."""
+    config = config or load_config(workdir)
+    method = resolve_method(config.method)
+    model = method.create(config, nnx.Rngs(int(config.seed)))
+    graphdef, state = nnx.split(model)
+    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
+    try:
+        which = checkpoint
+        if which == "best" and (ckpts.best is None or ckpts.best.best_step() is None):
+            which = "latest"
+        state, _, step = ckpts.restore(state, which)
+    finally:
+        ckpts.close()
+    return Restored(config, method, nnx.merge(graphdef, state), step, which)
