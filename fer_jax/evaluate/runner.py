@@ -34,8 +34,6 @@ from fer_jax.train.workdir import restore
 
 # Batch keys copied through the eval step next to the method's outputs (when the batch has them).
 PASSTHROUGH = ("label", "identity", "mask")
-# Report dicts whose summary name differs from their key (the names runs have always logged).
-SUMMARY_NAMES = {"per_class_recall": "recall"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,20 +125,8 @@ def evaluate_arrays(arrays: dict[str, np.ndarray], config: ml_collections.Config
 
 
 def scalar_metrics(name: str, report: Mapping[str, Any]) -> dict[str, float]:
-    """``<name>/<key>`` for each scalar, ``<name>/<key>/<sub>`` for each dict of scalars (one level)."""
-
-    def scalar(v):
-        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) or (
-            isinstance(v, np.ndarray) and v.ndim == 0)
-
-    out = {}
-    for key, value in report.items():
-        if scalar(value):
-            out[f"{name}/{key}"] = float(value)
-        elif isinstance(value, Mapping):
-            group = SUMMARY_NAMES.get(key, key)
-            out.update({f"{name}/{group}/{sub}": float(v) for sub, v in value.items() if scalar(v)})
-    return out
+    """``<name>/<metric>`` for each of ``evaluators.flat_scalars(report)`` (``val/uar``, ``val/recall/a``)."""
+    return {f"{name}/{k}": v for k, v in evaluators_lib.flat_scalars(dict(report)).items()}
 
 
 class Evaluations:
