@@ -1,9 +1,11 @@
 """``fer-jax eval --workdir=DIR [--split=test] [--checkpoint=best|latest] [--save_arrays]``.
 
 Reads ``DIR/config.json`` (written by ``fer-jax train``), restores the chosen checkpoint, evaluates
-it on the split (default: the config's validation split) and writes the report to
-``DIR/eval_<split>_<checkpoint>.json`` (``latest`` when no best checkpoint exists); ``--save_arrays`` also writes the per-example ``features``,
-``identity``, ``label`` and ``pred`` to ``DIR/eval_<split>_<checkpoint>.npz`` for the identity audit.
+it on the split (default: the config's validation split) with the evaluators the config gives that
+split (``config.evals``, else the method's) and writes the report to
+``DIR/eval_<split>_<checkpoint>.json`` (``latest`` when no best checkpoint exists). ``--save_arrays``
+also writes the per-example outputs (for a classifier ``features``, ``identity``, ``label``, ``pred``,
+``logits``) to ``DIR/eval_<split>_<checkpoint>.npz`` for the identity audit.
 Config fields can be overridden, e.g. ``--override=input.data_dir=/data`` (repeatable).
 """
 
