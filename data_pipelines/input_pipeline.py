@@ -11,6 +11,12 @@ evenly across processes (``batch_size / process_count`` rows each) and, by ``sha
 devices. Training drops each epoch's incomplete last batch; evaluation reads one epoch in a fixed
 order, pads the last batch with ``mask`` = 0 rows and pads every process to the same number of batches,
 so each example is seen exactly once and all processes run the same number of steps.
+
+What a batch holds: given a ``spec`` (``method.input_spec(config)``: key -> anything, only the keys are
+read), exactly those keys plus ``mask``, reading only their feature groups (``data_pipelines.groups``);
+a key the build cannot provide is a ``MissingFeatureError`` naming the dataset and the key. Without a
+spec, the legacy compressed (or still-image) contract of ARCHITECTURE §3, bit for bit as before.
+Settings come from ``config.input`` through :class:`~data_pipelines.settings.InputSettings`.
 """
 
 from __future__ import annotations
@@ -24,46 +30,58 @@ from typing import Any
 import numpy as np
 
 from data_pipelines import augment as augment_lib
+from data_pipelines import groups as groups_lib
 from data_pipelines import sampling
-from data_pipelines.common.builder import config_name
+from data_pipelines.common.builder import backbone_tag, config_name, legacy_backbone_tag
 from data_pipelines.common.folds import resolve_split
+from data_pipelines.settings import InputSettings, validate_input
 from data_pipelines.tf_compat import import_tf, import_tfds
 
 tf = import_tf()
 tfds = import_tfds()
 
-AU_DATASETS = ("disfa", "bp4d", "synthface")  # builders whose examples carry per-frame AU intensities
+IMAGE_DATASETS = ("rafdb", "sfew", "affectnet")
 
 
-def _get(cfg: Any, key: str, default: Any = None) -> Any:
-    """A field of a ConfigDict, dict or plain object, with a default."""
-    if hasattr(cfg, "get"):
-        return cfg.get(key, default)
-    return getattr(cfg, key, default)
+def dataset_dir(settings: InputSettings | Mapping[str, Any], need_frames: bool = False) -> str:
+    """data_dir/<dataset>/<builder config>/<latest version> of a built dataset.
 
-
-def dataset_dir(input_cfg: Any) -> str:
-    """data_dir/<dataset>/<builder config>/<latest version> of a built dataset."""
-    name, data_dir = _get(input_cfg, "dataset"), _get(input_cfg, "data_dir")
+    Without ``input.builder_config`` the build is found from size/gop/mode and the identity backbone's
+    content tag (``builder.backbone_tag``; builds named by the older path hash are found too). With
+    ``need_frames`` a build with stored frames is preferred; otherwise one without.
+    """
+    s = validate_input(settings)
+    name, data_dir = s.dataset, s.data_dir
     if not data_dir:
         raise ValueError(f"input.data_dir is not set: where was {name!r} built? (fer-jax build {name} --data-dir D)")
     root = os.path.join(os.fspath(data_dir), name)
-    config = _get(input_cfg, "builder_config")
-    if config:
-        candidates = [os.path.join(root, config)]
+    if s.builder_config:
+        candidates, wanted = [os.path.join(root, s.builder_config)], s.builder_config
     else:
-        kind = "image" if name in ("rafdb", "sfew", "affectnet") else "video"
-        prefix = config_name(kind, int(_get(input_cfg, "size", 112)), int(_get(input_cfg, "gop", 12)),
-                             _get(input_cfg, "mode", "accumulate"), _get(input_cfg, "identity_backbone", "dlib"))
-        candidates = sorted(d for d in glob.glob(os.path.join(root, prefix + "*")) if os.path.isdir(d))
+        kind = "image" if name in IMAGE_DATASETS else "video"
+        tags = [legacy_backbone_tag(s.identity_backbone)]
+        try:
+            tags.insert(0, backbone_tag(s.identity_backbone))
+        except FileNotFoundError:
+            pass  # the encoder is gone: only a path-named (older) build can still be matched
+        candidates, wanted = [], ""
+        for tag in tags:
+            prefix = config_name(kind, s.size, s.gop, s.mode, s.identity_backbone, tag=tag)
+            wanted = wanted or prefix
+            found = sorted(d for d in glob.glob(os.path.join(root, prefix + "*")) if os.path.isdir(d))
+            with_frames = [d for d in found if os.path.basename(d)[len(prefix):].startswith("_frames")]
+            plain = [d for d in found if d not in with_frames]
+            candidates = (with_frames or plain) if need_frames else (plain or with_frames)
+            if candidates:
+                break
         if len(candidates) > 1:
             names = [os.path.basename(c) for c in candidates]
-            raise ValueError(f"several builds of {name} match {prefix!r}: {names}; set input.builder_config")
+            raise ValueError(f"several builds of {name} match {wanted!r}: {names}; set input.builder_config")
     versions = sorted((v for c in candidates for v in glob.glob(os.path.join(c, "*.*.*"))
                        if os.path.isfile(os.path.join(v, "dataset_info.json"))),
                       key=lambda v: tuple(int(x) for x in os.path.basename(v).split(".")))
     if not versions:
-        raise FileNotFoundError(f"no built dataset {name!r} under {root} (config {config or prefix!r}); "
+        raise FileNotFoundError(f"no built dataset {name!r} under {root} (config {wanted!r}); "
                                 f"build it with `fer-jax build {name} --data-dir {data_dir}`")
     return versions[-1]
 
@@ -71,11 +89,12 @@ def dataset_dir(input_cfg: Any) -> str:
 class TFDSIterator:
     """Checkpointable iterator of per-process numpy batches (see the module docstring)."""
 
-    def __init__(self, input_cfg: Any, split: str, *, seed: int, process_index: int, process_count: int,
-                 train: bool):
-        self.cfg, self.seed, self.train = input_cfg, int(seed), train
+    def __init__(self, input_cfg: InputSettings | Mapping[str, Any], split: str, *, seed: int,
+                 process_index: int, process_count: int, train: bool, spec: Mapping[str, Any] | None = None):
+        self.cfg = s = validate_input(input_cfg)
+        self.seed, self.train = int(seed), train
         self.process_index, self.process_count = process_index, process_count
-        path = dataset_dir(input_cfg)
+        path = dataset_dir(s, need_frames=spec is not None and "frames" in spec)
         self.builder = tfds.builder_from_directory(path)
         meta_file = os.path.join(path, "metadata.json")
         self.metadata = {}
@@ -84,15 +103,21 @@ class TFDSIterator:
                 self.metadata = json.load(f)
         self.split = resolve_split(split, self.builder.info.splits.keys())
         self.shards = tfds.even_splits(self.split, process_count)
-        self.counts = [self.builder.info.splits[s].num_examples for s in self.shards]
+        self.counts = [self.builder.info.splits[sh].num_examples for sh in self.shards]
         self.local_count = self.counts[process_index]
-        global_batch = int(_get(input_cfg, "batch_size" if train else "eval_batch_size")
-                           or _get(input_cfg, "batch_size"))
+        global_batch = s.global_batch(train)
         if global_batch % process_count:
             raise ValueError(f"global batch {global_batch} does not split over {process_count} processes")
         self.local_batch = global_batch // process_count
-        self.is_video = "frame_types" in self.builder.info.features
-        self.has_au = self.is_video and _get(input_cfg, "dataset") in AU_DATASETS
+        features = self.builder.info.features
+        self.is_video = "frame_types" in features
+        self.has_frames = "frames" in features
+        self.has_au = self.is_video and s.dataset in groups_lib.AU_DATASETS
+        self.legacy = spec is None
+        keys = groups_lib.legacy_keys(self.is_video, self.has_au) if spec is None else (*spec, "mask")
+        self.groups = groups_lib.check_keys(s.dataset, keys, is_video=self.is_video, has_frames=self.has_frames,
+                                            has_au=self.has_au)
+        self.keys = frozenset(keys)
         if train:
             self.batches_per_epoch = min(self.counts) // self.local_batch
             if self.batches_per_epoch == 0:
@@ -116,16 +141,32 @@ class TFDSIterator:
         self._it = None
 
     # -- tf.data ---------------------------------------------------------------------------------
+    def _stored_keys(self) -> list[str]:
+        """The stored features the requested groups read (only these are parsed and decoded)."""
+        g = self.groups
+        need = {"label": ["label"], "identity": ["subject"], "identity_embedding": ["identity_embedding"],
+                "compressed": ["frame_types", "residuals", "motion_vectors", "iframes", "apex_index"],
+                "apex": ["apex_frame", "apex_index"], "frames": ["frames", "frame_types"],
+                "au": ["au_intensity", "frame_types"], "image": ["image"]}
+        if "au" in g and "frames" not in g:  # AU targets without frames take the compressed time axis
+            need["au"] += need["compressed"]
+        return sorted({k for group in g for k in need.get(group, [])})
+
     def _read(self):
         """This process's examples in a fixed order (file order seeded once), enumerated."""
         read_config = tfds.ReadConfig(shuffle_seed=_mix(self.seed, 1) if self.train else None,
                                       interleave_cycle_length=16, try_autocache=False)
-        decoders = {"residuals": tfds.decode.SkipDecoding()} if self.is_video else None  # see features.py
+        if self.legacy:
+            decoders = {"residuals": tfds.decode.SkipDecoding()} if self.is_video else None  # see features.py
+        else:  # parse only what the groups read; residuals and frames are decoded per sampled frame
+            stored = self._stored_keys()
+            skip = {k: tfds.decode.SkipDecoding() for k in ("residuals", "frames") if k in stored}
+            decoders = tfds.decode.PartialDecoding({k: True for k in stored}, decoders=skip)
         ds = self.builder.as_dataset(split=self.shards[self.process_index], shuffle_files=self.train,
                                      read_config=read_config, decoders=decoders)
         keep = [k for k in ds.element_spec if k not in ("clip_id",)]
         ds = ds.map(lambda ex: {k: ex[k] for k in keep}).enumerate()
-        return ds.cache() if _get(self.cfg, "cache", False) else ds
+        return ds.cache() if self.cfg.cache else ds
 
     def _dataset(self):
         """Training: every epoch from ``self.epoch`` on, in one pipeline (no per-epoch rebuild or
@@ -140,7 +181,7 @@ class TFDSIterator:
             ds = base.map(lambda i, ex: self._prepare(ex, i, tf.constant(0, tf.int64)), **map_kw)
             ds = ds.batch(self.local_batch, **map_kw).skip(self.position)
             return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-        buffer = int(_get(self.cfg, "shuffle_buffer", 1000) or 1)
+        buffer = int(self.cfg.shuffle_buffer or 1)
         first, skip = self.epoch, self.position * self.local_batch
         per_epoch = self.batches_per_epoch * self.local_batch
 
@@ -158,34 +199,62 @@ class TFDSIterator:
         (seed, epoch, process, position in the process's file order)."""
         key = tf.stack([_mix(self.seed, 3) + tf.cast(epoch, tf.int64) * 7919,
                         tf.cast(index, tf.int64) * 1_000_003 + self.process_index])
-        out = {
-            "label": tf.cast(ex["label"], tf.int32),
-            "identity": self.subject_table.lookup(ex["subject"]),
-            "identity_embedding": ex["identity_embedding"],
-            "mask": tf.constant(1.0, tf.float32),
-        }
-        if self.is_video:
-            k = int(_get(self.cfg, "segments", 3))
-            mode = _get(self.cfg, "segment_mode", "tsn")
-            decode = self.builder.info.features["residuals"].feature.decode_example
-            seg = sampling.sample_segments(ex, k, mode, self.train, seed=key, decode_residual=decode)
-            out["residuals"] = tf.cast(seg["residuals"], tf.float32) / 255.0
-            out["motion_vectors"] = tf.cast(seg["motion_vectors"], tf.float32)
-            out["iframe"] = tf.cast(seg["iframe"], tf.float32) / 255.0
-            out["apex_frame"] = tf.cast(ex["apex_frame"], tf.float32) / 255.0
-            out["has_apex"] = tf.cast(ex["apex_index"] >= 0, tf.float32)
-            if self.has_au:
-                au = ex["au_intensity"]
-                n_aus = au.shape[-1]
-                frames = tf.minimum(seg["frame_index"], tf.shape(au)[0] - 1)
-                out["au_intensity"] = tf.cond(
-                    tf.shape(au)[0] > 0, lambda: tf.gather(au, tf.maximum(frames, 0)),
-                    lambda: -tf.ones([k, n_aus], tf.float32))  # not annotated: -1 (ignore)
-        else:
+        want, out = self.keys, {}
+        if "label" in want:
+            out["label"] = tf.cast(ex["label"], tf.int32)
+        if "identity" in want:
+            out["identity"] = self.subject_table.lookup(ex["subject"])
+        if "identity_embedding" in want:
+            out["identity_embedding"] = ex["identity_embedding"]
+        out["mask"] = tf.constant(1.0, tf.float32)
+        if "image" in want:
             out["image"] = tf.cast(ex["image"], tf.float32) / 255.0
-        if self.train and _get(self.cfg, "augment", False):
+        if self.is_video:
+            out.update(self._video(ex, key))
+        if self.train and self.cfg.augment:
             out = augment_lib.augment(out, tf.stack([key[0] + 7, key[1]]))
         return out
+
+    def _video(self, ex: dict, key) -> dict:
+        """The temporal groups of one clip (how frames are chosen: ``InputSettings``)."""
+        c, g, want, out = self.cfg, self.groups, self.keys, {}
+        features = self.builder.info.features
+        decode_res = features["residuals"].feature.decode_example if "residuals" in want else None
+        frame_seed = tf.stack([key[0] + 11, key[1]])
+        t = None  # frame numbers of the time axis (AU targets are read there)
+        if c.window > 0:
+            n = tf.shape(ex["frames"])[0] if "frames" in g else tf.reduce_sum(tf.cast(ex["frame_types"] > 0, tf.int32))
+            t = sampling.window_positions(n, c.window, self.train, seed=frame_seed)
+            if "compressed" in g:
+                seg = sampling.compressed_at(ex, tf.minimum(t, n - 1), decode_res)
+        elif "compressed" in g or ("au" in g and "frames" not in g):
+            seg = sampling.sample_segments(ex, c.segments, c.segment_mode, self.train, seed=key,
+                                           decode_residual=decode_res)
+            t = seg["frame_index"]
+        if "residuals" in want:
+            out["residuals"] = tf.cast(seg["residuals"], tf.float32) / 255.0
+        if "motion_vectors" in want:
+            out["motion_vectors"] = tf.cast(seg["motion_vectors"], tf.float32)
+        if "iframe" in want:
+            out["iframe"] = tf.cast(seg["iframe"], tf.float32) / 255.0
+        if "apex_frame" in want:
+            out["apex_frame"] = tf.cast(ex["apex_frame"], tf.float32) / 255.0
+        if "has_apex" in want:
+            out["has_apex"] = tf.cast(ex["apex_index"] >= 0, tf.float32)
+        if "frames" in g:
+            n = tf.shape(ex["frames"])[0]
+            if c.window > 0:
+                pick = tf.minimum(t, n - 1)
+            else:
+                pick = sampling.frame_positions(n, c.num_frames // c.frames_per_segment, c.frames_per_segment,
+                                                self.train, seed=frame_seed)
+                t = pick if t is None else t
+            decode = features["frames"].feature.decode_example
+            frames = tf.map_fn(decode, tf.gather(ex["frames"], pick), fn_output_signature=tf.uint8)
+            out["frames"] = tf.cast(frames, tf.float32) / 255.0
+        if "au" in g:
+            out.update(_au_targets(ex["au_intensity"], t, c.window > 0))
+        return {k: v for k, v in out.items() if k in want}
 
     # -- iteration -------------------------------------------------------------------------------
     def __iter__(self) -> TFDSIterator:
@@ -211,6 +280,19 @@ class TFDSIterator:
         return {k: np.zeros([self.local_batch, *s.shape[1:]], s.dtype.as_numpy_dtype) for k, s in spec.items()}
 
 
+def _au_targets(au, t, window: bool) -> dict:
+    """Per-frame AU targets at frame numbers ``t``: -1 (mask 0) where a frame is not coded, the clip is
+    not annotated, or a window runs past the annotation. Outside windows a frame past the end reads the
+    last row (the legacy contract)."""
+    n_aus, n = au.shape[-1], tf.shape(au)[0]
+    frames = tf.minimum(t, n - 1)
+    value = tf.cond(n > 0, lambda: tf.gather(au, tf.maximum(frames, 0)),
+                    lambda: -tf.ones([tf.size(t), n_aus], tf.float32))  # not annotated: -1 (ignore)
+    if window:
+        value = tf.where((t < n)[:, None], value, -1.0)
+    return {"au_intensity": value, "au_mask": tf.cast(value >= 0, tf.float32)}
+
+
 def _pad(batch: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     n = len(batch["mask"])
     out = {k: np.concatenate([v, np.repeat(v[:1], rows - n, 0)]) for k, v in batch.items()}
@@ -226,28 +308,9 @@ def _mix(*xs: int) -> int:
     return h
 
 
-def make_iterator(input_cfg: Any, split: str, *, seed: int, process_index: int | None = None,
-                  process_count: int | None = None, train: bool = True) -> TFDSIterator:
-    """Per-process, checkpointable batches of ``split`` (``train@foldK``/``test@foldK`` accepted)."""
-    if process_index is None or process_count is None:
-        import jax
-
-        process_index, process_count = jax.process_index(), jax.process_count()
-    return TFDSIterator(input_cfg, split, seed=seed, process_index=process_index,
-                        process_count=process_count, train=train)
-
-
-def device_batches(iterator: Iterator[dict], mesh, prefetch: int = 2) -> Iterator[dict]:
-    """Hand-off to the devices: per-process numpy batches -> global ``jax.Array``s on the ``data`` mesh,
-    ``prefetch`` batches ahead (transfers overlap the step that consumes the previous batch)."""
-    import collections
-
-    from fer_jax.parallel import shard_batch
-
-    queue: collections.deque = collections.deque()
-    for batch in iterator:
-        queue.append(shard_batch(batch, mesh))
-        if len(queue) > prefetch:
-            yield queue.popleft()
-    while queue:
-        yield queue.popleft()
+def make_iterator(input_cfg: InputSettings | Mapping[str, Any], split: str, *, seed: int, process_index: int,
+                  process_count: int, train: bool = True, spec: Mapping[str, Any] | None = None) -> TFDSIterator:
+    """Per-process, checkpointable batches of ``split`` (``train@foldK``/``test@foldK`` accepted) holding
+    the keys of ``spec`` (None: the legacy contract)."""
+    return TFDSIterator(input_cfg, split, seed=seed, process_index=process_index, process_count=process_count,
+                        train=train, spec=spec)

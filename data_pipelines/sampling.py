@@ -83,3 +83,51 @@ def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None, de
         "iframe": example["iframes"][gop_of_middle],
         "frame_index": tf.gather(t, pos),
     }
+
+
+def frame_positions(n, segments: int, per_segment: int, train: bool, seed=None):
+    """[segments * per_segment] frame numbers in [0, n): ``segments`` equal parts of the clip, a run of
+    ``per_segment`` consecutive frames from each (random start in training, centred at evaluation).
+    Short clips repeat their last frame."""
+    n_f = tf.cast(n, tf.float32)
+    start = tf.cast(tf.floor(tf.range(segments, dtype=tf.float32) * n_f / segments), tf.int32)
+    stop = tf.cast(tf.floor(tf.range(1, segments + 1, dtype=tf.float32) * n_f / segments), tf.int32)
+    room = tf.maximum(stop - start - per_segment, 0)  # start offsets that keep the run in its segment
+    if train:
+        u = tf.random.stateless_uniform([segments], seed=seed)
+        offset = tf.cast(tf.floor(u * tf.cast(room + 1, tf.float32)), tf.int32)
+    else:
+        offset = room // 2
+    t = (start + offset)[:, None] + tf.range(per_segment)[None, :]
+    return tf.minimum(tf.reshape(t, [-1]), n - 1)
+
+
+def window_positions(n, w: int, train: bool, seed=None):
+    """Frame numbers ``start .. start + w - 1`` of one contiguous window (random start in training, the
+    centred window at evaluation). Positions past the clip's end are returned as they are (>= n): the
+    caller clamps frames and masks their targets."""
+    room = tf.maximum(n - w, 0)
+    if train:
+        u = tf.random.stateless_uniform([], seed=seed)
+        start = tf.cast(tf.floor(u * tf.cast(room + 1, tf.float32)), tf.int32)
+    else:
+        start = room // 2
+    return start + tf.range(w)
+
+
+def compressed_at(example: dict, t, decode_residual=None) -> dict:
+    """Residuals and motion vectors at frame numbers ``t`` [W] (zeros at I-frames: nothing changed
+    relative to the GOP's I-frame) and the I-frame of the middle frame's GOP."""
+    gop = tf.shape(example["frame_types"])[1]
+    p = gop - 1
+    g, q = t // gop, t % gop
+    is_p = q > 0
+    flat = g * p + tf.maximum(q - 1, 0)
+    res = tf.gather(example["residuals"], flat)
+    if decode_residual is not None:
+        res = tf.map_fn(decode_residual, res, fn_output_signature=tf.int16)
+    res = res * tf.cast(is_p, res.dtype)[:, None, None, None]
+    mv = example["motion_vectors"]
+    mv = tf.gather(tf.reshape(mv, tf.concat([[-1], tf.shape(mv)[2:]], 0)), flat)
+    mv = mv * tf.cast(is_p, mv.dtype)[:, None, None, None]
+    return {"residuals": res, "motion_vectors": mv, "iframe": example["iframes"][g[tf.size(t) // 2]]}

@@ -2,11 +2,15 @@
 
 Exit status: 0 built with every input, 1 built but some inputs were corrupt and skipped (listed at
 the end), 2 usage error (unknown dataset, bad options, missing or incomplete manual_dir).
+
+This is where ``--identity-backbone`` becomes an embedder (``fer_jax.identity``): the builders in
+``data_pipelines`` know no model and get it injected, with a picklable factory for worker processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from data_pipelines.common.registry import BUILDERS
@@ -22,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gop", type=int, default=12, help="GOP length of the canonical stream (default 12)")
     p.add_argument("--mode", choices=("accumulate", "frame"), default="accumulate")
     p.add_argument("--identity-backbone", default="dlib", help="'dlib' or 'flax:<checkpoint_dir>'")
+    p.add_argument("--store-frames", action="store_true",
+                   help="also store the decoded RGB frames (JPEG, one per frame) for frame-based methods; "
+                        "a separate build (config name ends in _frames), video datasets only")
     p.add_argument("--workers", type=int, default=1, help="local generation processes (default 1)")
     p.add_argument("--beam-runner", help="Apache Beam runner name (e.g. DirectRunner) for distributed "
                    "generation of the large datasets (dfew, affectnet); needs apache-beam")
@@ -46,20 +53,28 @@ def main(argv: list[str]) -> int:
     from data_pipelines.common.manual import ManualDirError
     from data_pipelines.common.registry import builder_class
     from data_pipelines.tf_compat import import_tfds
+    from fer_jax.identity import get_backbone
 
     tfds = import_tfds()
     cls = builder_class(args.dataset)
     kwargs = {}
-    if args.dataset == "synthface":
-        config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, identities=args.identities,
-                                 clips_per_identity=args.clips_per_identity, frames=args.frames,
-                                 regime=args.regime, seed=args.seed)
-        kwargs["source_dir"] = args.source_dir
-    else:
-        config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone)
-    download_config = tfds.download.DownloadConfig(manual_dir=args.manual_dir, beam_runner=args.beam_runner)
     try:
-        builder = cls(data_dir=args.data_dir, config=config, workers=args.workers, **kwargs)
+        if args.dataset == "synthface":
+            config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames,
+                                     identities=args.identities, clips_per_identity=args.clips_per_identity,
+                                     frames=args.frames, regime=args.regime, seed=args.seed)
+            kwargs["source_dir"] = args.source_dir
+        else:
+            config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames)
+    except (ValueError, FileNotFoundError) as e:  # --store-frames on stills, a missing encoder checkpoint
+        print(f"fer-jax build {args.dataset}: {e}", file=sys.stderr)
+        return 2
+    download_config = tfds.download.DownloadConfig(manual_dir=args.manual_dir, beam_runner=args.beam_runner)
+    # The factory (a module function + the spec) pickles, so worker processes make their own embedder.
+    factory = functools.partial(get_backbone, args.identity_backbone)
+    try:
+        builder = cls(data_dir=args.data_dir, config=config, workers=args.workers, backbone_factory=factory,
+                      **kwargs)
         builder.download_and_prepare(download_config=download_config)
     except ManualDirError as e:
         print(f"fer-jax build: {e}", file=sys.stderr)

@@ -15,7 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("data_pipelines.compressed.cli", "video files -> I-frames, motion vectors, residuals (.npz)"),
     "synthface": ("data_pipelines.synthface.cli", "render the SynthFace procedural face-video dataset"),
-    "build": ("data_pipelines.build_cli", "build a TFDS dataset of compressed-domain tensors"),
+    "build": ("fer_jax.build_cli", "build a TFDS dataset (compressed-domain tensors, optionally decoded frames)"),
     "train": ("fer_jax.train.cli", "train a model from a config (--config=configs/...)"),
     "eval": ("fer_jax.evaluate.cli", "evaluate a trained workdir"),
     "cv": ("fer_jax.cv", "train and evaluate every fold of a k-fold config; cv.md/cv.json tables"),

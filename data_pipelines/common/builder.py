@@ -4,6 +4,11 @@ A subclass declares its labels, manual-download instructions and protocol, and i
 ``_list_sources(manual_dir) -> {split: [ClipSource | ImageSource]}`` from the dataset's official
 layout. The base does the rest: manual-dir checks, extraction + identity embedding per source (in
 this process, a local process pool, or Beam), skipping and recording corrupt inputs, and metadata.
+
+Build options are part of the builder-config name, so builds with different options live side by side
+and a build keeps its name when the data dir moves: the identity backbone is named by its *content*
+(a hash of the checkpoint's files, not its path: a copied workdir still finds its dataset), and
+``store_frames`` (decoded JPEG frames besides the compressed tensors) adds ``_frames``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import inspect
 import logging
 import multiprocessing
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -22,7 +28,7 @@ from etils import epath
 
 from data_pipelines.common import features as features_lib
 from data_pipelines.common.manual import ManualDirError, check_manual_dir
-from data_pipelines.common.sources import SYNTH_AUS, BuildSettings, init_worker, run_source
+from data_pipelines.common.sources import SYNTH_AUS, BuildSettings, init_worker, run_source, worker_embedder
 from data_pipelines.tf_compat import import_tfds
 
 tfds = import_tfds()
@@ -37,16 +43,50 @@ class FerConfig(tfds.core.BuilderConfig):
     gop: int = 12
     mode: str = "accumulate"
     identity_backbone: str = "dlib"
+    store_frames: bool = False
 
 
-def config_name(kind: str, size: int, gop: int, mode: str, identity_backbone: str) -> str:
-    """A TFDS-safe config name; a flax checkpoint path is reduced to a short hash of the spec."""
-    bb = identity_backbone.partition(":")[0]
-    if bb != identity_backbone:
-        bb += hashlib.sha1(identity_backbone.encode()).hexdigest()[:8]
+def content_hash(path: str) -> str:
+    """sha1 of a file's bytes, or of a folder's files (relative names + bytes, sorted): what a
+    checkpoint *is*, wherever it lies."""
+    h = hashlib.sha1()
+    if os.path.isfile(path):
+        files = [(os.path.basename(path), path)]
+    else:
+        files = sorted((os.path.relpath(os.path.join(d, f), path), os.path.join(d, f))
+                       for d, _, names in os.walk(path) for f in names)
+    for rel, full in files:
+        h.update(rel.encode() + b"\0")
+        with open(full, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def backbone_tag(identity_backbone: str) -> str:
+    """``dlib`` -> ``dlib``; ``flax:<dir>`` -> ``flax`` + 8 hex digits of the checkpoint's content."""
+    kind, _, arg = identity_backbone.partition(":")
+    if not arg:
+        return kind
+    if not os.path.exists(arg):
+        raise FileNotFoundError(f"identity backbone {identity_backbone!r}: {arg} does not exist")
+    return kind + content_hash(arg)[:8]
+
+
+def legacy_backbone_tag(identity_backbone: str) -> str:
+    """The tag of builds made before content naming (a hash of the spec string, i.e. the path)."""
+    kind = identity_backbone.partition(":")[0]
+    return kind if kind == identity_backbone else kind + hashlib.sha1(identity_backbone.encode()).hexdigest()[:8]
+
+
+def config_name(kind: str, size: int, gop: int, mode: str, identity_backbone: str, store_frames: bool = False,
+                *, tag: str | None = None) -> str:
+    """A TFDS-safe config name from the build options (``tag`` overrides the backbone's tag)."""
+    bb = backbone_tag(identity_backbone) if tag is None else tag
     if kind == "image":
         return f"size{size}_{bb}"
-    return f"size{size}_gop{gop}_{mode}_{bb}"
+    return f"size{size}_gop{gop}_{mode}_{bb}" + ("_frames" if store_frames else "")
 
 
 class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -72,13 +112,15 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     @classmethod
     def make_config(cls, size: int = 112, gop: int = 12, mode: str = "accumulate",
-                    identity_backbone: str = "dlib") -> FerConfig:
-        name = config_name(cls.KIND, size, gop, mode, identity_backbone)
+                    identity_backbone: str = "dlib", store_frames: bool = False) -> FerConfig:
+        if store_frames and cls.KIND != "video":
+            raise ValueError(f"{cls.name} is a still-image dataset: store_frames applies to video datasets")
+        name = config_name(cls.KIND, size, gop, mode, identity_backbone, store_frames)
         desc = f"size={size} identity_backbone={identity_backbone}"
         if cls.KIND == "video":
-            desc = f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone}"
+            desc = f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone} store_frames={store_frames}"
         return FerConfig(name=name, description=desc, size=size, gop=gop, mode=mode,
-                         identity_backbone=identity_backbone)
+                         identity_backbone=identity_backbone, store_frames=store_frames)
 
     @tfds.core.utils.classproperty
     @classmethod
@@ -92,9 +134,9 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         if "BUILDER_CONFIGS" not in cls.__dict__:
             cls.BUILDER_CONFIGS = [cls.make_config()]
 
-    def __init__(self, *, backbone: Any = None, workers: int = 1, **kwargs):
+    def __init__(self, *, backbone: Any = None, backbone_factory: Any = None, workers: int = 1, **kwargs):
         self._backbone = backbone
-        self._injected = backbone
+        self._factory = backbone_factory
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._workers = max(1, int(workers))
         self._beam_runner = None
@@ -106,16 +148,18 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # -- identity ---------------------------------------------------------------------------
     def backbone(self):
+        """The injected embedder, or the factory's (made once)."""
         if self._backbone is None:
-            from fer_jax.identity import get_backbone
-
-            self._backbone = get_backbone(self.builder_config.identity_backbone)
+            if self._factory is None:
+                raise ValueError(f"{self.name}: no identity embedder; pass backbone= or backbone_factory= "
+                                 "(fer-jax build makes one from --identity-backbone)")
+            self._backbone = self._factory()
         return self._backbone
 
     def settings(self) -> BuildSettings:
         c = self.builder_config
         return BuildSettings(size=c.size, gop=c.gop, mode=c.mode, identity_backbone=c.identity_backbone,
-                             num_aus=len(self.AUS))
+                             num_aus=len(self.AUS), store_frames=bool(getattr(c, "store_frames", False)))
 
     # -- TFDS hooks -----------------------------------------------------------------------------
     def _info(self):
@@ -125,7 +169,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             feats = features_lib.image_features(size=c.size, label_names=self.LABELS, identity_dim=bb.dim)
         else:
             feats = features_lib.video_features(size=c.size, gop=c.gop, label_names=self.LABELS,
-                                                num_aus=len(self.AUS), identity_dim=bb.dim)
+                                                num_aus=len(self.AUS), identity_dim=bb.dim,
+                                                store_frames=bool(getattr(c, "store_frames", False)))
         description = (f"{(self.__doc__ or '').strip()}\n\nProtocol: {self.PROTOCOL}\n"
                        f"Identity backbone: {bb.name} ({c.identity_backbone}), {bb.dim}-D.")
         return tfds.core.DatasetInfo(
@@ -134,7 +179,7 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             features=feats,
             metadata=tfds.core.MetadataDict(
                 identity_backbone=bb.name, identity_backbone_spec=c.identity_backbone,
-                identity_dim=int(bb.dim), protocol=self.PROTOCOL, aus=list(self.AUS), skipped=[]),
+                identity_dim=int(bb.dim), store_frames=bool(getattr(c, "store_frames", False)), protocol=self.PROTOCOL, aus=list(self.AUS), skipped=[]),
         )
 
     def _download_and_prepare(self, dl_manager, download_config=None):
@@ -175,7 +220,9 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         settings = self.settings()
         if self._beam_runner is not None and self.SUPPORTS_BEAM:
             beam = tfds.core.lazy_imports.apache_beam
-            jobs = [(s, settings, None) for s in sources]  # each Beam worker loads the backbone from the spec
+            if self._factory is None:
+                raise ValueError(f"{self.name}: Beam generation needs backbone_factory= (workers load it)")
+            jobs = [(s, settings, self._factory) for s in sources]  # each Beam worker makes the embedder once
             return beam.Create(jobs) | beam.FlatMap(_beam_examples)
         return self._local_examples(sources, settings)
 
@@ -187,13 +234,17 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             return
         # spawn, not fork: this process has TensorFlow's (and maybe JAX's) threads running. A script
         # that builds with workers > 1 therefore needs the `if __name__ == "__main__":` guard.
-        # Workers load the backbone from the config's spec once each; an injected one is sent once.
+        # Each worker gets the embedder once (pickled), or else makes its own from the factory.
         # One pool serves every split (worker start-up, e.g. importing JAX for a Flax backbone, is paid once).
         if self._pool is None:
-            injected = self._injected if self._injected is not None and _picklable(self._injected) else None
+            injected = self._backbone if self._backbone is not None and _picklable(self._backbone) else None
+            if injected is None and self._factory is None:
+                self.backbone()  # raises the no-embedder error here rather than in a worker
+                raise ValueError(f"{self.name}: the identity embedder does not pickle; pass backbone_factory= "
+                                 "so worker processes can make their own")
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
-                initargs=(injected,))
+                initargs=(injected, self._factory))
         results = self._pool.map(run_source, [(s, settings, None) for s in sources], chunksize=1)
         yield from self._collect(results)
 
@@ -222,7 +273,8 @@ def _picklable(obj) -> bool:
 
 
 def _beam_examples(job):
-    path, examples, error = run_source(job)
+    source, settings, factory = job
+    path, examples, error = run_source((source, settings, worker_embedder(factory)))
     if error is not None:
         log.warning("skipping %s", error)
     yield from examples

@@ -4,12 +4,16 @@ A builder's only dataset-specific job is to turn the official folder layout and 
 list of ``ClipSource`` / ``ImageSource`` per split. Everything else (decoding, canonical re-encode and
 compressed-domain extraction, identity embedding, corrupt-input handling) is here, in a module that
 imports neither TensorFlow nor TFDS, so it can run in spawned worker processes or Beam workers.
+
+The identity embedder (``name``, ``dim``, ``embed(uint8 [N, H, W, 3]) -> float32 [N, dim]``) is passed
+in by the caller (``fer_jax/build_cli.py`` resolves ``--identity-backbone``); data_pipelines knows no
+model. A worker process gets it once, as the object itself or, when that does not pickle (a compiled
+JAX function), as a picklable zero-argument factory that each worker calls once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from typing import Any
 
@@ -72,6 +76,7 @@ class BuildSettings:
     mode: str
     identity_backbone: str
     num_aus: int
+    store_frames: bool = False
 
 
 def square_resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -122,23 +127,27 @@ def read_video_frames(path: str, size: int) -> tuple[np.ndarray, float]:
     return np.stack(frames), fps
 
 
-_WORKER_BACKBONE = None  # set once per worker process by ``init_worker``
+_WORKER_EMBEDDER: Any = None  # set once per worker process by ``init_worker``
+_WORKER_FACTORY: Any = None
 
 
-def init_worker(backbone) -> None:
-    """Pool initializer: an injected backbone object, sent to each worker once (not once per job)."""
-    global _WORKER_BACKBONE
-    _WORKER_BACKBONE = backbone
+def init_worker(embedder: Any = None, factory: Any = None) -> None:
+    """Pool initializer: the embedder (or a factory for it), sent to each worker once, not per job."""
+    global _WORKER_EMBEDDER, _WORKER_FACTORY
+    _WORKER_EMBEDDER, _WORKER_FACTORY = embedder, factory
 
 
-@functools.cache
-def _backbone_from_spec(spec: str):
-    """One backbone per process (a Flax one compiles once per process, not per clip)."""
-    if _WORKER_BACKBONE is not None:
-        return _WORKER_BACKBONE
-    from fer_jax.identity import get_backbone
-
-    return get_backbone(spec)
+def worker_embedder(factory: Any = None) -> Any:
+    """This process's embedder: the one sent by ``init_worker``, or made once by its factory (or by
+    ``factory``, for Beam workers, which have no initializer)."""
+    global _WORKER_EMBEDDER
+    if _WORKER_EMBEDDER is None:
+        factory = factory or _WORKER_FACTORY
+        if factory is None:
+            raise RuntimeError("no identity embedder: the builder was given neither backbone= nor "
+                               "backbone_factory= (fer-jax build resolves --identity-backbone to one)")
+        _WORKER_EMBEDDER = factory()
+    return _WORKER_EMBEDDER
 
 
 def clip_embedding(backbone, iframes: np.ndarray) -> np.ndarray:
@@ -152,12 +161,17 @@ def clip_embedding(backbone, iframes: np.ndarray) -> np.ndarray:
 
 
 def _clip_example(clip, source: ClipSource, au: np.ndarray | None, apex: np.ndarray | None,
-                  apex_index: int, clip_id: str, settings: BuildSettings, backbone) -> dict[str, Any]:
+                  apex_index: int, clip_id: str, settings: BuildSettings, backbone,
+                  frames: np.ndarray | None = None) -> dict[str, Any]:
     size = settings.size
     n_aus = settings.num_aus
     if au is None:
         au = np.zeros((0, n_aus), np.float32)
+    extra = {}
+    if settings.store_frames:
+        extra["frames"] = list(frames)  # uint8 [T, S, S, 3]; one JPEG per frame (see features)
     return {
+        **extra,
         "iframes": clip.iframes,
         "motion_vectors": clip.motion_vectors.astype(np.float16),
         "residuals": clip.residuals.astype(np.int16).reshape(-1, size, size, 3),  # [G*P, ...]: see features
@@ -177,13 +191,16 @@ def build_clip_examples(source: ClipSource, settings: BuildSettings,
     """Decode, extract and embed one source -> [(key, example)]; raises ``SourceError``/``ExtractionError``."""
     from data_pipelines.compressed import extract_file, extract_frames
 
-    backbone = backbone if backbone is not None else _backbone_from_spec(settings.identity_backbone)
+    backbone = backbone if backbone is not None else worker_embedder()
     size = settings.size
     if source.video and source.window <= 0 and source.apex_index < 0:
-        # Nothing to slice or look up: let extraction read the file itself (no extra decode).
+        # Nothing to slice or look up: let extraction read the file itself (decoded frames, when stored,
+        # are a separate decode, so the compressed tensors are those of a build without frames).
         clip = extract_file(source.video, size=size, gop=settings.gop, mode=settings.mode)
+        frames = read_video_frames(source.video, size)[0] if settings.store_frames else None
         au = source.au_intensity
-        return [(source.clip_id, _clip_example(clip, source, au, None, -1, source.clip_id, settings, backbone))]
+        return [(source.clip_id, _clip_example(clip, source, au, None, -1, source.clip_id, settings, backbone,
+                                               frames))]
     if source.frames:
         frames = np.stack([square_resize(read_image(f), size) for f in source.frames])
         fps = source.fps
@@ -201,14 +218,15 @@ def build_clip_examples(source: ClipSource, settings: BuildSettings,
         clip = extract_frames(frames[start:stop], fps=fps, size=size, gop=settings.gop, mode=settings.mode,
                               source=source.path)
         clip_id = source.clip_id if source.window <= 0 else f"{source.clip_id}_w{start:06d}"
-        out.append((clip_id, _clip_example(clip, source, au, apex, apex_index, clip_id, settings, backbone)))
+        out.append((clip_id, _clip_example(clip, source, au, apex, apex_index, clip_id, settings, backbone,
+                                           frames[start:stop])))
     return out
 
 
 def build_image_example(source: ImageSource, settings: BuildSettings,
                         backbone=None) -> list[tuple[str, dict[str, Any]]]:
     """Read, crop and embed one still image -> [(key, example)]; raises ``SourceError``."""
-    backbone = backbone if backbone is not None else _backbone_from_spec(settings.identity_backbone)
+    backbone = backbone if backbone is not None else worker_embedder()
     image = read_image(source.path)
     if source.box is not None:
         x, y, w, h = source.box
@@ -224,7 +242,8 @@ def build_image_example(source: ImageSource, settings: BuildSettings,
 
 
 def run_source(job: tuple[Any, BuildSettings, Any]) -> tuple[str, list, str | None]:
-    """Worker entry: (source, settings, backbone-or-None) -> (path, examples, error-or-None).
+    """Worker entry: (source, settings, embedder-or-None) -> (path, examples, error-or-None); None uses
+    this process's :func:`worker_embedder`.
 
     Expected input failures come back as an error string, so a batch build reports and skips them;
     anything else is a bug and propagates.

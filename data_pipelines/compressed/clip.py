@@ -8,11 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
+
+from data_pipelines.atomic import atomic_path
 
 _ARRAYS = ("iframes", "motion_vectors", "residuals", "frame_types", "pts")
 FRAME_PAD, FRAME_I, FRAME_P = 0, 1, 2
@@ -72,20 +73,10 @@ def save_clip(clip: CompressedClip, path: str | os.PathLike) -> None:
     the extraction itself; disk is the cheaper resource here.
     """
     clip.validate()
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            arrays = {k: getattr(clip, k) for k in _ARRAYS}
-            meta = np.frombuffer(json.dumps(clip.meta, sort_keys=True).encode(), dtype=np.uint8)
-            np.savez(f, meta_json=meta, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        arrays = {k: getattr(clip, k) for k in _ARRAYS}
+        meta = np.frombuffer(json.dumps(clip.meta, sort_keys=True).encode(), dtype=np.uint8)
+        np.savez(f, meta_json=meta, **arrays)
 
 
 def load_clip(path: str | os.PathLike) -> CompressedClip:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipelines.atomic import atomic_write, atomic_write_with
 from data_pipelines.synthface.clip import check_request, render_clip, render_face_image
 from data_pipelines.synthface.facs import EXPRESSIONS, SynthFaceError
 from data_pipelines.synthface.identity import make_identity
@@ -124,16 +125,6 @@ def _pool_job(job: dict) -> dict:
     return {"identity": job["identity"], "images": images}
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identity: int = 2,
              regime: str = "lab", frames: int = 32, size: int = 112, seed: int = 0,
              pool_identities: int = 100, pool_images: int = 8, workers: int | None = None,
@@ -174,29 +165,24 @@ def generate(out_dir: str | os.PathLike, identities: int = 40, clips_per_identit
         else:
             records[rec["clip_id"]] = rec
     ordered = [records[j["clip_id"]] for j in jobs if j["clip_id"] in records]
-    _atomic_write(out / "labels.jsonl", lambda p: p.write_text(
-        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in ordered)))
+    atomic_write(out / "labels.jsonl", "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in ordered))
     ids = [i for i in pool_ids if i in pool]
     images = (np.concatenate([pool[i] for i in ids]) if ids
               else np.zeros((0, size, size, 3), np.uint8))
     identity = np.repeat(np.asarray(ids, np.int32), pool_images)
 
-    def _save_pool(p: Path) -> None:
-        with open(p, "wb") as fh:
-            np.savez_compressed(fh, images=images, identity=identity)
-
-    _atomic_write(out / "identity_pool.npz", _save_pool)
+    atomic_write_with(out / "identity_pool.npz",
+                      lambda fh: np.savez_compressed(fh, images=images, identity=identity))
     meta = {"seed": int(seed), "regime": regime, "frames": int(frames), "size": int(size),
             "fps": FPS, "codec": codec, "clips_per_identity": int(clips_per_identity),
             "head_motion": float(head_motion),
             "expressions": list(EXPRESSIONS), "splits": {str(k): v for k, v in splits.items()},
             "pool_identities": pool_ids,
             "identities": [make_identity(i, seed).to_json() for i in range(identities + pool_identities)]}
-    _atomic_write(out / "identities.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+    atomic_write(out / "identities.json", json.dumps(meta, indent=1))
     failed = out / "failed.jsonl"  # the record of what a rerun should look at; absent when all worked
     if result.errors:
-        _atomic_write(failed, lambda p: p.write_text(
-            "".join(json.dumps({"error": e}) + "\n" for e in result.errors)))
+        atomic_write(failed, "".join(json.dumps({"error": e}) + "\n" for e in result.errors))
     elif failed.exists():
         failed.unlink()
     result.n_clips, result.n_pool_images = len(ordered), int(len(images))

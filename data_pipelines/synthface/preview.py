@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipelines.atomic import atomic_path
 from data_pipelines.synthface.clip import render_clip
 from data_pipelines.synthface.facs import EXPRESSIONS
 from data_pipelines.synthface.identity import sample_identities
@@ -37,7 +38,6 @@ def write_contact_sheet(path: str | os.PathLike, **kwargs) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    Image.fromarray(contact_sheet(**kwargs)).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(contact_sheet(**kwargs)).save(tmp, format="PNG")
     return path

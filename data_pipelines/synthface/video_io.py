@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipelines.atomic import atomic_path
+
 GOP = 12
 
 
@@ -44,9 +46,8 @@ def encode_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25.0,
     h, w = frames.shape[1:3]
     if h % 2 or w % 2:
         raise VideoWriteError(path, f"frame size {w}x{h} must be even for yuv420p")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
-        with av.open(str(tmp), "w", format="mp4") as container:
+        with atomic_path(path) as tmp, av.open(tmp, "w", format="mp4") as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.gop_size = gop
@@ -63,14 +64,10 @@ def encode_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25.0,
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, path)
     except VideoWriteError:
         raise
     except Exception as exc:  # PyAV raises several unrelated types (FFmpegError, ValueError, ...)
         raise VideoWriteError(path, f"encoding with {codec} failed: {exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

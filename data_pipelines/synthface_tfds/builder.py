@@ -11,8 +11,7 @@ import numpy as np
 
 from data_pipelines.common.builder import FerBuilder, FerConfig, config_name
 from data_pipelines.common.sources import SYNTH_AUS, ClipSource, SourceError
-
-EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+from data_pipelines.synthface.facs import EXPRESSIONS
 
 
 @dataclasses.dataclass(eq=False)
@@ -40,14 +39,18 @@ class SynthFace(FerBuilder):
 
     @classmethod
     def make_config(cls, size: int = 112, gop: int = 12, mode: str = "accumulate",
-                    identity_backbone: str = "dlib", *, identities: int = 40, clips_per_identity: int = 2,
-                    frames: int = 32, regime: str = "lab", seed: int = 0) -> SynthFaceConfig:
-        name = config_name("video", size, gop, mode, identity_backbone)
+                    identity_backbone: str = "dlib", store_frames: bool = False, *, identities: int = 40,
+                    clips_per_identity: int = 2, frames: int = 32, regime: str = "lab",
+                    seed: int = 0) -> SynthFaceConfig:
+        """``frames`` = frames rendered per clip; ``store_frames`` = keep decoded frames in the build."""
+        name = config_name("video", size, gop, mode, identity_backbone, store_frames)
         name += f"_{regime}_i{identities}c{clips_per_identity}f{frames}s{seed}"
         return SynthFaceConfig(
             name=name, size=size, gop=gop, mode=mode, identity_backbone=identity_backbone,
-            identities=identities, clips_per_identity=clips_per_identity, frames=frames, regime=regime,
-            seed=seed, description=f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone}")
+            store_frames=store_frames, identities=identities, clips_per_identity=clips_per_identity,
+            frames=frames, regime=regime, seed=seed,
+            description=f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone} "
+                        f"store_frames={store_frames}")
 
     def __init__(self, *, source_dir: str | os.PathLike | None = None, **kwargs):
         self._source_dir = None if source_dir is None else os.fspath(source_dir)

@@ -1,67 +1,97 @@
 """Train and eval iterators for the trainer: the tf.data pipeline, or in-memory random data.
 
-``config.input.dataset == "random"`` builds arrays with the batch contract of docs/ARCHITECTURE.md §3
-(residuals, motion vectors, I-frame, apex frame, identity embedding, label, identity) and serves them
-with :class:`ArrayIterator`. The arrays are not pure noise: each class adds its own fixed pattern to
-the residuals and motion vectors, and each identity its own pattern to the I-frame and embedding, so a
-model can fit them and a smoke run shows a falling loss. Any other dataset name goes to
-``data_pipelines.input_pipeline.make_iterator`` (imported lazily: it imports TensorFlow).
+``config.input`` is read through ``data_pipelines.settings.InputSettings`` (defaults there; an unknown
+key is a ``ConfigError``). ``config.input.dataset == "random"`` builds the batch keys of the method's
+``input_spec`` (``Feature`` roles, see ``fer_jax.train.method``) in memory and serves them with
+:class:`ArrayIterator`. The arrays are not pure noise: every class has a fixed pattern in each
+``signal`` key and fixed values in each ``target`` key, every identity a fixed pattern in each
+``identity_signal`` key and a unit vector in each ``embedding`` key, so a model can fit them and a smoke
+run shows a falling loss. Without a spec the compressed-domain keys of ARCHITECTURE §3 are built. Any
+other dataset goes to ``data_pipelines.input_pipeline`` (imported lazily: it imports TensorFlow).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import zlib
+from typing import Any, Mapping
 
 import jax
 import ml_collections
 import numpy as np
 
+from data_pipelines.settings import InputSettings, validate_input
 from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.train.method import Feature
 
-RANDOM_DEFAULTS = dict(num_train=64, num_val=32, num_identities=8, identity_dim=16, signal=0.5)
+
+def legacy_spec(settings: InputSettings) -> dict[str, Feature]:
+    """The compressed-domain keys served when no method spec is given."""
+    s, k, dim = settings.size, settings.segments, settings.random.identity_dim
+    return {"residuals": Feature((k, s, s, 3)), "motion_vectors": Feature((k, s // 4, s // 4, 2)),
+            "iframe": Feature((s, s, 3), role="identity_signal"),
+            "apex_frame": Feature((s, s, 3), role="identity_signal"), "has_apex": Feature((), role="weight"),
+            "identity_embedding": Feature((dim,), role="embedding"), "label": Feature((), "int32", "label"),
+            "identity": Feature((), "int32", "identity")}
 
 
-def random_arrays(input_cfg: ml_collections.ConfigDict, num_classes: int, split: str, seed: int) -> dict:
-    """Arrays of the batch contract, with class and identity structure (see module docstring)."""
-    rcfg = dict(RANDOM_DEFAULTS, **input_cfg.get("random", {}))
-    size, k = int(input_cfg.size), int(input_cfg.segments)
-    n = int(rcfg["num_train"] if split == input_cfg.get("split_train", "train") else rcfg["num_val"])
-    if size % 4:
-        raise ValueError(f"input.size must be a multiple of 4 (motion vectors are size/4), got {size}")
-    # Class/identity patterns come from `seed` alone so that every split shares them.
-    patterns = np.random.default_rng([seed, 0])
-    cls_res = patterns.normal(size=(num_classes, size, size, 3)).astype(np.float32)
-    cls_mv = patterns.normal(size=(num_classes, size // 4, size // 4, 2)).astype(np.float32)
-    n_id, dim = int(rcfg["num_identities"]), int(rcfg["identity_dim"])
-    id_img = patterns.uniform(size=(n_id, size, size, 3)).astype(np.float32)
-    id_emb = patterns.normal(size=(n_id, dim)).astype(np.float32)
+def random_arrays(settings: InputSettings | Mapping[str, Any], num_classes: int, split: str, seed: int,
+                  spec: Mapping[str, Feature] | None = None) -> dict[str, np.ndarray]:
+    """One split of the ``random`` dataset: the keys of ``spec`` with class and identity structure.
+
+    Patterns depend on ``seed`` and the key alone, so every split (and any spec naming the key) shares
+    them; examples' classes, identities and noise depend on the split too.
+    """
+    settings = validate_input(settings)
+    spec = legacy_spec(settings) if spec is None else spec
+    r = settings.random
+    n = r.num_train if split == settings.split_train else r.num_val
+    n_cls, n_id = max(int(num_classes), 1), int(r.num_identities)
     rng = np.random.default_rng([seed, 1, sum(map(ord, split))])
-    label = rng.integers(0, num_classes, n).astype(np.int32)
+    label = rng.integers(0, n_cls, n).astype(np.int32)
     identity = rng.integers(0, n_id, n).astype(np.int32)
-    s = float(rcfg["signal"])
-    noise = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
-    emb = id_emb[identity] + 0.1 * noise(n, dim)
-    return {
-        "residuals": s * cls_res[label][:, None] + 0.5 * noise(n, k, size, size, 3),
-        "motion_vectors": s * cls_mv[label][:, None] + 0.5 * noise(n, k, size // 4, size // 4, 2),
-        "iframe": np.clip(id_img[identity] + 0.05 * noise(n, size, size, 3), 0, 1),
-        "apex_frame": np.clip(id_img[identity] + 0.1 * cls_res[label], 0, 1).astype(np.float32),
-        "has_apex": np.ones(n, np.float32),
-        "identity_embedding": emb / np.linalg.norm(emb, axis=-1, keepdims=True),
-        "label": label,
-        "identity": identity,
-    }
+    masks = {}
+    out = {}
+    for key in sorted(spec, key=lambda k: (spec[k].role == "target", k)):  # masks before their targets
+        f = spec[key]
+        shape = tuple(int(d) for d in f.shape)
+        pat = np.random.default_rng([seed, 0, zlib.crc32(key.encode())])
+        kng = np.random.default_rng([seed, 2, sum(map(ord, split)), zlib.crc32(key.encode())])
+        noise = lambda: kng.normal(size=(n, *shape)).astype(np.float32)  # noqa: E731
+        if f.role == "label":
+            x = label
+        elif f.role == "identity":
+            x = identity
+        elif f.role == "signal":
+            x = r.signal * pat.normal(size=(n_cls, *shape)).astype(np.float32)[label] + 0.5 * noise()
+        elif f.role == "identity_signal":
+            x = np.clip(pat.uniform(size=(n_id, *shape)).astype(np.float32)[identity] + 0.05 * noise(), 0, 1)
+        elif f.role == "embedding":
+            x = pat.normal(size=(n_id, *shape)).astype(np.float32)[identity] + 0.1 * noise()
+            x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+        elif f.role == "target":  # e.g. AU intensities in [0, 5], a function of the class
+            x = np.clip(pat.uniform(0, 5, size=(n_cls, *shape)).astype(np.float32)[label] + 0.1 * noise(), 0, 5)
+            mask = masks.get(shape)
+            x = x if mask is None else np.where(mask > 0, x, -1.0)  # uncoded: -1, as the data path writes
+        elif f.role == "target_mask":  # mostly labelled, a few uncoded entries
+            x = (kng.uniform(size=(n, *shape)) > 0.1).astype(np.float32)
+            masks[shape] = x
+        else:  # weight
+            x = np.ones((n, *shape), np.float32)
+        out[key] = np.asarray(x, dtype=f.dtype)
+    return out
 
 
-def make_iterator(config: ml_collections.ConfigDict, split: str, *, train: bool, seed: int) -> Any:
-    """A per-process, checkpointable iterator over ``split`` (global batch from the config)."""
-    icfg = config.input
-    batch = int(icfg.batch_size if train else icfg.get("eval_batch_size", icfg.batch_size))
-    if icfg.dataset == "random":
-        arrays = random_arrays(icfg, int(config.num_classes), split, int(config.seed))
+def make_iterator(config: ml_collections.ConfigDict, split: str, *, train: bool, seed: int,
+                  spec: Mapping[str, Feature] | None = None) -> Any:
+    """A per-process, checkpointable iterator over ``split`` (global batch from the config) holding the
+    keys of ``spec`` (``method.input_spec(config)``; None: the compressed-domain keys)."""
+    settings = validate_input(config.input)
+    batch = settings.global_batch(train)
+    if settings.dataset == "random":
+        arrays = random_arrays(settings, int(config.get("num_classes") or 1), split, int(config.seed), spec)
         return ArrayIterator(arrays, batch, seed=seed, process_index=jax.process_index(),
                              process_count=jax.process_count(), train=train)
     from data_pipelines import input_pipeline  # lazy: imports TensorFlow
 
-    return input_pipeline.make_iterator(icfg, split, seed=seed, process_index=jax.process_index(),
-                                        process_count=jax.process_count(), train=train)
+    return input_pipeline.make_iterator(settings, split, seed=seed, process_index=jax.process_index(),
+                                        process_count=jax.process_count(), train=train, spec=spec)

@@ -18,8 +18,8 @@ jax.distributed.initialize(coordinator_address=os.environ["COORDINATOR"],
 import numpy as np  # noqa: E402
 
 import toy_dataset as toy  # noqa: E402
-from data_pipelines.input_pipeline import device_batches, make_iterator  # noqa: E402
-from fer_jax.parallel import make_mesh, to_host  # noqa: E402
+from data_pipelines.input_pipeline import make_iterator  # noqa: E402
+from fer_jax.parallel import make_mesh, shard_batch, to_host  # noqa: E402
 
 
 def rows(batches) -> list:
@@ -34,9 +34,10 @@ def rows(batches) -> list:
 def main(data_dir: str, prefix: str) -> None:
     mesh = make_mesh()
     cfg = toy.input_cfg(data_dir, batch_size=8, eval_batch_size=8, augment=True)
-    evals = rows(device_batches(make_iterator(cfg, "val", seed=0, train=False), mesh))
-    train_it = make_iterator(cfg, "train", seed=5, train=True)
-    train = rows(device_batches((next(train_it) for _ in range(train_it.batches_per_epoch)), mesh))
+    procs = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    evals = rows(shard_batch(b, mesh) for b in make_iterator(cfg, "val", seed=0, train=False, **procs))
+    train_it = make_iterator(cfg, "train", seed=5, train=True, **procs)
+    train = rows(shard_batch(next(train_it), mesh) for _ in range(train_it.batches_per_epoch))
     with open(f"{prefix}.{jax.process_index()}.json", "w") as f:
         json.dump({"devices": jax.device_count(), "local_devices": jax.local_device_count(),
                    "eval": evals, "train": train, "state": train_it.get_state()}, f)

@@ -4,7 +4,7 @@ import os
 
 import fer_jax.identity as identity
 from builder_helpers import FakeBackbone, corrupt, face_frames, write_images
-from data_pipelines.build_cli import main
+from fer_jax.build_cli import main
 
 
 def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkeypatch):
@@ -35,3 +35,5 @@ def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkey
     assert "does not exist" in err and "Download instructions" in err
     assert main(["nosuchset", "--data-dir", data]) == 2
     assert main(["rafdb", "--data-dir", data, "--size", "30"]) == 2
+    assert main(["rafdb", "--data-dir", data, "--store-frames"]) == 2  # stills have no frames to store
+    assert "still-image" in capsys.readouterr().err
