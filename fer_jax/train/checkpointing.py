@@ -5,7 +5,9 @@ Layout under ``workdir``::
     checkpoints/<step>/{state,iterator,meta}   every ``ckpt_every`` steps (async), ``keep_ckpts`` kept
     best/<step>/{state,meta}                   the single best checkpoint by ``best_metric``
 
-``state`` is the NNX state as a pure dict (``nnx.to_pure_dict``). Typed PRNG keys (the ``nnx.Rngs``
+``state`` is the NNX state as a pure dict (``nnx.to_pure_dict``), less the variables of frozen
+sub-modules (``fer_jax.train.frozen.Frozen``): those are loaded when the state is built and never
+written; on restore they are taken from the template. Typed PRNG keys (the ``nnx.Rngs``
 streams, i.e. the run's rng state) are stored as their raw ``key_data`` and re-wrapped on restore,
 because a pure array tree is what every orbax version reads back. ``iterator`` is the input
 iterator's JSON state, ``meta`` the step and, for best checkpoints, the eval metrics.
@@ -30,6 +32,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from fer_jax.train.frozen import Frozen
+
 log = logging.getLogger(__name__)
 
 
@@ -37,8 +41,13 @@ def _is_key(x: Any) -> bool:
     return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _saved_part(state: nnx.State) -> nnx.State:
+    """What a checkpoint holds: everything but the frozen sub-modules' variables."""
+    return state.filter(nnx.Not(Frozen))
+
+
 def _to_saveable(state: nnx.State) -> dict:
-    pure = nnx.to_pure_dict(state)
+    pure = nnx.to_pure_dict(_saved_part(state))
     return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, pure)
 
 
@@ -49,17 +58,18 @@ def _abstract(state: nnx.State) -> dict:
             return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=data.sharding)
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))
 
-    return jax.tree.map(leaf, nnx.to_pure_dict(state))
+    return jax.tree.map(leaf, nnx.to_pure_dict(_saved_part(state)))
 
 
 def _from_saveable(template: nnx.State, restored: dict) -> nnx.State:
+    frozen, saved = nnx.split_state(template, Frozen, ...)
     pure = jax.tree.map(
         lambda t, r: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
-        nnx.to_pure_dict(template), restored,
+        nnx.to_pure_dict(saved), restored,
     )
-    state = jax.tree.map(lambda x: x, template)  # a copy: the template stays usable
-    nnx.replace_by_pure_dict(state, pure)
-    return state
+    saved = jax.tree.map(lambda x: x, saved)  # a copy: the template stays usable
+    nnx.replace_by_pure_dict(saved, pure)
+    return nnx.merge_state(saved, frozen)
 
 
 def _check_same_on_all_processes(iterator_state: dict) -> None:
@@ -154,6 +164,17 @@ class Checkpoints:
             items["iterator"] = ocp.args.JsonRestore()
         restored = manager.restore(step, args=ocp.args.Composite(**items))
         return _from_saveable(template, restored["state"]), (restored["iterator"] if which == "latest" else None), int(step)
+
+    def restore_raw(self, which: str = "best") -> dict:
+        """The saved state of the ``which`` checkpoint ("best" falls back to "latest") as a nested
+        dict of numpy arrays, without a template (``init_from`` reads other runs this way)."""
+        manager = self.best if which == "best" and self.best is not None and self.best.best_step() is not None \
+            else self.latest
+        step = manager.best_step() if manager is self.best else manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {manager.directory}")
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        return jax.tree.map(np.asarray, restored["state"])
 
     @staticmethod
     def _wait_for(manager) -> None:

@@ -1,9 +1,9 @@
 """The one training loop shared by every method (MI-FER, STT, AU intensity, IFER).
 
-Flow: mesh over all devices → ``method.create`` → state replicated over the ``data`` mesh → restore
-the latest checkpoint of ``workdir`` if there is one → loop: next per-process batch → ``shard_batch``
-(both on a prefetch thread, ``config.prefetch`` batches ahead) → jitted step → non-finite check →
-log → eval → checkpoint.
+Flow: config check → mesh over all devices → ``method.create`` → ``init_from`` → state replicated
+over the ``data`` mesh → restore the latest checkpoint of ``workdir`` if there is one → loop: next
+per-process batch → ``shard_batch`` (both on a prefetch thread, ``config.prefetch`` batches ahead) →
+jitted step → non-finite check → log → eval → checkpoint.
 
 The step is ``nnx.split`` once and run as a pure ``jax.jit`` function ``(state, batch, step) ->
 (state, metrics)`` that merges the graph, calls ``method.train_step`` (which mutates the merged
@@ -12,12 +12,11 @@ while the loop avoids ``nnx.jit``'s per-call graph traversal; the state is repli
 (``out_shardings``) and donated, so updates happen in place in device memory. The module returned
 by ``method.create`` is brought up to date (``nnx.update``) at the end.
 
-Config fields read here (methods read their own): ``method`` (a registered name or
-``"module:Class"``), ``seed``, ``total_steps``, ``log_every``, ``eval_every`` (0 = only at the end),
-``ckpt_every``, ``keep_ckpts``, ``best_metric`` (e.g. ``val/uar``; empty = no best checkpoint),
-``best_mode`` (max | min), ``async_checkpoints``, ``prefetch`` (batches prepared ahead on a thread;
-0 = none), ``tensorboard``, ``progress_bar``, ``progress_keys``, ``num_classes``, ``class_names``,
-``input.split_train``, ``input.split_val`` (empty = no evaluation) and what ``train/data.py`` reads.
+Config: ``config_check.validate`` checks every key before anything is built (an unknown key is a
+``ConfigError``); the top-level fields and their defaults are ``config_check.TrainSettings``. A new
+run loads ``config.init_from`` (``init_from.py``) into the fresh state before it is replicated; a
+resumed run takes everything from its own checkpoint except frozen sub-modules, which are never
+checkpointed (``frozen.py``). Randomness inside a step follows ``rng.py`` (keys from seed and step).
 
 Step numbering: the step passed to ``train_step`` is the 0-based index of the update; logs,
 checkpoints and evals are labelled with the number of updates done (1-based), so "step 10" is the
@@ -39,7 +38,9 @@ from flax import nnx
 
 from fer_jax.evaluate import runner
 from fer_jax.parallel import data_sharding, make_mesh, replicated
+from fer_jax.train import init_from
 from fer_jax.train.checkpointing import Checkpoints
+from fer_jax.train.config_check import validate
 from fer_jax.train.data import make_iterator
 from fer_jax.train.prefetch import DevicePrefetcher
 from fer_jax.train.summaries import Summaries, atomic_write_json
@@ -78,26 +79,31 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     step's metrics, "val": the last eval's scalars, "model": the trained NNX module}``.
     """
     workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    total = int(config.total_steps)
-    mesh = make_mesh()
     method = resolve_method(config.method)
-    model = method.create(config, nnx.Rngs(int(config.seed)))
+    settings = validate(config, method)  # a misspelt key stops here, before anything is built
+    os.makedirs(workdir, exist_ok=True)
+    total = settings.total_steps
+    mesh = make_mesh()
+    ckpts = Checkpoints(workdir, every=settings.ckpt_every, keep=settings.keep_ckpts,
+                        best_metric=settings.best_metric or None, best_mode=settings.best_mode,
+                        asynchronous=settings.async_checkpoints)
+    resuming = ckpts.latest_step() is not None
+    model = method.create(config, nnx.Rngs(settings.seed))
+    loaded = init_from.apply(config, model, frozen_only=resuming)  # before replication
+    if loaded and not resuming:
+        log.info("init_from: %s", ", ".join(f"{k}: {n} arrays" for k, n in loaded.items()))
     graphdef, state = nnx.split(model)
     rep = replicated(mesh)
     state = jax.device_put(state, rep)
     nnx.update(model, state)  # drop the module's unreplicated initial arrays
 
     if train_iter is None:
-        train_iter = make_iterator(config, config.input.split_train, train=True, seed=int(config.seed))
+        train_iter = make_iterator(config, config.input.split_train, train=True, seed=settings.seed,
+                                   spec=method.input_spec(config))
     evals = runner.Evaluations(config, method, graphdef, mesh, iter_fns={"val": eval_iter_fn})
 
-    ckpts = Checkpoints(workdir, every=int(config.ckpt_every), keep=int(config.keep_ckpts),
-                        best_metric=config.get("best_metric") or None,
-                        best_mode=config.get("best_mode", "max"),
-                        asynchronous=bool(config.get("async_checkpoints", True)))
     first = 0
-    if ckpts.latest_step() is not None:
+    if resuming:
         state, iter_state, first = ckpts.restore(state)
         train_iter.set_state(iter_state)
         log.info("resumed from step %d of %s", first, workdir)
@@ -107,9 +113,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     save_config(config, workdir)
 
     summaries = Summaries(workdir, total_steps=total, first_step=first,
-                          tensorboard=bool(config.get("tensorboard", True)),
-                          progress_bar=bool(config.get("progress_bar", True)),
-                          bar_keys=tuple(config.get("progress_keys", ())))
+                          tensorboard=settings.tensorboard, progress_bar=settings.progress_bar,
+                          bar_keys=settings.progress_keys)
     summaries.truncate(first)
 
     def pure_step(state, batch, step):
@@ -119,7 +124,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
 
     step_fn = jax.jit(pure_step, in_shardings=(rep, data_sharding(mesh), rep), out_shardings=rep,
                       donate_argnums=0)
-    log_every = max(int(config.get("log_every", 1)), 1)
+    log_every = max(settings.log_every, 1)
     best_eval = (config.get("best_metric") or "").split("/")[0]
 
     def evaluate(step: int, record: bool = True) -> dict[str, float]:
@@ -155,7 +160,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
             summaries.write(step, "train", dict(train_metrics, **{"perf/steps_per_sec": rate}))
             tick, tick_step = now, step
 
-    batches = DevicePrefetcher(train_iter, mesh, depth=int(config.get("prefetch", 2)) if first < total else 0)
+    batches = DevicePrefetcher(train_iter, mesh, depth=settings.prefetch if first < total else 0)
     try:
         # A step's metrics are fetched after the NEXT step is dispatched, so the host prepares batch
         # t+1 while the device runs step t. Steps that evaluate or checkpoint are finished (and

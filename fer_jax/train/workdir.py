@@ -20,6 +20,7 @@ import ml_collections
 from flax import nnx
 
 from data_pipelines.atomic import atomic_write_json
+from fer_jax.train import init_from
 from fer_jax.train.checkpointing import Checkpoints
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def restore(workdir: str, checkpoint: str = "best", config: ml_collections.Confi
     config = config or load_config(workdir)
     method = resolve_method(config.method)
     model = method.create(config, nnx.Rngs(int(config.seed)))
+    init_from.apply(config, model, frozen_only=True)  # frozen sub-modules are not in checkpoints
     graphdef, state = nnx.split(model)
     ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
     try:

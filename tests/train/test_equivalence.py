@@ -12,7 +12,9 @@ from train_helpers import final_params, read_metrics, run_train
 
 pytestmark = pytest.mark.multiprocess
 # One eval, at the end (eval_every=0), on 20 examples: the last eval batch is padded.
-FLAGS = ["--config.total_steps=10", "--config.ckpt_every=5", "--config.eval_every=0"]
+# Dropout on: its keys follow fer_jax.train.rng, so resume and topology must not change them.
+FLAGS = ["--config.toy.dropout=0.3",
+         "--config.total_steps=10", "--config.ckpt_every=5", "--config.eval_every=0"]
 
 
 @pytest.fixture(scope="module")

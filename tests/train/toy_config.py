@@ -20,5 +20,5 @@ def get_config(arg=None):
     c.input = ml_collections.ConfigDict(dict(
         dataset="random", split_train="train", split_val="val", batch_size=8, eval_batch_size=8,
         segments=2, size=4, random=dict(num_train=48, num_val=20, num_identities=4, identity_dim=4)))
-    c.toy = ml_collections.ConfigDict(dict(hidden=16, nan_at_step=-1, sleep=0.0))
+    c.toy = ml_collections.ConfigDict(dict(hidden=16, nan_at_step=-1, sleep=0.0, dropout=0.0, lr=1e-2))
     return c

@@ -5,12 +5,14 @@ identity embedding from the hidden features. Like MI-FER's min-min game, ONE jit
 optimizers over disjoint parameters in turn: first the auxiliary head (``loss/aux``), then the
 classifier body and head (``loss/ce`` + a small term pushing the auxiliary loss up).
 
-Test knobs (``config.toy``): ``nan_at_step`` (0-based update index from which ``loss/ce`` is NaN),
+Test knobs (``config.toy``): ``dropout`` (rate on the hidden features, keys by ``fer_jax.train.rng``),
+``lr`` (the classifier's), ``nan_at_step`` (0-based update index from which ``loss/ce`` is NaN),
 ``sleep`` (seconds slept per step via a host callback, to give a kill -9 test time to strike).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
@@ -19,6 +21,16 @@ import optax
 from flax import nnx
 
 from fer_jax.train.method import Feature, MethodBase, ServingSpec
+from fer_jax.train.rng import step_key
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySettings:
+    hidden: int = 16
+    nan_at_step: int = -1
+    sleep: float = 0.0
+    dropout: float = 0.0  # on the hidden features in training, keys by fer_jax.train.rng
+    lr: float = 1e-2  # the classifier's Adam
 
 
 class ToyState(nnx.Module):
@@ -29,7 +41,8 @@ class ToyState(nnx.Module):
         self.body = nnx.Linear(s * s * 3, hidden, rngs=rngs)
         self.head = nnx.Linear(hidden, config.num_classes, rngs=rngs)
         self.aux = nnx.Linear(hidden, dim, rngs=rngs)
-        self.classifier_opt = nnx.Optimizer(self, optax.adam(1e-2), wrt=nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
+        lr = config.get("toy", {}).get("lr", 1e-2)
+        self.classifier_opt = nnx.Optimizer(self, optax.adam(lr), wrt=nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
         self.aux_opt = nnx.Optimizer(self, optax.sgd(1e-1), wrt=nnx.All(nnx.Param, nnx.PathContains("aux")))
 
     def features(self, batch):
@@ -39,6 +52,7 @@ class ToyState(nnx.Module):
 
 class ToyMethod(MethodBase):
     name = "toy"
+    settings = {"toy": ToySettings}
 
     def input_spec(self, config):
         s, k = config.input.size, config.input.segments
@@ -73,6 +87,10 @@ class ToyMethod(MethodBase):
 
         def cls_loss(model):
             f = model.features(batch)
+            rate = toy.get("dropout", 0.0)
+            if rate > 0:  # the one randomness rule: keys from (seed, step, stream), nothing carried
+                keep = jax.random.bernoulli(step_key(self.config.seed, step, "dropout"), 1 - rate, f.shape)
+                f = jnp.where(keep, f / (1 - rate), 0.0)
             logits = model.head(f)
             ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
             return ce - 0.01 * jnp.mean((model.aux(f) - target) ** 2), (ce, logits)
