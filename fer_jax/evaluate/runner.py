@@ -129,6 +129,11 @@ def scalar_metrics(name: str, report: Mapping[str, Any]) -> dict[str, float]:
     return {f"{name}/{k}": v for k, v in evaluators_lib.flat_scalars(dict(report)).items()}
 
 
+def eval_iterator(config: ml_collections.ConfigDict, method: Any, split: str) -> Iterator:
+    """A one-pass iterator over ``split`` holding the method's ``input_spec`` keys."""
+    return make_iterator(config, split, train=False, seed=int(config.seed), spec=method.input_spec(config))
+
+
 class Evaluations:
     """The run's named evaluations for the trainer: when each is due and running it on a state.
 
@@ -138,7 +143,7 @@ class Evaluations:
 
     def __init__(self, config: ml_collections.ConfigDict, method: Any, graphdef: nnx.GraphDef,
                  mesh: jax.sharding.Mesh, iter_fns: Mapping[str, Callable[[], Iterator] | None] | None = None):
-        self.config, self.mesh = config, mesh
+        self.config, self.method, self.mesh = config, method, mesh
         self.iter_fns = {k: v for k, v in (iter_fns or {}).items() if v is not None}
         self.settings = eval_settings(config, method, has_val_iter="val" in self.iter_fns)
         self.eval_every = int(config.get("eval_every", 0))
@@ -160,8 +165,7 @@ class Evaluations:
     def run(self, name: str, state: nnx.State) -> tuple[dict[str, float], dict[str, Any]]:
         """Evaluate ``state`` (replicated) as evaluation ``name``: (``name/<metric>`` scalars, report)."""
         s = self.settings[name]
-        fn = self.iter_fns.get(name) or (lambda: make_iterator(self.config, s.split, train=False,
-                                                               seed=int(self.config.seed)))
+        fn = self.iter_fns.get(name) or (lambda: eval_iterator(self.config, self.method, s.split))
         arrays = collect(self.eval_fn, state, fn(), self.mesh)
         report = evaluate_arrays(arrays, self.config, s.evaluators, s.options)
         report["split"] = s.split
@@ -207,7 +211,7 @@ def evaluate_splits(config: ml_collections.ConfigDict, workdir: str, splits: Seq
     results = {}
     for split in splits:
         s = settings_for_split(config, method, split)
-        arrays = collect(eval_fn, state, make_iterator(config, split, train=False, seed=int(config.seed)), mesh)
+        arrays = collect(eval_fn, state, eval_iterator(config, method, split), mesh)
         result = evaluate_arrays(arrays, config, s.evaluators, s.options)
         if "logits" in arrays:
             arrays["pred"] = np.argmax(arrays["logits"], axis=-1).astype(np.int32)

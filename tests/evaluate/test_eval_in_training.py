@@ -10,6 +10,7 @@ import toy_config
 import toy_regression
 
 from fer_jax.evaluate import evaluators as ev
+from fer_jax.evaluate.runner import evaluate_splits
 from fer_jax.train.array_iterator import ArrayIterator
 from fer_jax.train.trainer import train
 
@@ -60,3 +61,23 @@ def test_two_named_evaluations_in_one_run_are_both_recorded(tmp_path):
     best = int(next((tmp_path / "best").iterdir()).name)
     assert best in (6, 12)  # best by val/uar is offered only at val's steps
     assert out["val"]["val/uar"] == val[-1]["val/uar"] and out["val"]["test/war"] == test[-1]["test/war"]
+
+    # fer-jax eval / the demo: each split gets the evaluators of the config's evaluation of it
+    got = evaluate_splits(c, str(tmp_path), ("test", "train"), checkpoint="latest")
+    assert got["test"]["war"] == pytest.approx(test[-1]["test/war"]) and got["test"]["step"] == 12
+    assert "embedding" in got["test"] and "embedding" not in got["train"]  # train: val's evaluators
+    for key in ("war", "uar", "per_class_recall", "confusion", "features", "identity", "label", "pred"):
+        assert key in got["train"], key  # what the demo reads
+    assert got["train"]["pred"].shape == got["train"]["label"].shape == (48,)
+
+
+def test_regression_on_random_data_with_two_evals_and_evaluating_the_workdir(tmp_path):
+    c = toy_regression.config(evals=dict(val=dict(), test=dict(split="test", every=10)))
+    train(c, str(tmp_path))  # the random dataset builds x, targets, target_mask and label from input_spec
+    val, test = read_metrics(tmp_path, "val"), read_metrics(tmp_path, "test")
+    assert [r["step"] for r in val] == [15, 30] and [r["step"] for r in test] == [10, 20, 30]
+    assert test[-1]["test/icc_mean"] > 0.1 and "test/pcc/AU04" in test[-1]
+    got = evaluate_splits(c, str(tmp_path), ("test",), checkpoint="latest")["test"]
+    assert got["icc"]["AU04"] == pytest.approx(test[-1]["test/icc/AU04"], abs=1e-6)
+    assert got["target_mask"].shape == (20, 4, 3)
+    assert got["num_labelled"]["AU01"] == got["target_mask"][..., 0].sum() < 80  # uncoded frames left out

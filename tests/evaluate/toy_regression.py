@@ -1,11 +1,14 @@
 """A tiny regression Method (AU-intensity-like) for testing evaluation through the shared trainer.
 
 Per-frame linear regression of ``targets`` [T, A] from ``x`` [T, F]; the loss and the evaluation skip
-targets coded -1 (not labelled), as the AU data path codes them. ``eval_step`` gives ``predictions``,
-``targets`` and ``target_mask`` per example, which is what the ``regression`` evaluator reads.
+targets where ``target_mask`` is 0 (coded -1, as the AU data path codes them). ``eval_step`` gives
+``predictions``, ``targets`` and ``target_mask`` per example, which is what the ``regression``
+evaluator reads. Runs on the ``random`` dataset (built from ``input_spec``) or on :func:`arrays`.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 import ml_collections
@@ -14,6 +17,12 @@ import optax
 from flax import nnx
 
 from fer_jax.train.method import Feature, MethodBase
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyRegressionSettings:
+    frames: int = 4
+    features: int = 16
 
 
 class ToyRegressor(nnx.Module):
@@ -25,16 +34,18 @@ class ToyRegressor(nnx.Module):
 class ToyRegression(MethodBase):
     name = "toy_regression"
     evaluators = ("regression",)
+    settings = {"toy": ToyRegressionSettings}
 
     def input_spec(self, config):
         t, f, a = config.toy.frames, config.toy.features, len(config.target_names)
-        return {"x": Feature((t, f)), "targets": Feature((t, a), role="target")}
+        return {"x": Feature((t, f)), "targets": Feature((t, a), role="target"),
+                "target_mask": Feature((t, a), role="target_mask"), "label": Feature((), "int32", "label")}
 
     def create(self, config, rngs):
         return ToyRegressor(int(config.toy.features), len(config.target_names), rngs)
 
     def train_step(self, state, batch, step):
-        mask = (batch["targets"] >= 0).astype(jnp.float32)
+        mask = batch["target_mask"]
 
         def loss_fn(model):
             err = (model.linear(batch["x"]) - batch["targets"]) ** 2
@@ -46,7 +57,7 @@ class ToyRegression(MethodBase):
 
     def eval_step(self, state, batch):
         return {"predictions": state.linear(batch["x"]), "targets": batch["targets"],
-                "target_mask": (batch["targets"] >= 0).astype(jnp.float32)}
+                "target_mask": batch["target_mask"]}
 
     def predictor(self, state):
         return state
@@ -56,18 +67,22 @@ def config(**overrides) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict(dict(
         method="toy_regression:ToyRegression", seed=0, total_steps=30, log_every=10, eval_every=15,
         ckpt_every=15, keep_ckpts=1, best_metric="val/icc_mean", best_mode="max", progress_bar=False,
-        tensorboard=False, num_classes=1, target_names=("AU01", "AU02", "AU04"),
-        toy=dict(frames=4, features=5), input=dict(dataset="memory", split_train="train", split_val="val",
-                                                   batch_size=8, eval_batch_size=8)))
+        tensorboard=False, num_classes=3, target_names=("AU01", "AU02", "AU04"),
+        toy=dict(frames=4, features=16), input=dict(dataset="random", split_train="train", split_val="val",
+                                                    batch_size=8, eval_batch_size=8,
+                                                    random=dict(num_train=48, num_val=20))))
     c.update(overrides)
     return c
 
 
 def arrays(n: int, seed: int, coded: float = 0.7) -> dict[str, np.ndarray]:
-    """``x`` [n, T, F] and ``targets`` = a fixed linear map of x + noise, -1 where not coded."""
+    """In memory: ``x`` [n, T, F], ``targets`` = a fixed linear map of x + noise, -1 where not coded
+    (``target_mask`` 0), ``label`` 0."""
     rng = np.random.default_rng(seed)
     c = config()
     x = rng.normal(size=(n, c.toy.frames, c.toy.features)).astype(np.float32)
     w = np.random.default_rng(123).normal(size=(c.toy.features, len(c.target_names)))
     y = (x @ w + 0.3 * rng.normal(size=(n, c.toy.frames, len(c.target_names))) + 2.5).astype(np.float32)
-    return {"x": x, "targets": np.where(rng.uniform(size=y.shape) < coded, np.clip(y, 0, 5), -1.0).astype(np.float32)}
+    mask = (rng.uniform(size=y.shape) < coded).astype(np.float32)
+    return {"x": x, "targets": np.where(mask > 0, np.clip(y, 0, 5), -1.0).astype(np.float32), "target_mask": mask,
+            "label": np.zeros(n, np.int32)}
