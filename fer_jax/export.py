@@ -1,12 +1,17 @@
-"""``fer-jax export --workdir DIR --out FILE``: the residual-only predictor as a serialized StableHLO.
+"""``fer-jax export --workdir DIR --out FILE``: a method's predictor as a serialized StableHLO artifact.
 
-The exported function maps residuals [B, K, S, S, 3] (float32, /255) and motion vectors
-[B, K, S/4, S/4, 2] to class probabilities [B, C]; B is symbolic, so one artifact serves any batch.
-Weights are baked in as constants: the artifact needs neither this package's Python model code nor
-the training checkpoint, only ``jax.export.deserialize`` (``load_exported`` below). A JSON sidecar
-(``FILE.json``) records what a caller must feed it: size, GOP, mode, segments and class names.
+Any method with a serving spec: the exported function takes the spec's inputs, in the spec's order,
+each with a symbolic leading batch dimension ``b`` (one artifact serves any batch), and returns the
+spec's output (probabilities, values or an embedding) [b, ...]. Weights are baked in as constants: the
+artifact needs neither this package's model code nor the checkpoint, only ``jax.export.deserialize``
+(``load_exported`` below). A JSON sidecar (``FILE.json``) records what a caller must feed it and how
+to read the result: input names/shapes/dtypes in order, the input group and its preprocessing (size,
+segments, GOP, ...), the output kind and names, the method, step and checkpoint.
 Choice: StableHLO via ``jax.export`` rather than a framework conversion, because it is JAX's own
 stable, versioned serialization and runs on CPU, GPU and TPU (``--platforms``).
+
+Both files are written under temporary names and renamed only once both are complete: a failed export
+(no checkpoint, a method that cannot be served, an unwritable path) leaves no file behind.
 """
 
 from __future__ import annotations
@@ -15,48 +20,94 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 
-def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms: tuple[str, ...] = ("cpu",)) -> dict:
-    """Write ``out`` (serialized ``jax.export.Exported``) and ``out + '.json'``; returns the sidecar."""
+class ExportError(RuntimeError):
+    """An export that cannot be made; the message names the workdir or file and the reason. ``status``:
+    the exit status (2: the workdir cannot be served, a usage error; 1: the output cannot be written)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms: tuple[str, ...] = ("cpu",)
+                     ) -> dict[str, Any]:
+    """Write ``out`` (serialized ``jax.export.Exported``) and ``out + '.json'``; returns the sidecar.
+
+    Raises :class:`ExportError` (no config or checkpoint, no serving spec, unwritable ``out``).
+    """
     import jax
 
-    from fer_jax.inference import probabilities_fn, restore
+    from data_pipelines.atomic import atomic_path
+    from fer_jax.inference import ServingError, make_serve_fn, output_info, restore, serving_spec
 
-    restored = restore(workdir, checkpoint)
-    icfg = restored.config.input
-    size, k = int(icfg.size), int(icfg.get("segments", 3))
-    params, probs_fn = probabilities_fn(restored)
+    try:
+        restored = restore(workdir, checkpoint)
+        spec = serving_spec(restored)
+        out_shape, out_names = output_info(restored)
+    except (FileNotFoundError, ServingError) as e:
+        raise ExportError(f"{workdir}: {e}", 2) from e
+    params, serve = make_serve_fn(restored)
+    names = list(spec.inputs)
 
-    def probs(residuals, motion_vectors):  # params are closed over: baked into the artifact as constants
-        return probs_fn(params, residuals, motion_vectors)
+    def fn(*xs):  # params are closed over: baked into the artifact as constants
+        return serve(params, dict(zip(names, xs)))
 
     (b,) = jax.export.symbolic_shape("b")
-    specs = (jax.ShapeDtypeStruct((b, k, size, size, 3), np.float32),
-             jax.ShapeDtypeStruct((b, k, size // 4, size // 4, 2), np.float32))
-    exported = jax.export.export(jax.jit(probs), platforms=list(platforms))(*specs)
-    sidecar = {"workdir": os.path.abspath(workdir), "step": restored.step, "checkpoint": restored.checkpoint,
-               "size": size, "segments": k, "gop": int(icfg.get("gop", 12)), "mode": icfg.get("mode", "accumulate"),
-               "class_names": list(restored.config.get("class_names") or []), "platforms": list(platforms),
-               "inputs": {"residuals": ["b", k, size, size, 3], "motion_vectors": ["b", k, size // 4, size // 4, 2]}}
-    for path, data in ((out, bytes(exported.serialize())), (out + ".json", json.dumps(sidecar, indent=2).encode())):
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+    shapes = [jax.ShapeDtypeStruct((b,) + tuple(f.shape), np.dtype(f.dtype)) for f in spec.inputs.values()]
+    exported = jax.export.export(jax.jit(fn), platforms=list(platforms))(*shapes)
+    sidecar = {"format": "jax.export", "method": str(restored.config.method), "workdir": os.path.abspath(workdir),
+               "step": restored.step, "checkpoint": restored.checkpoint, "platforms": list(platforms),
+               "input_group": spec.input_group, "preprocessing": dict(spec.preprocessing),
+               "inputs": [{"name": n, "shape": ["b", *map(int, f.shape)], "dtype": str(np.dtype(f.dtype))}
+                          for n, f in spec.inputs.items()],
+               "output": {"kind": spec.output, "shape": ["b", *out_shape], "names": list(out_names)}}
+    placed = False  # the artifact is renamed first; if the sidecar's rename then fails, it goes again
+    try:
+        with atomic_path(out + ".json") as tmp_json:
+            with open(tmp_json, "w") as f:
+                f.write(json.dumps(sidecar, indent=2) + "\n")
+            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+                f.write(bytes(exported.serialize()))
+            placed = True
+    except OSError as e:
+        if placed and os.path.isfile(out):
+            os.remove(out)
+        raise ExportError(f"cannot write {out}: {e}", 1) from e
     return sidecar
 
 
-def load_exported(path: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """The exported predictor as ``(residuals, motion_vectors) -> probabilities``."""
+def load_exported(path: str) -> Callable[..., np.ndarray]:
+    """The exported predictor as ``f(*inputs)`` (the sidecar's order) or ``f(**inputs)`` (by name).
+
+    Keyword calls need the sidecar (``path + '.json'``); positional calls work without it.
+    """
     import jax
 
     with open(path, "rb") as f:
         exported = jax.export.deserialize(bytearray(f.read()))
-    return lambda residuals, motion_vectors: np.asarray(exported.call(residuals, motion_vectors))
+    names = None
+    if os.path.isfile(path + ".json"):
+        with open(path + ".json") as f:
+            names = [i["name"] for i in json.load(f)["inputs"]]
+
+    def call(*args: np.ndarray, **kwargs: np.ndarray) -> np.ndarray:
+        if kwargs:
+            if names is None:
+                raise TypeError(f"{path}: no sidecar {path}.json, so inputs must be positional")
+            if args or set(kwargs) != set(names):
+                raise TypeError(f"{path}: takes {names} by name, got {sorted(kwargs)} (+{len(args)} positional)")
+            args = tuple(kwargs[n] for n in names)
+        if len(args) != len(exported.in_avals):
+            raise TypeError(f"{path}: takes {len(exported.in_avals)} inputs ({names or 'no sidecar'}), "
+                            f"got {len(args)}")
+        return np.asarray(exported.call(*(np.asarray(a, v.dtype) for a, v in zip(args, exported.in_avals))))
+
+    return call
 
 
 def main(argv: list[str]) -> int:
@@ -69,6 +120,10 @@ def main(argv: list[str]) -> int:
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         print(f"fer-jax export: {args.workdir}: no config.json; is it a training workdir?", file=sys.stderr)
         return 2
-    sidecar = export_predictor(args.workdir, args.out, args.checkpoint, tuple(args.platforms.split(",")))
-    print(f"exported step {sidecar['step']} ({sidecar['checkpoint']}) to {args.out}")
+    try:
+        sidecar = export_predictor(args.workdir, args.out, args.checkpoint, tuple(args.platforms.split(",")))
+    except ExportError as e:
+        print(f"fer-jax export: {e}", file=sys.stderr)
+        return e.status
+    print(f"exported {sidecar['method']} step {sidecar['step']} ({sidecar['checkpoint']}) to {args.out}")
     return 0

@@ -1,7 +1,10 @@
-"""Loading a trained workdir for inference, and turning one extracted clip into model inputs.
+"""A trained workdir as a serving function: the method's predictor, fed and read as its ``ServingSpec`` says.
 
-Shared by ``fer-jax predict``, ``fer-jax export`` and the inference benchmark. Only numpy and JAX:
-the clip arrays come from ``data_pipelines.compressed`` (PyAV), which callers import themselves.
+Shared by ``fer-jax predict``, ``fer-jax export`` and the inference benchmark, for every method: the
+predictor is ``method.predictor(state)`` (e.g. MI-FER's residual-only classifier), split once into a
+graph and its arrays, and ``method.serve`` maps a dict of batched inputs (``spec.inputs``) to the outputs
+the spec names. Only numpy and JAX here; raw files become inputs in ``fer_jax.serving.prepare``
+(re-exported below: ``segment_positions``, ``clip_inputs``, ``gop_inputs``).
 """
 
 from __future__ import annotations
@@ -12,59 +15,79 @@ import jax
 import numpy as np
 from flax import nnx
 
+from fer_jax.serving.prepare import P_FRAME, check_spec, clip_inputs, gop_inputs, segment_positions  # noqa: F401
+from fer_jax.train.method import ServingSpec
 from fer_jax.train.workdir import Restored, restore  # noqa: F401  (restore: used by predict and export)
 
-P_FRAME = 2  # frame_types value of a P-frame (see data_pipelines.compressed)
+
+class ServingError(RuntimeError):
+    """A restored workdir that cannot be served: its method declares no serving spec, or a bad one."""
 
 
-def segment_positions(n: int, k: int) -> np.ndarray:
-    """Evaluation-time TSN: the centre of each of K equal segments of ``n`` frames (as in training)."""
-    start = np.floor(np.arange(k) * n / k).astype(np.int64)
-    stop = np.floor(np.arange(1, k + 1) * n / k).astype(np.int64)
-    return np.minimum(start + np.maximum(stop - start, 1) // 2, max(n - 1, 0))
+def serving_spec(restored: Restored) -> ServingSpec:
+    """The method's :class:`ServingSpec` for the run's config, checked against its input group."""
+    try:
+        spec = restored.method.serving_spec(restored.config)
+    except NotImplementedError as e:
+        raise ServingError(str(e)) from e
+    try:
+        check_spec(spec)
+    except ValueError as e:
+        raise ServingError(f"method {restored.config.method!r}: {e}") from e
+    return spec
 
 
-def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
-                ) -> dict[str, np.ndarray]:
-    """One clip's stored arrays -> the model's inputs over the whole clip: K evaluation segments.
+def make_serve_fn(restored: Restored) -> tuple[Any, Callable[[Any, dict[str, jax.Array]], jax.Array]]:
+    """``(params, f)`` with ``f(params, inputs) -> outputs``: ``method.serve`` on the merged predictor.
 
-    ``residuals`` [G, P, S, S, 3] int16, ``motion_vectors`` [G, P, S/4, S/4, 2] -> float32
-    ``residuals`` [K, S, S, 3] (/255) and ``motion_vectors`` [K, S/4, S/4, 2]. A clip with no P-frame
-    (a single frame) shows its first slot, all zeros: no motion, no residual.
+    ``inputs`` is a dict of batched arrays keyed as ``spec.inputs`` (other keys are ignored). Params are
+    an argument so ``make_predict_fn`` can jit ``f`` once and ``export`` can bake them in as constants.
     """
-    valid = np.flatnonzero(frame_types[:, 1:].reshape(-1) == P_FRAME)
-    if valid.size == 0:
-        valid = np.zeros(1, np.int64)
-    pick = valid[segment_positions(valid.size, k)]
-    res = residuals.reshape((-1,) + residuals.shape[2:])[pick]
-    mv = motion_vectors.reshape((-1,) + motion_vectors.shape[2:])[pick]
-    return {"residuals": res.astype(np.float32) / 255.0, "motion_vectors": mv.astype(np.float32)}
+    spec = serving_spec(restored)
+    method = restored.method
+    graphdef, params = nnx.split(method.predictor(restored.state))
+    names = tuple(spec.inputs)
 
+    def serve(params, inputs):
+        return method.serve(nnx.merge(graphdef, params), {k: inputs[k] for k in names})
 
-def gop_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
-               ) -> dict[str, np.ndarray]:
-    """Per-GOP inputs for a timeline: [G, K, ...], K segments within each GOP's own P-frames."""
-    per = [clip_inputs(frame_types[g:g + 1], residuals[g:g + 1], motion_vectors[g:g + 1], k)
-           for g in range(frame_types.shape[0])]
-    return {key: np.stack([p[key] for p in per]) for key in per[0]}
-
-
-def probabilities_fn(restored: Restored) -> tuple[Any, Callable]:
-    """``(params, f)`` with ``f(params, residuals, motion_vectors) -> probabilities`` of the residual-only
-    predictor; shared by ``make_predict_fn`` (params as an argument) and ``fer-jax export`` (baked in)."""
-    predictor = restored.method.predictor(restored.state)
-    graphdef, params = nnx.split(predictor)
-    uses_mv = bool(getattr(getattr(predictor, "encoder", None), "use_mv", False))
-
-    def probs(params, residuals, motion_vectors):
-        logits, _ = nnx.merge(graphdef, params)(residuals, motion_vectors if uses_mv else None)
-        return jax.nn.softmax(logits, axis=-1)
-
-    return params, probs
+    return params, serve
 
 
 def make_predict_fn(restored: Restored) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A jitted ``inputs [B, K, ...] -> class probabilities [B, C]`` of the residual-only predictor."""
-    params, probs = probabilities_fn(restored)
-    probs = jax.jit(probs)
-    return lambda inputs: np.asarray(probs(params, inputs["residuals"], inputs["motion_vectors"]))
+    """A jitted ``{name: [B, ...]} -> outputs [B, ...]`` (numpy) of the method's predictor.
+
+    Inputs are cast to the spec's dtypes; a missing one is a ``KeyError`` naming what the spec takes.
+    """
+    spec = serving_spec(restored)
+    params, serve = make_serve_fn(restored)
+    jitted = jax.jit(serve)
+
+    def predict(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        missing = [k for k in spec.inputs if k not in inputs]
+        if missing:
+            raise KeyError(f"inputs lack {missing}; the serving spec takes {list(spec.inputs)}")
+        return np.asarray(jitted(params, {k: np.asarray(inputs[k], f.dtype) for k, f in spec.inputs.items()}))
+
+    return predict
+
+
+def output_info(restored: Restored) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Per-example output shape and the names of its entries (``spec.output_names``, else the config's
+    ``class_names`` / ``target_names``, else ``"0", "1", ...``; none for embeddings), checked to agree."""
+    spec = serving_spec(restored)
+    params, serve = make_serve_fn(restored)
+    x = {k: jax.ShapeDtypeStruct((1,) + tuple(f.shape), np.dtype(f.dtype)) for k, f in spec.inputs.items()}
+    shape = tuple(jax.eval_shape(serve, params, x).shape[1:])
+    if spec.output == "embedding":
+        return shape, ()
+    names = tuple(map(str, spec.output_names))
+    if not names:
+        key = "class_names" if spec.output == "probabilities" else "target_names"
+        names = tuple(map(str, restored.config.get(key) or ()))
+    if len(shape) != 1:
+        raise ServingError(f"method {restored.config.method!r}: {spec.output} output must be [B, N], got [B, *{shape}]")
+    if names and len(names) != shape[0]:
+        raise ServingError(f"method {restored.config.method!r}: {len(names)} output names {names} for "
+                           f"{shape[0]} {spec.output}")
+    return shape, names or tuple(str(i) for i in range(shape[0]))

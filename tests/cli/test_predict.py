@@ -67,6 +67,15 @@ def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys
     assert ok["timeline"][0]["start_s"] == 0.0 and ok["timeline"][-1]["end_s"] == pytest.approx(30 / 25.0)
     for entry in ok["timeline"]:
         assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    # the record equals the in-framework predictor on the clip extracted as in training
+    from data_pipelines.compressed import extract_file
+    from fer_jax.inference import restore
+
+    clip = extract_file(good, size=16, gop=12)
+    r = restore(str(workdir))
+    x = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, 2)
+    want = np.asarray(r.method.serve(r.method.predictor(r.state), {k: v[None] for k, v in x.items()}))[0]
+    np.testing.assert_allclose(list(ok["probabilities"].values()), want, atol=2e-6)
 
 
 def test_predict_usage_error_without_workdir_config(tmp_path):
@@ -80,11 +89,17 @@ def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
     out = tmp_path / "model.jaxexport"
     assert cli.main(["export", "--workdir", str(workdir), "--out", str(out)]) == 0
     sidecar = json.loads((tmp_path / "model.jaxexport.json").read_text())
-    assert sidecar["size"] == 16 and sidecar["segments"] == 2 and len(sidecar["class_names"]) == 7
+    assert sidecar["input_group"] == "compressed" and sidecar["method"] == "mi_fer"
+    assert sidecar["preprocessing"]["size"] == 16 and sidecar["preprocessing"]["segments"] == 2
+    names = list(synthface_config.EXPRESSIONS)
+    assert sidecar["output"] == {"kind": "probabilities", "shape": ["b", 7], "names": names}
+    # the tiny config trains without motion vectors: the artifact takes residuals only (the spec's inputs)
+    assert [i["name"] for i in sidecar["inputs"]] == ["residuals"]
+    assert sidecar["inputs"][0]["shape"] == ["b", 2, 16, 16, 3]
     rng = np.random.default_rng(0)
+    live = make_predict_fn(restore(str(workdir)))
     for batch in (1, 3):  # the batch dimension is symbolic
         inputs = {"residuals": rng.normal(size=(batch, 2, 16, 16, 3)).astype(np.float32),
                   "motion_vectors": rng.normal(size=(batch, 2, 4, 4, 2)).astype(np.float32)}
-        got = load_exported(str(out))(inputs["residuals"], inputs["motion_vectors"])
-        want = make_predict_fn(restore(str(workdir)))(inputs)
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        want = live(inputs)  # extra keys are ignored: only the spec's inputs reach the model
+        np.testing.assert_allclose(load_exported(str(out))(residuals=inputs["residuals"]), want, rtol=1e-5, atol=1e-6)
