@@ -1,43 +1,97 @@
-"""Optimizers from config, built from optax's own schedules and transforms.
+"""Optimizers from config (``OptimSettings``), built from optax's own schedules and transforms, and the
+non-finite guard every method's update goes through.
 
-``config.optim``: ``name`` (adamw | sgd), ``lr``, ``weight_decay``, ``momentum`` (sgd),
-``schedule`` (cosine | constant | step), ``warmup_steps``, ``step_every``/``step_factor`` (step),
-``grad_clip`` (0 = off).
+A method's optimizer section (``config.optim``; MI-FER's estimator has its own, ``config.mi.optim``)
+is built with ``fer_jax.settings.build(OptimSettings, config.optim, "optim")``: the dataclass below
+holds the only defaults, and an unknown key (``optim.lr_decay``) is a ``ConfigError``.
 """
 
 from __future__ import annotations
 
-import ml_collections
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
 import optax
+from flax import nnx
+
+from fer_jax.settings import ConfigError
+
+NAMES = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant", "step")
 
 
-def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
-    lr = float(cfg.lr)
-    warmup = int(cfg.get("warmup_steps", 0))
-    kind = cfg.get("schedule", "cosine")
-    if kind == "cosine":
+@dataclasses.dataclass(frozen=True)
+class OptimSettings:
+    """One optimizer: ``name`` (adamw | sgd), peak ``lr``, decoupled ``weight_decay``, ``momentum`` (sgd),
+    ``schedule`` (cosine to 0 | constant | step), linear ``warmup_steps`` from 0 (cosine, constant),
+    ``step_every`` / ``step_factor`` (step: lr × factor every ``step_every`` steps; 0 = a third of the
+    run), ``grad_clip`` (global-norm clip; 0 = off).
+
+    The defaults are MI-FER's encoder optimizer (``configs/mi_fer/common.py``), the measured setting
+    every method starts from.
+    """
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_steps: int = 500
+    step_every: int = 0
+    step_factor: float = 0.1
+    grad_clip: float = 1.0
+
+    def __post_init__(self):
+        if self.name not in NAMES:
+            raise ConfigError(f"optim.name must be one of {NAMES}, got {self.name!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"optim.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for key in ("lr", "weight_decay", "warmup_steps", "step_every", "grad_clip"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"optim.{key} must be >= 0, got {getattr(self, key)}")
+
+
+def make_schedule(s: OptimSettings, total_steps: int) -> optax.Schedule:
+    lr, warmup = float(s.lr), int(s.warmup_steps)
+    if s.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1))
-    if kind == "constant":
-        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup]) if warmup else optax.constant_schedule(lr)
-    if kind == "step":
-        every = int(cfg.get("step_every", max(total_steps // 3, 1)))
-        boundaries = {b: float(cfg.get("step_factor", 0.1)) for b in range(every, total_steps, every)}
-        return optax.piecewise_constant_schedule(lr, boundaries)
-    raise ValueError(f"unknown schedule {kind!r}")
+    if s.schedule == "constant":
+        if not warmup:
+            return optax.constant_schedule(lr)
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
+    every = int(s.step_every) or max(total_steps // 3, 1)
+    return optax.piecewise_constant_schedule(lr, {b: float(s.step_factor) for b in range(every, total_steps, every)})
 
 
-def make_tx(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-    """The gradient transformation described by ``cfg`` (one per parameter group)."""
-    schedule = make_schedule(cfg, total_steps)
-    name = cfg.get("name", "adamw")
-    if name == "adamw":
-        tx = optax.adamw(schedule, weight_decay=float(cfg.get("weight_decay", 0.0)))
-    elif name == "sgd":
-        tx = optax.chain(
-            optax.add_decayed_weights(float(cfg.get("weight_decay", 0.0))),
-            optax.sgd(schedule, momentum=float(cfg.get("momentum", 0.9))),
-        )
+def make_tx(s: OptimSettings, total_steps: int) -> optax.GradientTransformation:
+    """The gradient transformation ``s`` describes (one per parameter group)."""
+    schedule = make_schedule(s, total_steps)
+    if s.name == "adamw":
+        tx = optax.adamw(schedule, weight_decay=float(s.weight_decay))
     else:
-        raise ValueError(f"unknown optimizer {name!r}")
-    clip = float(cfg.get("grad_clip", 0.0))
-    return optax.chain(optax.clip_by_global_norm(clip), tx) if clip > 0 else tx
+        tx = optax.chain(optax.add_decayed_weights(float(s.weight_decay)),
+                         optax.sgd(schedule, momentum=float(s.momentum)))
+    return optax.chain(optax.clip_by_global_norm(float(s.grad_clip)), tx) if s.grad_clip > 0 else tx
+
+
+def guarded_update(module: nnx.Module, opt: nnx.Optimizer, loss: jax.Array, grads: Any) -> jax.Array:
+    """``opt.update(module, grads)``, kept only if ``loss`` and every gradient are finite. Returns that flag.
+
+    A bad batch then never corrupts the parameters or the optimizer state (both are restored with
+    ``jnp.where``), and the non-finite ``loss/*`` metric lets the trainer stop and name the step.
+    Hand-written rather than ``optax.apply_if_finite``: that checks only the gradients and keeps its
+    decision inside the optimizer state, while here the loss is checked too and the caller gets the
+    flag (MI-FER keeps a rejected step's rows out of its critic memory).
+    """
+    ok = jnp.isfinite(loss)
+    for g in jax.tree.leaves(grads):
+        ok &= jnp.all(jnp.isfinite(g))
+    old_params = nnx.as_pure(nnx.state(module, nnx.Param))
+    old_opt = nnx.as_pure(nnx.state(opt))
+    opt.update(module, grads)
+    keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+    nnx.update(module, jax.tree.map(keep, nnx.as_pure(nnx.state(module, nnx.Param)), old_params))
+    nnx.update(opt, jax.tree.map(keep, nnx.as_pure(nnx.state(opt)), old_opt))
+    return ok

@@ -19,9 +19,7 @@ Architecture choices, and why:
   (stop-gradient) posterior by KL(p_apex ‖ p_residual), so the apex branch teaches without being
   dragged towards the residual stream. Agreement is on the *posterior*, not on features: the apex
   frame shows the whole face, and pulling z_exp towards its features pulled identity in with it
-  (measured on the demo's SynthFace with head sway: identity probe 0.29 / 0.30 linear / MLP with
-  feature agreement vs 0.20 / 0.18 without an apex branch, chance 0.08). Rows without an apex label
-  (``has_apex == 0``) contribute nothing.
+  (measured: ``README.md``). Rows without an apex label (``has_apex == 0``) contribute nothing.
 """
 
 from __future__ import annotations
@@ -75,7 +73,8 @@ class ExpressionEncoder(nnx.Module):
 class ApexBranch(nnx.Module):
     """Training-only still-image encoder: apex frame [B, S, S, 3] -> z [B, feature_dim] (float32)."""
 
-    def __init__(self, arch: str, width: int | None, feature_dim: int, stem: str = "imagenet", *, dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(self, arch: str, width: int | None, feature_dim: int, stem: str = "imagenet", *,
+                 dtype=jnp.float32, rngs: nnx.Rngs):
         self.net = make_resnet(arch, 3, width, stem, dtype=dtype, rngs=rngs)
         self.proj = nnx.Linear(self.net.out_dim, feature_dim, dtype=dtype, rngs=rngs)
 

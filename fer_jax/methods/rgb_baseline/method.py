@@ -16,11 +16,16 @@ Choices, and why:
 * **Mean over frames, then one linear head** (no projection): the simplest temporal model, the usual
   "per-frame CNN + average" baseline; ``features`` are the pooled trunk features.
 * **One optimizer** (``optim.*``, as MI-FER's encoder optimizer), no identity or MI terms.
-* **Non-finite guard** as in MI-FER: an update is applied only if the loss and all gradients are finite.
+* **Non-finite guard** (``fer_jax.train.optim.guarded_update``, shared with MI-FER): an update is
+  applied only if the loss and all gradients are finite.
+
+Settings: ``model`` (:class:`ModelSettings`) and ``optim`` (``OptimSettings``); their dataclasses hold
+the only defaults, equal to MI-FER's trunk and encoder optimizer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +33,40 @@ import ml_collections
 import optax
 from flax import nnx
 
+from fer_jax.methods.mi_fer.settings import ModelSettings as MiFerModel
 from fer_jax.models import make_resnet
+from fer_jax.settings import ConfigError, build
+from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.method import Feature, MethodBase, ServingSpec
-from fer_jax.train.method import config_get as _get
-from fer_jax.train.optim import make_tx
+from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """``config.model``: the per-frame trunk (``encoder`` arch, ``width`` of its first stage, None = the
+    arch's own, ``stem``) and the compute ``dtype``; defaults taken from MI-FER's residual trunk, which
+    this baseline is compared against."""
+
+    encoder: str = MiFerModel.encoder
+    width: int | None = MiFerModel.width
+    stem: str = MiFerModel.stem
+    dtype: str = MiFerModel.dtype
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"model.dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        if self.stem not in ("imagenet", "small"):
+            raise ConfigError(f"model.stem must be 'imagenet' or 'small', got {self.stem!r}")
+
+
+SETTINGS = {"model": ModelSettings, "optim": OptimSettings}
+
+
+def _top(config: ml_collections.ConfigDict, name: str):
+    """A top-level field the trainer owns; its default is :class:`TrainSettings`' (the one home)."""
+    return config.get(name, getattr(TrainSettings, name))
 
 
 class FrameAverageClassifier(nnx.Module):
@@ -55,16 +88,11 @@ class RgbBaselineState(nnx.Module):
     """The classifier and its optimizer, as one NNX graph."""
 
     def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        dtype_name = str(_get(config, "model.dtype", "float32"))
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"model.dtype must be one of {sorted(_DTYPES)}, got {dtype_name!r}")
-        self.net = FrameAverageClassifier(
-            int(_get(config, "num_classes", 7)), str(_get(config, "model.encoder", "resnet18")),
-            _get(config, "model.width", None), str(_get(config, "model.stem", "imagenet")),
-            dtype=_DTYPES[dtype_name], rngs=rngs)
-        optim = _get(config, "optim", None) or ml_collections.ConfigDict(
-            dict(name="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", warmup_steps=0))
-        self.opt = nnx.Optimizer(self.net, make_tx(optim, int(_get(config, "total_steps", 1000))), wrt=nnx.Param)
+        m = build(ModelSettings, config.get("model"), "model")
+        optim = build(OptimSettings, config.get("optim"), "optim")
+        self.net = FrameAverageClassifier(int(_top(config, "num_classes")), m.encoder, m.width, m.stem,
+                                          dtype=DTYPES[m.dtype], rngs=rngs)
+        self.opt = nnx.Optimizer(self.net, make_tx(optim, int(_top(config, "total_steps"))), wrt=nnx.Param)
 
 
 def _mask(batch: dict) -> jax.Array:
@@ -84,6 +112,7 @@ class RgbBaseline(MethodBase):
     """The ``rgb_baseline`` Method (see ``fer_jax.train.method.Method``)."""
 
     name = "rgb_baseline"
+    settings = SETTINGS
     evaluators = ("classification",)
 
     def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
@@ -104,15 +133,7 @@ class RgbBaseline(MethodBase):
 
     def train_step(self, state: RgbBaselineState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         (loss, aux), grads = nnx.value_and_grad(_loss, has_aux=True)(state.net, batch)
-        ok = jnp.isfinite(loss)
-        for g in jax.tree.leaves(grads):
-            ok &= jnp.all(jnp.isfinite(g))
-        old_params = nnx.as_pure(nnx.state(state.net, nnx.Param))
-        old_opt = nnx.as_pure(nnx.state(state.opt))
-        state.opt.update(state.net, grads)
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        nnx.update(state.net, jax.tree.map(keep, nnx.as_pure(nnx.state(state.net, nnx.Param)), old_params))
-        nnx.update(state.opt, jax.tree.map(keep, nnx.as_pure(nnx.state(state.opt)), old_opt))
+        guarded_update(state.net, state.opt, loss, grads)
         return {"loss/total": loss, **aux}
 
     def eval_step(self, state: RgbBaselineState, batch: dict) -> dict[str, jax.Array]:

@@ -7,14 +7,21 @@ B, K, S, D = 4, 2, 16, 12
 
 
 def make_config(**over) -> ml_collections.ConfigDict:
+    """A tiny, fully stated MI-FER config (the tests' numbers do not depend on the dataclass defaults);
+    ``over`` sets dotted keys, e.g. ``make_config(**{"mi.penalty": "refit"})``."""
     cfg = ml_collections.ConfigDict(
         dict(
+            seed=0,
             num_classes=7,
             total_steps=100,
-            model=dict(encoder="tiny", width=8, stem="small", feature_dim=16, use_mv=False, dtype="float32"),
-            mi=dict(weight=0.5, start_step=2, warmup_steps=2, estimator="club", estimator_steps=2, hidden=32, identity_dim=D),
+            model=dict(encoder="tiny", width=8, stem="small", feature_dim=16, use_mv=False, mv_encoder="tiny",
+                       mv_width=None, dtype="float32"),
+            mi=dict(weight=0.5, start_step=2, warmup_steps=2, estimator="club", estimator_steps=2, hidden=32,
+                    identity_dim=D, penalty="club", refit_ridge=0.1, refit_memory=0,
+                    optim=dict(name="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", warmup_steps=0,
+                               grad_clip=0.0)),
             apex=dict(enabled=False, weight=1.0),
-            optim=dict(name="adamw", lr=1e-2, schedule="constant"),
+            optim=dict(name="adamw", lr=1e-2, weight_decay=0.0, schedule="constant", warmup_steps=0, grad_clip=0.0),
         )
     )
     for key, value in over.items():
@@ -24,6 +31,14 @@ def make_config(**over) -> ml_collections.ConfigDict:
             node = node[p]
         node[leaf] = value
     return cfg
+
+
+def hparams(**mi):
+    """The step's static settings of :func:`make_config`, with ``mi`` fields overridden."""
+    from fer_jax.methods.mi_fer.method import Hparams, build_settings
+
+    s = build_settings(make_config(**{f"mi.{k}": v for k, v in mi.items()}))
+    return Hparams(s["mi"], s["apex"], 0)
 
 
 def make_batch(seed: int = 0, b: int = B, s: int = S) -> dict:

@@ -7,8 +7,14 @@ import optax
 import pytest
 from flax import nnx
 
-from fer_jax.methods.mi_fer.club import (ClubEstimator, club_estimate, club_per_dimension, club_per_example,
-                                         estimator_loss, refit_linear_club)
+from fer_jax.methods.mi_fer.club import (
+    ClubEstimator,
+    club_estimate,
+    club_per_dimension,
+    club_per_example,
+    estimator_loss,
+    refit_linear_club,
+)
 
 D = 20
 

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from mifer_helpers import D, make_batch, make_config
 from flax import nnx
+from mifer_helpers import D, hparams, make_batch, make_config
 
 from fer_jax.methods import get_method
-from fer_jax.methods.mi_fer.method import Hparams, encoder_phase, estimator_phase
+from fer_jax.methods.mi_fer.method import encoder_phase, estimator_phase
+from fer_jax.methods.mi_fer.settings import MiSettings
 
 METHOD = get_method("mi_fer")
 STEP = nnx.jit(METHOD.train_step)
@@ -76,10 +77,10 @@ def test_train_step_runs_estimator_steps_then_one_encoder_update_with_lambda_war
 
 
 def test_lambda_warmup_schedule():
-    hp = Hparams(mi_weight=2.0, start_step=10, warmup_steps=20)
+    hp = MiSettings(weight=2.0, start_step=10, warmup_steps=20)
     got = [float(hp.weight_at(jnp.asarray(s))) for s in (0, 9, 10, 20, 30, 100)]
     assert got == pytest.approx([0.0, 0.0, 0.0, 1.0, 2.0, 2.0])
-    assert float(Hparams(mi_weight=0.3).weight_at(jnp.asarray(0))) == pytest.approx(0.3)
+    assert float(MiSettings(weight=0.3, start_step=0, warmup_steps=0).weight_at(jnp.asarray(0))) == pytest.approx(0.3)
 
 
 def test_non_finite_batch_reports_non_finite_losses_and_leaves_state_untouched(batch):
@@ -146,7 +147,8 @@ def test_all_options_vclub_mv_apex(batch):
     assert ev["logits"].dtype == jnp.float32 and ev["features"].shape == (4, 16)
     assert ev["mi/club_per_example"].shape == (4,)
     pred = METHOD.predictor(a)
-    assert sum(x.size for x in params(pred)) == sum(x.size for x in params(a.net)) - sum(x.size for x in params(a.net.apex))
+    size = lambda m: sum(x.size for x in params(m))  # noqa: E731
+    assert size(pred) == size(a.net) - size(a.net.apex)
     assert pred.encoder is a.net.encoder and pred.head is a.net.head  # shares the trained modules
     no_mv = {k: v for k, v in batch.items() if k != "motion_vectors"}
     with pytest.raises(ValueError, match="motion_vectors"):
@@ -162,14 +164,14 @@ def test_clip_negative_option_controls_whether_a_negative_estimate_is_rewarded()
     est = st.estimator
     est.logvar_out.bias[...] = jnp.full_like(est.logvar_out.bias[...], -4.0)  # a confident, wrong critic
     loss = nnx.jit(lambda net, est, b, hp: _encoder_loss(net, est, b, *args, hp, None), static_argnums=3)
-    clipped, aux = loss(st.net, est, batch, Hparams(clip_negative=True))
-    raw, _ = loss(st.net, est, batch, Hparams(clip_negative=False))
+    clipped, aux = loss(st.net, est, batch, hparams(clip_negative=True))
+    raw, _ = loss(st.net, est, batch, hparams(clip_negative=False))
     assert float(aux["mi/club"]) < 0.0
     assert float(clipped) == pytest.approx(float(aux["loss/ce"]) + max(float(aux["mi/club"]), 0.0), rel=1e-5)
     assert float(raw) == pytest.approx(float(aux["loss/ce"]) + float(aux["mi/club"]), rel=1e-5)
 
 
-def _penalised(seed: int, hp: Hparams):
+def _penalised(seed: int, hp):
     """Encoder loss of the fresh state on a seeded batch under ``hp`` (λ = 1): (total, aux, z, z_id, mask)."""
     from fer_jax.methods.mi_fer.method import _encoder_loss
 
@@ -185,7 +187,7 @@ def _penalised(seed: int, hp: Hparams):
 def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
     from fer_jax.methods.mi_fer.club import club_per_dimension
 
-    total, aux, z, z_id, mask = _penalised(5, Hparams(penalty="abs_dims"))
+    total, aux, z, z_id, mask = _penalised(5, hparams(penalty="abs_dims"))
     per_dim = club_per_dimension(fresh().estimator, z, z_id, mask)
     want = float(aux["loss/ce"]) + float(jnp.abs(per_dim).sum())
     assert total == pytest.approx(want, rel=1e-5)
@@ -195,7 +197,7 @@ def test_abs_dims_penalty_charges_every_dimension_of_the_estimate():
 def test_refit_penalty_uses_the_batch_refitted_linear_critic():
     from fer_jax.methods.mi_fer.club import refit_linear_club
 
-    total, aux, z, z_id, mask = _penalised(6, Hparams(penalty="refit"))
+    total, aux, z, z_id, mask = _penalised(6, hparams(penalty="refit"))
     want = float(aux["loss/ce"]) + max(float(refit_linear_club(z, z_id, mask)), 0.0)
     assert total == pytest.approx(want, rel=1e-4)
     with pytest.raises(ValueError, match="mi.penalty"):
@@ -236,8 +238,8 @@ def test_unit_critic_input_feeds_the_estimator_normalised_features():
     from fer_jax.methods.mi_fer.method import _critic_view
 
     z = jnp.array([[3.0, 4.0], [0.0, 2.0]])
-    np.testing.assert_allclose(_critic_view(z, Hparams(critic_input="unit")), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
-    assert _critic_view(z, Hparams()) is z
+    np.testing.assert_allclose(_critic_view(z, hparams(critic_input="unit")), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+    assert _critic_view(z, hparams()) is z
 
 
 def test_bfloat16_compute_keeps_float32_params_and_outputs(batch):
