@@ -17,6 +17,7 @@ Stages (each skipped when its output already exists, so an interrupted demo resu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--identities", type=int, default=80, help="SynthFace identities in train/val/test")
     p.add_argument("--clips-per-identity", type=int, default=2, help="clips per identity and expression")
     p.add_argument("--frames", type=int, default=32, help="frames per clip")
-    p.add_argument("--size", type=int, default=48, help="frame size the models see (multiple of 16)")
+    p.add_argument("--size", type=int, default=None,
+                   help="frame size the models see (multiple of 16; default: configs/mi_fer/demo.py's)")
     p.add_argument("--head-motion", type=float, default=0.5,
                    help="subjects' slow head sway (SynthFace lab regime; 0 = head fixed): it puts the face "
                         "outline, hair and glasses, i.e. identity, into the residuals")
@@ -55,20 +57,34 @@ def _parser() -> argparse.ArgumentParser:
                         "val/test identities keep every clip, which the identity audit needs")
     p.add_argument("--pool-identities", type=int, default=60, help="reserved identities for the identity encoder")
     p.add_argument("--id-steps", type=int, default=300, help="identity-encoder pre-training steps")
-    p.add_argument("--steps", type=int, default=2000, help="training steps of each MI-FER run")
-    p.add_argument("--width", type=int, default=16, help="channels of the encoder's first stage")
-    p.add_argument("--mi-weight", type=float, default=0.2, help="λ of the MI-FER run (the baseline uses 0)")
+    p.add_argument("--steps", type=int, default=None, help="training steps of each MI-FER run (default: the config's)")
+    p.add_argument("--width", type=int, default=None,
+                   help="channels of the encoder's first stage (default: the config's)")
+    p.add_argument("--mi-weight", type=float, default=None,
+                   help="λ of the MI-FER run, the baseline uses 0 (default: the config's)")
     p.add_argument("--audit-splits", type=int, default=10,
                    help="random probe-train/probe-test halves the identity audit averages over")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="(default: the config's)")
     p.add_argument("--workers", type=int, default=None, help="processes for rendering and extraction")
     p.add_argument("--quick", action="store_true", help="a tiny smoke-sized demo (tests, first look)")
     return p
 
 
 def _quick(args: argparse.Namespace) -> None:
-    args.identities, args.clips_per_identity, args.frames, args.size = 8, 1, 24, 32
-    args.pool_identities, args.id_steps, args.steps, args.width = 8, 30, 20, 8
+    """The smoke-sized data; the training size is ``configs/mi_fer/demo.py:quick``'s."""
+    args.identities, args.clips_per_identity, args.frames = 8, 1, 24
+    args.pool_identities, args.id_steps = 8, 30
+
+
+def _training_defaults(args: argparse.Namespace) -> None:
+    """Flags left out take the experiment's values from ``configs/mi_fer/demo.py`` (their one home)."""
+    from configs.mi_fer import demo as experiment
+
+    c = experiment.get_config("quick" if args.quick else None)
+    for name, value in (("seed", c.seed), ("steps", c.total_steps), ("width", c.model.width),
+                        ("size", c.input.size), ("mi_weight", c.mi.weight)):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 class Stage:
@@ -105,28 +121,21 @@ def _jsonable(x: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def train_config(args: argparse.Namespace, data_dir: Path, backbone: str, mi_weight: float):
-    """The ``synthface.py:tiny`` config pointed at the demo's dataset, with the demo's sizes."""
-    from configs.mi_fer import synthface
+def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline: bool) -> str:
+    """The ``configs/mi_fer/demo.py`` argument of one run, every training flag stated."""
+    parts = (["baseline"] if baseline else []) + [
+        f"seed={args.seed}", f"steps={args.steps}", f"width={args.width}", f"size={args.size}",
+        f"mi_weight={args.mi_weight!r}", f"data_dir={data_dir}", f"backbone={backbone}"]
+    if any("," in str(x) for x in (data_dir, backbone)):
+        raise ValueError(f"the demo's paths may not contain ',': {data_dir}, {backbone}")
+    return ",".join(parts)
 
-    c = synthface.get_config("tiny")
-    c.seed = args.seed
-    c.total_steps = args.steps
-    c.eval_every = max(args.steps // 3, 1)
-    c.ckpt_every = max(args.steps // 3, 1)
-    c.log_every = max(args.steps // 60, 1)
-    c.mi.weight = mi_weight
-    c.model.width = args.width
-    # λ is 0 for the first 15% of the steps, then ramps up over the next 30%: the encoder learns
-    # expression first and the game strips identity from features that exist. Measured on the demo's
-    # data (seed 0): λ = 0.1 from step 50 cost 2.1 points of WAR (seed 1: 4.1), from step 300 +0.6.
-    c.mi.start_step = args.steps * 3 // 20
-    c.mi.warmup_steps = args.steps * 3 // 10
-    c.input.dataset = "synthface"
-    c.input.data_dir = str(data_dir)
-    c.input.identity_backbone = backbone
-    c.input.size = args.size
-    c.input.split_val = "val"
+
+def train_config(args: argparse.Namespace, data_dir: Path, backbone: str, baseline: bool = False):
+    """``configs/mi_fer/demo.py`` with the demo's flags, as ``fer-jax train --config=...`` builds it."""
+    from configs.mi_fer import demo as experiment
+
+    c = experiment.get_config(config_arg(args, data_dir, backbone, baseline))
     c.progress_bar = sys.stderr.isatty()
     return c
 
@@ -166,21 +175,28 @@ def run(args: argparse.Namespace) -> dict:
     with Stage(report, "extract + build TFDS", work / "tfds.done.json") as st:
         if not st.done:
             from data_pipelines.synthface_tfds.builder import SynthFace
+            from fer_jax.identity import get_backbone
 
             cfg = SynthFace.make_config(size=args.size, identity_backbone=backbone,
                                         identities=args.identities, clips_per_identity=args.clips_per_identity,
                                         frames=args.frames, seed=args.seed)
+            # data_pipelines know no model: the frozen encoder of stage 2 is injected, as a picklable
+            # factory so extraction workers each load their own.
             builder = SynthFace(config=cfg, data_dir=str(tfds_dir), source_dir=source_dir,
-                                workers=args.workers or os.cpu_count() or 1)
+                                workers=args.workers or os.cpu_count() or 1,
+                                backbone_factory=functools.partial(get_backbone, backbone))
             builder.download_and_prepare()
-            _write_json(work / "tfds.done.json", {"skipped": builder.skipped,
-                                                  "splits": {k: v.num_examples for k, v in builder.info.splits.items()}})
+            splits = {k: v.num_examples for k, v in builder.info.splits.items()}
+            _write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits})
     report["tfds"] = json.loads((work / "tfds.done.json").read_text())
 
     results = {}
-    for run_name, weight in (("mi_fer", args.mi_weight), ("baseline", 0.0)):
-        config = train_config(args, tfds_dir, backbone, weight)
+    for run_name, baseline in (("mi_fer", False), ("baseline", True)):
+        config = train_config(args, tfds_dir, backbone, baseline)
         run_dir = work / run_name
+        report.setdefault("train_commands", {})[run_name] = (
+            f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
+            f"--workdir={run_dir}")
         with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
             if not st.done:
                 from fer_jax.train.trainer import train
@@ -288,6 +304,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.quick:
         _quick(args)
+    _training_defaults(args)
     if args.size % 16:
         print(f"fer-jax demo: --size must be a multiple of 16, got {args.size}", file=sys.stderr)
         return 2

@@ -9,27 +9,52 @@
 * ``baseline`` - λ = 0 (no MI minimisation), the comparison run of the identity audit.
 
 Everything else is an ordinary field, overridable on the command line (``--config.mi.weight=0.1``).
+The sections' values here equal the settings dataclasses' defaults (``fer_jax/methods/mi_fer/settings.py``,
+``fer_jax/train/optim.py``; a test keeps them equal): they are stated so the experiment reads top to bottom.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 
-VARIANT_WORDS = ("tiny", "random", "baseline")
+# The variant words and keys of the dataset configs (name -> default, or (default, type) where the
+# default is None).
+VARIANTS = dict(tiny=False, random=False, baseline=False, fold=(None, int))
+_TRUE, _FALSE = ("", "1", "true", "yes"), ("0", "false", "no")
 
 
-def parse_arg(arg: str | None) -> dict[str, str | bool]:
-    """``"tiny,fold=3"`` -> ``{"tiny": True, "fold": "3"}``; unknown words are an error."""
-    out: dict[str, str | bool] = {}
+def parse_arg(arg: str | None, **spec: Any) -> ml_collections.ConfigDict:
+    """``"tiny,fold=3"`` -> typed values by ``spec`` (big_vision's ``configs/common.py:parse_arg``).
+
+    ``spec``: name -> default (its type converts the value) or ``(default, type)``; without ``spec``,
+    :data:`VARIANTS`. A bare word sets a boolean to True; unknown names are an error. Every name of
+    ``spec`` is in the result, at its default unless given.
+    """
+    spec = spec or VARIANTS
+    out = {}
+    for name, default in spec.items():
+        out[name] = default[0] if isinstance(default, tuple) else default
     for part in filter(None, (p.strip() for p in (arg or "").split(","))):
         key, sep, value = part.partition("=")
-        if sep:
-            out[key] = value
-        elif key in VARIANT_WORDS:
-            out[key] = True
+        if key not in spec:
+            words = ", ".join(k if _kind(spec[k]) is bool else f"{k}=..." for k in spec)
+            raise ValueError(f"unknown config variant {key!r}; known: {words}")
+        kind = _kind(spec[key])
+        if kind is bool:
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(f"config variant {key}={value!r}: not a boolean")
+            out[key] = value.lower() in _TRUE
+        elif not sep:
+            raise ValueError(f"config variant {key!r} needs a value: {key}=...")
         else:
-            raise ValueError(f"unknown config variant {key!r}; known: {', '.join(VARIANT_WORDS)}, fold=K")
-    return out
+            out[key] = kind(value)
+    return ml_collections.ConfigDict(out)
+
+
+def _kind(default: Any) -> type:
+    return default[1] if isinstance(default, tuple) else type(default)
 
 
 def base_config(dataset: str, class_names: tuple[str, ...]) -> ml_collections.ConfigDict:
@@ -58,8 +83,8 @@ def base_config(dataset: str, class_names: tuple[str, ...]) -> ml_collections.Co
         # The encoder's penalty: CLUB under a closed-form critic (leave-one-out, fitted on this batch +
         # the last refit_memory rows). The trained estimator still plays phase 1 and reports mi/club;
         # penalty="club" (penalise under the trained critic, the paper's game) made identity *more*
-        # readable on the toy and in the demo: measurements in mi_fer/method.py.
-        penalty="refit", refit_ridge=1.0, refit_memory=128,
+        # readable on the toy and in the demo: fer_jax/methods/mi_fer/README.md.
+        penalty="refit", refit_ridge=1.0, refit_memory=128, clip_negative=True, critic_input="raw",
         hidden=256, identity_dim=128, identity_norm="sphere", logvar_bound=5.0,
         optim=dict(name="adamw", lr=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
                    grad_clip=0.0)))
@@ -104,7 +129,8 @@ def lab_fold_config(dataset: str, class_names: tuple[str, ...], arg: str | None,
     """The lab onset datasets (CK+, Oulu-CASIA, MMI): k-fold by subject (fold 0 unless ``fold=K``),
     apex constraint on, batch 32, eval and checkpoint every 500 steps."""
     args = parse_arg(arg)
-    args.setdefault("fold", "0")
+    if args.fold is None:
+        args.fold = 0
     c = base_config(dataset, class_names)
     c.apex.enabled = True
     c.total_steps = total_steps
@@ -115,25 +141,23 @@ def lab_fold_config(dataset: str, class_names: tuple[str, ...], arg: str | None,
     return finish(c, args, n_folds=n_folds)
 
 
-def finish(c: ml_collections.ConfigDict, args: dict, *, n_folds: int | None = None) -> ml_collections.ConfigDict:
-    """Apply the variant words and ``fold=K`` of ``args`` (see module docstring)."""
-    if args.get("tiny"):
+def finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, *,
+           n_folds: int | None = None) -> ml_collections.ConfigDict:
+    """Apply the variant words and ``fold=K`` of ``args`` (:data:`VARIANTS`; see module docstring)."""
+    if args.tiny:
         apply_tiny(c)
-    if args.get("baseline"):
+    if args.baseline:
         c.mi.weight = 0.0
-    if args.get("random"):
+    if args.random:
         c.input.dataset = "random"
-    if "fold" in args:
+    if args.fold is not None:
         if n_folds is None:
             raise ValueError(f"dataset {c.input.dataset!r} has fixed splits; fold=K does not apply")
-        fold = int(args["fold"])
+        fold = int(args.fold)
         if not 0 <= fold < n_folds:
             raise ValueError(f"fold={fold} outside 0..{n_folds - 1}")
         c.input.fold = fold
         c.input.split_train, c.input.split_val = f"train@fold{fold}", f"test@fold{fold}"
-    unknown = set(args) - set(VARIANT_WORDS) - {"fold"}
-    if unknown:
-        raise ValueError(f"unknown config argument(s) {sorted(unknown)}")
     if c.input.dataset == "random":  # the generated embedding must match what the estimator expects
         c.input.random.identity_dim = c.mi.identity_dim
     return c

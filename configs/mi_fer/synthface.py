@@ -5,8 +5,7 @@ SynthFace's lab regime annotates the apex frame, so the apex constraint is on he
 """
 
 from configs.mi_fer import common
-
-EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+from data_pipelines.synthface.facs import EXPRESSIONS  # TF- and PyAV-free: the label ids' one home
 
 
 def get_config(arg=None):

@@ -8,14 +8,11 @@ the network sees. Trained from in-memory decoded frames (``ArrayIterator``; see
 import ml_collections
 
 from configs.mi_fer import common
-
-EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+from data_pipelines.synthface.facs import EXPRESSIONS
 
 
 def get_config(arg=None):
-    args = common.parse_arg(arg)
-    if set(args) - {"tiny"}:
-        raise ValueError(f"rgb_baseline/synthface.py takes only 'tiny', got {sorted(args)}")
+    args = common.parse_arg(arg, tiny=False)
     mi = common.base_config("synthface", EXPRESSIONS)
     c = ml_collections.ConfigDict()
     c.method = "rgb_baseline"
@@ -29,7 +26,7 @@ def get_config(arg=None):
     c.optim = mi.optim
     c.input = ml_collections.ConfigDict(dict(dataset="synthface_frames", batch_size=64, eval_batch_size=64,
                                              frames=3, size=112))
-    if args.get("tiny"):
+    if args.tiny:
         common.apply_tiny(mi)
         c.total_steps, c.log_every, c.eval_every, c.ckpt_every = mi.total_steps, 10, 100, 100
         c.model.encoder, c.model.width = mi.model.encoder, mi.model.width

@@ -2,11 +2,14 @@
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from fer_jax import cli
 from fer_jax.demo import select_coverage
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write_labels(root, identities=6, clips=2):
@@ -78,3 +81,75 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert cli.main(["demo", "--quick", "--workdir", str(work), "--workers", "1"]) == 0
     again = json.loads((work / "report.json").read_text())
     assert again["runs"]["mi_fer"]["war"] == report["runs"]["mi_fer"]["war"]
+
+
+def _legacy_train_config(args, data_dir, backbone, mi_weight):
+    """What ``fer_jax.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it."""
+    from configs.mi_fer import synthface
+
+    c = synthface.get_config("tiny")
+    c.seed = args.seed
+    c.total_steps = args.steps
+    c.eval_every = max(args.steps // 3, 1)
+    c.ckpt_every = max(args.steps // 3, 1)
+    c.log_every = max(args.steps // 60, 1)
+    c.mi.weight = mi_weight
+    c.model.width = args.width
+    c.mi.start_step = args.steps * 3 // 20
+    c.mi.warmup_steps = args.steps * 3 // 10
+    c.input.dataset = "synthface"
+    c.input.data_dir = str(data_dir)
+    c.input.identity_backbone = backbone
+    c.input.size = args.size
+    c.input.split_val = "val"
+    return c
+
+
+def _demo_args(argv):
+    from fer_jax import demo
+
+    args = demo._parser().parse_args(argv)
+    if args.quick:
+        demo._quick(args)
+    demo._training_defaults(args)
+    return args
+
+
+# The demo's training flags before they moved to configs/mi_fer/demo.py (argparse defaults, --quick).
+LEGACY = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
+          ("--quick",): dict(seed=0, steps=20, width=8, size=32, mi_weight=0.2)}
+
+
+@pytest.mark.parametrize("argv", [(), ("--quick",), ("--quick", "--steps", "7", "--mi-weight", "0.5", "--seed", "3")])
+def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
+    """configs/mi_fer/demo.py reproduces the demo's former Python-built configs exactly, for both runs."""
+    from fer_jax.demo import train_config
+
+    args = _demo_args(list(argv))
+    if tuple(argv) in LEGACY:
+        assert {k: getattr(args, k) for k in LEGACY[tuple(argv)]} == LEGACY[tuple(argv)]
+    data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
+    for baseline, weight in ((False, args.mi_weight), (True, 0.0)):
+        new = train_config(args, data_dir, backbone, baseline)
+        old = _legacy_train_config(args, data_dir, backbone, weight)
+        new.progress_bar = old.progress_bar = False
+        assert new.to_dict() == old.to_dict()
+
+
+def test_demo_config_launches_the_demo_run_from_the_train_cli(tmp_path, monkeypatch):
+    """``fer-jax train --config=configs/mi_fer/demo.py:data_dir=...,backbone=flax:...`` = the demo's run."""
+    from fer_jax.demo import train_config
+    from fer_jax.train import cli as train_cli
+
+    monkeypatch.chdir(REPO)
+    data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
+    for word, baseline in (("", False), ("baseline,", True)):
+        fv = train_cli.parse([f"--config=configs/mi_fer/demo.py:{word}data_dir={data_dir},backbone={backbone}",
+                              "--workdir=w"], "fer-jax train", train_cli._define_flags)
+        want = train_config(_demo_args([]), data_dir, backbone, baseline)
+        want.progress_bar = fv.config.progress_bar
+        assert fv.config.to_dict() == want.to_dict()
+    with pytest.raises(ValueError, match="stepz"):
+        from configs.mi_fer import demo as experiment
+
+        experiment.get_config("stepz=3")
