@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from data_pipelines.settings import validate_input
 from fer_jax.settings import build, check_keys, plain
 
 
@@ -56,6 +57,7 @@ SECTIONS = ("input", "evals", "init_from")  # top-level sections owned by the da
 
 def validate(config: Any, method: Any) -> TrainSettings:
     """Check every key of ``config`` against its owner (see module docstring); the trainer's settings."""
+    from fer_jax.evaluate.runner import EvalSettings
     from fer_jax.train import init_from
 
     method_sections = dict(getattr(method, "settings", {}) or {})
@@ -64,5 +66,8 @@ def validate(config: Any, method: Any) -> TrainSettings:
     for name, cls in method_sections.items():
         build(cls, config.get(name), name)
     init_from.entries(config)
+    validate_input(config.get("input"))
+    for name, spec in dict(config.get("evals") or {}).items():
+        build(EvalSettings, spec, f"evals.{name}")
     return build(TrainSettings, {k: v for k, v in plain(config).items() if k not in SECTIONS
                                  and k not in method_sections}, "")

@@ -37,6 +37,8 @@ def _config(**top):
     ("", "totl_steps", "unknown config key totl_steps (did you mean 'total_steps'?)"),
     ("toy", "hiden", "unknown config key toy.hiden (did you mean 'hidden'?)"),
     ("init_from", "x", "unknown config key init_from.x.sorce (did you mean 'source'?)"),
+    ("input", "batch_sise", "unknown config key input.batch_sise (did you mean 'batch_size'?)"),
+    ("evals", "test", "unknown config key evals.test.splt (did you mean 'split'?)"),
 ])
 def test_a_misspelt_key_stops_the_run_before_anything_is_built(tmp_path, where, key, message):
     c = _config()
@@ -44,6 +46,10 @@ def test_a_misspelt_key_stops_the_run_before_anything_is_built(tmp_path, where, 
         c[key] = 3
     elif where == "toy":
         c.toy[key] = 3
+    elif where == "input":
+        c.input[key] = 3
+    elif where == "evals":
+        c.evals = {key: dict(splt="val")}
     else:
         c.init_from = {key: dict(sorce="x", load={"a": "a"})}
     with pytest.raises(ConfigError) as e:
