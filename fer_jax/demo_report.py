@@ -89,6 +89,9 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
     lines += ["![training curves](curves.png)", ""]
     for run in report["runs"]:
         lines += [f"### Confusion matrix, {run_titles[run]}", "", f"![confusion]({run}/confusion_test.png)", ""]
+    if report.get("train_commands"):  # the runs' experiment is configs/mi_fer/demo.py; this relaunches one
+        lines += ["## Re-running a training run (from the repository root)", ""]
+        lines += [f"- {run_titles[run]}: `{cmd}`" for run, cmd in report["train_commands"].items()] + [""]
     lines += ["## Time per stage (seconds)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report.get("seconds", {}).items()]
     path = work / "report.md"

@@ -75,6 +75,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert "identity audit" in md and "Results on unseen identities" in md and "of 10 splits" in md
     assert report["penalty"] == "refit" and "penalty `refit`" in md and "head sway 0.5" in md
     assert "audit on the training identities" in md and "(0 before step 3, full from step 9)" in md
+    assert "fer-jax train --config=configs/mi_fer/demo.py:baseline,seed=0,steps=20,width=8,size=32" in md
     for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
         assert (work / png).read_bytes()[:4] == b"\x89PNG"
     # A second run finds every stage done and rewrites the same report.
