@@ -1,1 +1,3 @@
-"""Evaluation: metrics, the identity audit, figures, and the split-wide runner behind `fer-jax eval`."""
+"""Evaluation: evaluators chosen by the method/config (``evaluators.py``), the split-wide runner and the
+trainer's named evaluations (``runner.py``), fold tables (``tables.py``), metrics, the identity audit and
+figures, behind ``fer-jax eval`` and ``fer-jax cv``."""
