@@ -97,10 +97,13 @@ def test_predict_image_classifier_equals_the_live_predictor(image_workdir, tmp_p
     grey = (rng.uniform(size=(16, 12)) * 255).astype(np.uint8)
     Image.fromarray(colour).save(tmp_path / "a.png")
     Image.fromarray(grey, mode="L").save(tmp_path / "b.png")
-    status, result = _predict(tmp_path, image_workdir, tmp_path / "a.png", tmp_path / "b.png")
-    assert status == 0 and result["input_group"] == "image" and result["output"] == "probabilities"
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then nothing
+    status, result = _predict(tmp_path, image_workdir, tmp_path / "a.png", tmp_path / "b.png", tmp_path / "bad.png")
+    assert status == 1 and result["input_group"] == "image" and result["output"] == "probabilities"
+    *ok, bad = result["predictions"]
+    assert bad["status"] == "failed" and "bad.png" in bad["error"] and "cannot decode image" in bad["error"]
     want = _live(image_workdir, {"image": np.stack([_square(colour), _square(np.stack([grey] * 3, -1))])})
-    for rec, p in zip(result["predictions"], want):
+    for rec, p in zip(ok, want):
         assert rec["status"] == "ok" and list(rec["probabilities"]) == list(CLASSES)
         np.testing.assert_allclose(list(rec["probabilities"].values()), p, atol=2e-6)
         assert rec["prediction"] == CLASSES[int(np.argmax(p))] and "timeline" not in rec
@@ -214,3 +217,11 @@ def test_export_to_an_unwritable_path_leaves_no_file(image_workdir, tmp_path, ca
     assert cli.main(["export", "--workdir", image_workdir, "--out", str(tmp_path / "m.jaxexport")]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "is_a_folder", "m.jaxexport.json"]
     assert list(folder.iterdir()) == [] and list(taken.iterdir()) == []
+
+
+def test_serving_modules_import_without_pyav_pillow_or_tensorflow():
+    import subprocess
+
+    code = ("import sys\nfor m in ('av', 'PIL', 'tensorflow'): sys.modules[m] = None\n"
+            "import fer_jax.inference, fer_jax.predict, fer_jax.export, fer_jax.serving.prepare")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(HERE)))
