@@ -57,7 +57,7 @@ SECTIONS = ("input", "evals", "init_from")  # top-level sections owned by the da
 
 def validate(config: Any, method: Any) -> TrainSettings:
     """Check every key of ``config`` against its owner (see module docstring); the trainer's settings."""
-    from fer_jax.evaluate.runner import EvalSettings
+    from fer_jax.evaluate.runner import eval_settings
     from fer_jax.train import init_from
 
     method_sections = dict(getattr(method, "settings", {}) or {})
@@ -67,7 +67,6 @@ def validate(config: Any, method: Any) -> TrainSettings:
         build(cls, config.get(name), name)
     init_from.entries(config)
     validate_input(config.get("input"))
-    for name, spec in dict(config.get("evals") or {}).items():
-        build(EvalSettings, spec, f"evals.{name}")
+    eval_settings(config, method, has_val_iter=True)  # keys, evaluator names and their options
     return build(TrainSettings, {k: v for k, v in plain(config).items() if k not in SECTIONS
                                  and k not in method_sections}, "")
