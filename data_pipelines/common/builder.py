@@ -118,7 +118,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         name = config_name(cls.KIND, size, gop, mode, identity_backbone, store_frames)
         desc = f"size={size} identity_backbone={identity_backbone}"
         if cls.KIND == "video":
-            desc = f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone} store_frames={store_frames}"
+            desc = (f"size={size} gop={gop} mode={mode} identity_backbone={identity_backbone} "
+                    f"store_frames={store_frames}")
         return FerConfig(name=name, description=desc, size=size, gop=gop, mode=mode,
                          identity_backbone=identity_backbone, store_frames=store_frames)
 
@@ -179,7 +180,8 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             features=feats,
             metadata=tfds.core.MetadataDict(
                 identity_backbone=bb.name, identity_backbone_spec=c.identity_backbone,
-                identity_dim=int(bb.dim), store_frames=bool(getattr(c, "store_frames", False)), protocol=self.PROTOCOL, aus=list(self.AUS), skipped=[]),
+                identity_dim=int(bb.dim), store_frames=bool(getattr(c, "store_frames", False)),
+                protocol=self.PROTOCOL, aus=list(self.AUS), skipped=[]),
         )
 
     def _download_and_prepare(self, dl_manager, download_config=None):

@@ -56,7 +56,10 @@ def random_arrays(settings: InputSettings | Mapping[str, Any], num_classes: int,
         shape = tuple(int(d) for d in f.shape)
         pat = np.random.default_rng([seed, 0, zlib.crc32(key.encode())])
         kng = np.random.default_rng([seed, 2, sum(map(ord, split)), zlib.crc32(key.encode())])
-        noise = lambda: kng.normal(size=(n, *shape)).astype(np.float32)  # noqa: E731
+
+        def noise(kng=kng, shape=shape):
+            return kng.normal(size=(n, *shape)).astype(np.float32)
+
         if f.role == "label":
             x = label
         elif f.role == "identity":

@@ -13,7 +13,6 @@ import json
 import os
 
 import numpy as np
-
 from builder_helpers import FakeBackbone, write_images, write_video
 
 SIZE, FRAMES, N_AUS = 32, 16, 12

@@ -16,8 +16,8 @@ jax.distributed.initialize(coordinator_address=os.environ["COORDINATOR"],
                            num_processes=int(os.environ["NUM_PROCESSES"]), process_id=int(os.environ["PROCESS_ID"]))
 
 import numpy as np  # noqa: E402
-
 import toy_dataset as toy  # noqa: E402
+
 from data_pipelines.input_pipeline import make_iterator  # noqa: E402
 from fer_jax.parallel import make_mesh, shard_batch, to_host  # noqa: E402
 

@@ -2,8 +2,9 @@
 
 import os
 
-import fer_jax.identity as identity
 from builder_helpers import FakeBackbone, corrupt, face_frames, write_images
+
+import fer_jax.identity as identity
 from fer_jax.build_cli import main
 
 

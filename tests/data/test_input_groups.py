@@ -4,10 +4,10 @@ and a copied data dir + identity encoder still finding its build."""
 
 import shutil
 
+import input_fixtures as fx
 import numpy as np
 import pytest
 
-import input_fixtures as fx
 from data_pipelines.groups import MissingFeatureError
 from data_pipelines.input_pipeline import make_iterator
 from data_pipelines.settings import ConfigError, validate_input
@@ -138,7 +138,8 @@ def test_copied_data_dir_and_encoder_still_find_the_build(tmp_path):
                    per_split={"train": 4, "val": 2})
     shutil.copytree(tmp_path / "run", tmp_path / "moved")
     shutil.rmtree(tmp_path / "run")
-    cfg = fx.input_cfg(str(tmp_path / "moved" / "tfds"), identity_backbone=f"flax:{tmp_path / 'moved' / 'identity_encoder'}")
+    moved = tmp_path / "moved"
+    cfg = fx.input_cfg(str(moved / "tfds"), identity_backbone=f"flax:{moved / 'identity_encoder'}")
     b = next(make_iterator(cfg, "train", seed=0, train=True, spec={"residuals": (), "label": ()}, **ONE))
     assert b["residuals"].shape[0] == 4
     (tmp_path / "moved" / "identity_encoder" / "params.bin").write_bytes(b"other weights")

@@ -35,6 +35,7 @@ def config(method: str, data_dir: str, dataset: str, split_val: str, **input_kw)
 ])
 def test_trainer_through_tf_data(tmp_path, method, dataset, split_val, kw):
     import input_fixtures as fx
+
     from fer_jax.train.trainer import train
 
     data = str(tmp_path / "tfds")
