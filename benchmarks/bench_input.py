@@ -10,6 +10,7 @@ compare is the model's consumption rate in examples/s: the goal is >= 5x headroo
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -22,7 +23,10 @@ def build(data_dir: str, args) -> str:
 
     config = SynthFace.make_config(size=args.size, identity_backbone=args.identity_backbone,
                                    identities=args.identities, clips_per_identity=1, frames=args.frames, seed=0)
-    SynthFace(data_dir=data_dir, config=config, workers=args.workers).download_and_prepare()
+    from fer_jax.identity import get_backbone  # builders take the embedder from their caller
+
+    SynthFace(data_dir=data_dir, config=config, workers=args.workers,
+              backbone_factory=functools.partial(get_backbone, args.identity_backbone)).download_and_prepare()
     return config.name
 
 

@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from data_pipelines.settings import validate_input
 from fer_jax.evaluate import runner
 from fer_jax.parallel import data_sharding, make_mesh, replicated
 from fer_jax.train import init_from
@@ -98,8 +99,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     nnx.update(model, state)  # drop the module's unreplicated initial arrays
 
     if train_iter is None:
-        train_iter = make_iterator(config, config.input.split_train, train=True, seed=settings.seed,
-                                   spec=method.input_spec(config))
+        split = validate_input(config.get("input")).split_train
+        train_iter = make_iterator(config, split, train=True, seed=settings.seed, spec=method.input_spec(config))
     evals = runner.Evaluations(config, method, graphdef, mesh, iter_fns={"val": eval_iter_fn})
 
     first = 0
