@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("fer_jax.predict", "a trained method's predictor on video or image files -> JSON records"),
     "export": ("fer_jax.export", "export a trained model for serving"),
     "demo": ("fer_jax.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
+    "convert-stylegan2": ("fer_jax.models.stylegan2.convert", "rosinality StyleGAN2 .pt -> init_from weights dir"),
 }
 
 
