@@ -78,14 +78,6 @@ class ServingSpec:
             raise ValueError(f"unknown output kind {self.output!r}")
 
 
-def config_get(config: ml_collections.ConfigDict, dotted: str, default: Any) -> Any:
-    """``config.a.b`` for ``dotted = "a.b"``, or ``default`` where any part is missing."""
-    node: Any = config
-    for part in dotted.split("."):
-        if node is None or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 class Method(Protocol):
