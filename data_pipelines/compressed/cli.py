@@ -110,6 +110,9 @@ def extract_one(input_path: str, output_path: str, settings: dict[str, Any]) -> 
         clip = extract_file(input_path, **settings)
         save_clip(clip, output_path)
         rec.update(status="ok", output=output_path, frames=clip.num_frames, gops=clip.num_gops)
+        if "faces" in clip.meta:  # --crop-faces: what the tracker did (face share, tracks, seconds)
+            rec["faces"] = {k: clip.meta["faces"][k] for k in ("face_share", "main_track", "seconds")}
+            rec["faces"]["tracks"] = len(clip.meta["faces"]["tracks"])
     except ExtractionError as e:
         rec["error"] = e.reason
     except MemoryError:

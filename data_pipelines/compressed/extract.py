@@ -63,11 +63,15 @@ def extract_file(
     colour: str = "yuv",
     qscale: int = 2,
     detect_every: int = 5,
+    face_box: tuple[int, int, int] | None = None,
     residual_frames: np.ndarray | list[int] | None = None,
 ) -> CompressedClip:
     """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
     as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`.
-    ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream)."""
+    ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream).
+    ``crop_faces``: crop the main face track's fixed square (``compressed.faces.face_square``; no face ->
+    ``ExtractionError``); ``face_box`` = (x0, y0, side) in upright source pixels crops that square instead
+    (``predict`` passes each track's square in turn)."""
     import av
 
     _check_args(size, gop, mode, colour)
@@ -77,18 +81,20 @@ def extract_file(
         codec, src_fps = stream.codec_context.name, canonical.source_fps(stream)
     meta = {"source": path, "size": size, "fps": fps or src_fps, "codec": codec, "mode": mode, "gop": gop}
     try:
-        if not crop_faces and (fps is None or abs(fps - src_fps) < 1e-3):
+        if not crop_faces and face_box is None and (fps is None or abs(fps - src_fps) < 1e-3):
             try:
                 return _clip(extract_stream(path, size=size, gop=gop, mode=mode, colour=colour,
                                             residual_frames=residual_frames),
                              dict(meta, reencoded=False))
             except NotCanonical:
                 pass
-        box = None
-        if crop_faces:
-            from data_pipelines.compressed.faces import face_square
+        box = tuple(int(v) for v in face_box) if face_box is not None else None
+        faces = None
+        if crop_faces and box is None:
+            from data_pipelines.compressed.faces import main_square
+            from data_pipelines.faces import FaceSettings
 
-            box = face_square(path, every=detect_every)
+            box, faces = main_square(path, FaceSettings(every=detect_every))
         data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)
         arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour, residual_frames=residual_frames)
     except NotCanonical as e:  # our own encode must always be canonical: a bug, but report it per file
@@ -98,6 +104,8 @@ def extract_file(
     meta.update(fps=info["fps"], reencoded=True)
     if box is not None:
         meta["face_box"] = list(box)
+    if faces is not None:
+        meta["faces"] = faces
     return _clip(arrays, meta)
 
 

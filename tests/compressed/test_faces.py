@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 
 from data_pipelines.compressed import ExtractionError, extract_file
-from data_pipelines.compressed.faces import detect_track, face_square, square_from_track
+from data_pipelines.compressed.faces import face_square, track_video
+from data_pipelines.faces import FaceSettings
+from data_pipelines.faces import track_square as square_from_track
 from compressed_videos import write_video
 
 
 def test_face_square_is_stable_and_contains_the_face(carphone):
-    track, (h, w) = detect_track(carphone, every=10)
-    assert track.shape == (120, 3) and (h, w) == (144, 176)
+    result = track_video(carphone, FaceSettings(every=10))
+    assert result.n_frames == 120 and result.shape == (144, 176) and len(result.tracks) == 1
+    track = result.tracks[0].boxes
+    assert result.tracks[0].frames.tolist() == list(range(120))  # the face is there throughout
+    h, w = result.shape
     x0, y0, side = square_from_track(track, (h, w))
     assert 0 <= x0 and 0 <= y0 and x0 + side <= w and y0 + side <= h
     # every (independent, full-rate) dlib detection lies inside the one square
@@ -30,6 +35,7 @@ def test_face_square_is_stable_and_contains_the_face(carphone):
 def test_extract_with_face_crop_records_the_box(carphone):
     clip = extract_file(carphone, size=64, crop_faces=True, detect_every=10)
     assert clip.meta["face_box"] == list(face_square(carphone, every=10))
+    assert clip.meta["faces"]["face_share"] == 1.0 and clip.meta["faces"]["main_track"] == 0
     assert clip.iframes.shape == (10, 64, 64, 3) and clip.meta["n_frames"] == 120
     # the crop is fixed, so the static cabin behind the face does not pick up crop motion
     assert np.median(np.abs(clip.motion_vectors.astype(np.float32))) < 1.0

@@ -1,0 +1,93 @@
+"""Crops from face tracks: one fixed square per track (video models) or a smoothed square per frame
+(frame models), and optional landmark alignment.
+
+Why two geometries: a crop that follows the face adds its own movement to every pixel, i.e. fake global
+motion in every motion vector and residual, so compressed-domain and clip models get ONE square per track
+that holds the face throughout (:func:`track_square`). A per-frame classifier wants the face to fill its
+input in every frame, and has no motion to spoil, so it gets the track's smoothed per-frame boxes
+(:func:`frame_squares`). Squares that leave the frame are edge-padded. Resizing uses Pillow's bilinear
+filter, which averages over the source pixels when shrinking (no aliasing).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from data_pipelines.faces.detect import import_dlib, model_dir
+
+Box = tuple[int, int, int]  # (x0, y0, side) of a square, source pixels
+LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
+
+
+def track_square(boxes: np.ndarray, shape: tuple[int, int], margin: float = 1.6) -> Box:
+    """The fixed square covering every (cx, cy, side) box of a track enlarged by ``margin`` (dlib boxes are
+    tight: brows to lips), centred on the median face centre and clamped to the frame (h, w)."""
+    h, w = shape
+    cx, cy = np.median(boxes[:, 0]), np.median(boxes[:, 1])
+    reach = np.maximum(np.abs(boxes[:, 0] - cx), np.abs(boxes[:, 1] - cy)) + margin * boxes[:, 2] / 2
+    side = int(max(1, min(round(2 * reach.max()), h, w)))
+    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+    return x0, y0, side
+
+
+def frame_squares(boxes: np.ndarray, margin: float = 1.3) -> np.ndarray:
+    """Per-frame squares int [n, 3] (x0, y0, side) around each smoothed (cx, cy, side) box x ``margin``.
+
+    Not clamped: a face at the border keeps its place in the crop and the outside is edge-padded."""
+    side = np.maximum(np.round(boxes[:, 2] * margin), 1)
+    x0 = np.round(boxes[:, 0] - side / 2)
+    y0 = np.round(boxes[:, 1] - side / 2)
+    return np.stack([x0, y0, side], 1).astype(np.int64)
+
+
+def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """``image`` [H, W, C] or [H, W] cropped to the square ``box`` (edge-padded outside) and resized."""
+    from PIL import Image
+
+    x0, y0, side = (int(v) for v in box)
+    h, w = image.shape[:2]
+    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
+    if pad:
+        widths = ((pad, pad), (pad, pad)) + ((0, 0),) * (image.ndim - 2)
+        image = np.pad(image, widths, mode="edge")
+        x0, y0 = x0 + pad, y0 + pad
+    crop = np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
+    if side == size:
+        return crop
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))
+
+
+class Aligner:
+    """Landmark alignment: dlib's 5- or 68-point shape predictor (face-recognition-models) on a face box,
+    then ``dlib.get_face_chip``: the face rotated upright and scaled so the eyes and nose sit at fixed
+    places. ``padding`` is dlib's (0.25 = a quarter of the face size around the aligned face).
+
+    A per-frame operation: use it for frame models, not for crops fed to a codec (see the module docstring).
+    """
+
+    def __init__(self, points: int = 5, padding: float = 0.25, models: str | None = None):
+        if points not in LANDMARK_MODELS:
+            raise ValueError(f"landmark model has 5 or 68 points, not {points}")
+        self._dlib = import_dlib()
+        self.points, self.padding = points, float(padding)
+        self._predictor = self._dlib.shape_predictor(os.path.join(models or model_dir(), LANDMARK_MODELS[points]))
+
+    def landmarks(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """float [points, 2] (x, y) landmarks inside the (cx, cy, side) ``box`` of an RGB image."""
+        shape = self._predictor(np.ascontiguousarray(image), self._rect(box))
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+    def chip(self, image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        """uint8 [size, size, 3]: the aligned face in the (cx, cy, side) ``box`` of RGB ``image``."""
+        image = np.ascontiguousarray(image)
+        shape = self._predictor(image, self._rect(box))
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=size, padding=self.padding))
+
+    def _rect(self, box: np.ndarray):
+        cx, cy, side = (float(v) for v in box)
+        half = side / 2
+        return self._dlib.rectangle(int(round(cx - half)), int(round(cy - half)),
+                                    int(round(cx + half)), int(round(cy + half)))
