@@ -9,6 +9,7 @@ exactly those (plus ``mask``), reading only the groups they belong to:
 | ``apex`` | ``apex_frame``, ``has_apex`` | a video build |
 | ``frames`` | ``frames`` | a video build made with ``fer-jax build ... --store-frames`` |
 | ``au`` | ``au_intensity``, ``au_mask`` | a video build of an AU dataset (per-frame intensities) |
+| ``position`` | ``clip_key``, ``frame_index`` | a video build (a stable hash of the clip id; frame numbers of the time axis) |
 | ``image`` | ``image`` | a still-image build |
 | ``label`` / ``identity`` / ``identity_embedding`` | the key itself | any build |
 
@@ -26,11 +27,12 @@ KEY_GROUPS: dict[str, str] = {
     "apex_frame": "apex", "has_apex": "apex",
     "frames": "frames",
     "au_intensity": "au", "au_mask": "au",
+    "clip_key": "position", "frame_index": "position",
     "image": "image",
     "label": "label", "identity": "identity", "identity_embedding": "identity_embedding",
     "mask": "mask",
 }
-VIDEO_GROUPS = ("compressed", "apex", "frames", "au")
+VIDEO_GROUPS = ("compressed", "apex", "frames", "au", "position")
 AU_DATASETS = ("disfa", "bp4d", "synthface")  # builders whose examples carry per-frame AU intensities
 STORE_FRAMES_FLAG = "--store-frames"
 

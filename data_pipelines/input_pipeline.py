@@ -147,7 +147,7 @@ class TFDSIterator:
         need = {"label": ["label"], "identity": ["subject"], "identity_embedding": ["identity_embedding"],
                 "compressed": ["frame_types", "residuals", "motion_vectors", "iframes", "apex_index"],
                 "apex": ["apex_frame", "apex_index"], "frames": ["frames", "frame_types"],
-                "au": ["au_intensity", "frame_types"], "image": ["image"]}
+                "au": ["au_intensity", "frame_types"], "position": ["clip_id", "frame_types"], "image": ["image"]}
         if "au" in g and "frames" not in g:  # AU targets without frames take the compressed time axis
             need["au"] += need["compressed"]
         return sorted({k for group in g for k in need.get(group, [])})
@@ -164,7 +164,7 @@ class TFDSIterator:
             decoders = tfds.decode.PartialDecoding({k: True for k in stored}, decoders=skip)
         ds = self.builder.as_dataset(split=self.shards[self.process_index], shuffle_files=self.train,
                                      read_config=read_config, decoders=decoders)
-        keep = [k for k in ds.element_spec if k not in ("clip_id",)]
+        keep = [k for k in ds.element_spec if k != "clip_id" or "position" in self.groups]
         ds = ds.map(lambda ex: {k: ex[k] for k in keep}).enumerate()
         return ds.cache() if self.cfg.cache else ds
 
@@ -254,6 +254,12 @@ class TFDSIterator:
             out["frames"] = tf.cast(frames, tf.float32) / 255.0
         if "au" in g:
             out.update(_au_targets(ex["au_intensity"], t, c.window > 0))
+        if "position" in g:
+            if t is None:
+                raise ValueError("clip_key/frame_index need a time axis: ask for frames, AU or compressed keys "
+                                 "too, or set input.window")
+            out["frame_index"] = tf.cast(t, tf.int32)
+            out["clip_key"] = tf.cast(tf.strings.to_hash_bucket_fast(ex["clip_id"], 2**31 - 1), tf.int32)
         return {k: v for k, v in out.items() if k in want}
 
     # -- iteration -------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ def random_arrays(settings: InputSettings | Mapping[str, Any], num_classes: int,
         elif f.role == "target_mask":  # mostly labelled, a few uncoded entries
             x = (kng.uniform(size=(n, *shape)) > 0.1).astype(np.float32)
             masks[shape] = x
+        elif f.role == "index":  # clip_key: a distinct id per example; frame_index: 0..T-1
+            ids = np.arange(n) + 100_000 * (sum(map(ord, split)) % 97)
+            x = ids if not shape else np.broadcast_to(np.arange(int(np.prod(shape))).reshape(shape), (n, *shape))
         else:  # weight
             x = np.ones((n, *shape), np.float32)
         out[key] = np.asarray(x, dtype=f.dtype)

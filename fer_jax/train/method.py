@@ -32,7 +32,8 @@ Metrics = dict[str, jax.Array]
 
 # Roles of a batch feature: what the ``random`` dataset puts in it, and which group of the data path
 # provides it.
-ROLES = ("signal", "identity_signal", "label", "identity", "embedding", "target", "target_mask", "weight")
+ROLES = ("signal", "identity_signal", "label", "identity", "embedding", "target", "target_mask", "weight",
+         "index")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Feature:
     ``role``: ``signal`` (carries the class/target: residuals, frames, images), ``identity_signal``
     (carries the identity: I-frames), ``label`` (int class), ``identity`` (int subject), ``embedding``
     (a unit vector per identity), ``target`` (regression values, e.g. AU intensities), ``target_mask``
-    (1 where a target is labelled), ``weight`` (per-example 0/1, e.g. ``has_apex``).
+    (1 where a target is labelled), ``weight`` (per-example 0/1, e.g. ``has_apex``), ``index`` (int
+    positions: ``clip_key`` of the clip, ``frame_index`` of each frame).
     """
 
     shape: tuple[int, ...]
