@@ -6,11 +6,12 @@ import glob
 import os
 
 from data_pipelines.common.builder import FerBuilder
+from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
 from data_pipelines.common.folds import split_by_fold
 from data_pipelines.common.sources import ClipSource
 
 
-class CkPlus(FerBuilder):
+class CkPlus(FaceCropBuilder, FerBuilder):
     """CK+: 593 sequences of 123 subjects, 327 with a validated emotion label (7 classes)."""
 
     name = "ckplus"
@@ -20,7 +21,7 @@ class CkPlus(FerBuilder):
     PROTOCOL = ("Sequences with an Emotion/*_emotion.txt file (codes 1-7; 0=neutral is never used as a "
                 "sequence label). Each sequence is one clip, onset (neutral) to apex; apex_index = last "
                 "frame. 10 subject-independent folds by subject id (sorted, round-robin): splits fold0..fold9;"
-                " read fold k as train@foldk / test@foldk.")
+                " read fold k as train@foldk / test@foldk.") + face_protocol(FaceCropBuilder.FACE_CROP)
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Request CK+ at https://www.jeffcohn.net/Resources/ (Extended Cohn-Kanade dataset) and extract
     extended-cohn-kanade-images.zip and Emotion_labels.zip so that manual_dir holds:

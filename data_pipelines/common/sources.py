@@ -77,6 +77,7 @@ class BuildSettings:
     identity_backbone: str
     num_aus: int
     store_frames: bool = False
+    face_crop: Any = None  # a data_pipelines.faces.FaceSettings: crop the tracked face (None: centre square)
 
 
 def square_resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -106,8 +107,9 @@ def read_image(path: str) -> np.ndarray:
         raise SourceError(path, f"cannot decode image ({type(e).__name__}: {e})") from e
 
 
-def read_video_frames(path: str, size: int) -> tuple[np.ndarray, float]:
-    """All frames of a video as uint8 [T, size, size, 3] (square-resized while decoding) and its fps."""
+def read_video_frames(path: str, size: int | None) -> tuple[np.ndarray, float]:
+    """All frames of a video as uint8 [T, size, size, 3] (square-resized while decoding; ``size=None``
+    keeps them whole, [T, H, W, 3]) and its fps."""
     import av
 
     frames = []
@@ -118,7 +120,8 @@ def read_video_frames(path: str, size: int) -> tuple[np.ndarray, float]:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or 25.0)
             for frame in container.decode(stream):
-                frames.append(square_resize(frame.to_ndarray(format="rgb24"), size))
+                rgb = frame.to_ndarray(format="rgb24")
+                frames.append(rgb if size is None else square_resize(rgb, size))
     except av.error.FFmpegError as e:
         if not frames:
             raise SourceError(path, f"cannot decode video ({e})") from e
@@ -189,10 +192,14 @@ def _clip_example(clip, source: ClipSource, au: np.ndarray | None, apex: np.ndar
 def build_clip_examples(source: ClipSource, settings: BuildSettings,
                         backbone=None) -> list[tuple[str, dict[str, Any]]]:
     """Decode, extract and embed one source -> [(key, example)]; raises ``SourceError``/``ExtractionError``."""
-    from data_pipelines.compressed import extract_file, extract_frames
+    from data_pipelines.compressed import extract_file
 
     backbone = backbone if backbone is not None else worker_embedder()
     size = settings.size
+    if settings.face_crop is not None:
+        frames, fps, face = face_crop_frames(source, settings)
+        return [(cid, dict(ex, face_track=face))  # popped by common.face_crop.FaceCropBuilder
+                for cid, ex in _window_examples(source, frames, fps, settings, backbone)]
     if source.video and source.window <= 0 and source.apex_index < 0:
         # Nothing to slice or look up: let extraction read the file itself (decoded frames, when stored,
         # are a separate decode, so the compressed tensors are those of a build without frames).
@@ -208,6 +215,60 @@ def build_clip_examples(source: ClipSource, settings: BuildSettings,
         frames, fps = read_video_frames(source.video, size)
     else:
         raise SourceError(source.clip_id, "source has neither a video nor frames")
+    return _window_examples(source, frames, fps, settings, backbone)
+
+
+_DETECTORS: dict[Any, Any] = {}  # one loaded face detector per settings, per process
+
+
+def face_crop_frames(source: ClipSource, settings: BuildSettings) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Decode a source whole, track its faces and crop the main track's fixed square from every frame.
+
+    Returns uint8 [T, size, size, 3], the fps, and what the tracker did (face share of the clip's frames,
+    track count, the main track's share, gaps, square and ``crop``) for the build's metadata.
+    Choices: one square for the whole clip, not one per frame, so the crop adds no motion of its own to the
+    motion vectors and residuals (``data_pipelines.faces.crop``). A clip where no face is found keeps the
+    centre square (``crop: "centre"``, face share 0) rather than being dropped: a benchmark protocol counts
+    every labelled clip (CK+'s 327 sequences), and a detector miss must not change the folds.
+    """
+    from data_pipelines.faces import crop_square, track_square
+
+    face = settings.face_crop
+    if source.frames:
+        images = [read_image(f) for f in source.frames]
+        if len({im.shape for im in images}) > 1:
+            raise SourceError(source.path, f"frames differ in size ({sorted({im.shape for im in images})})")
+        frames, fps = np.stack(images), source.fps
+    elif source.video:
+        frames, fps = read_video_frames(source.video, None)
+    else:
+        raise SourceError(source.clip_id, "source has neither a video nor frames")
+    if face not in _DETECTORS:
+        _DETECTORS[face] = face.tracker(fps).detector
+    tracker = face.tracker(fps, _DETECTORS[face])
+    for i, frame in enumerate(frames):
+        tracker.update(i, frame)
+    result = tracker.finish()
+    main = result.main()
+    info = {"crop": "centre", "face_share": 0.0, "tracks": 0, "frame_shape": list(result.shape)}
+    h, w = result.shape
+    box = ((w - min(h, w)) // 2, (h - min(h, w)) // 2, min(h, w))
+    if main is not None:
+        box = track_square(main.boxes, result.shape, face.margin)
+        summary = main.summary(result.n_frames)
+        info.update(crop="face", face_share=round(float(result.face_mask().mean()), 4), tracks=len(result.tracks),
+                    main_track_share=summary["share"], gaps=summary["gaps"])
+    info["square"] = [int(v) for v in box]
+    return np.stack([crop_square(f, box, settings.size) for f in frames]), float(fps), info
+
+
+def _window_examples(source: ClipSource, frames: np.ndarray, fps: float, settings: BuildSettings,
+                     backbone) -> list[tuple[str, dict[str, Any]]]:
+    """Square frames [T, S, S, 3] of one source -> its examples, one per window (the whole clip when
+    ``source.window`` is 0)."""
+    from data_pipelines.compressed import extract_frames
+
+    size = settings.size
     n = len(frames)
     windows = [(0, n)] if source.window <= 0 else [(s, min(s + source.window, n)) for s in range(0, n, source.window)]
     out = []

@@ -7,11 +7,12 @@ import os
 import xml.etree.ElementTree as ET
 
 from data_pipelines.common.builder import FerBuilder
+from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
 from data_pipelines.common.folds import split_by_fold
 from data_pipelines.common.sources import ClipSource
 
 
-class Mmi(FerBuilder):
+class Mmi(FaceCropBuilder, FerBuilder):
     """MMI: the sessions whose annotation file carries an ``Emotion`` metatag (six basic emotions)."""
 
     name = "mmi"
@@ -21,7 +22,8 @@ class Mmi(FerBuilder):
     PROTOCOL = ("Sessions/<n>/session.xml gives the subject (<subject id=...>); the session's video "
                 "Sessions/<n>/<name>.avi is one clip, labelled by <Metatag Name='Emotion' Value='1..6'> in "
                 "Sessions/<n>/<name>.xml; sessions without it (AU-only) are not used. Apex not annotated "
-                "(-1). 10 subject-independent folds by subject (sorted, round-robin): fold0..fold9.")
+                "(-1). 10 subject-independent folds by subject (sorted, round-robin): fold0..fold9."
+                ) + face_protocol(FaceCropBuilder.FACE_CROP)
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Request the MMI Facial Expression Database at https://mmifacedb.eu/ , download the sessions with
     their metadata, and extract them so that manual_dir holds

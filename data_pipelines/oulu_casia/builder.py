@@ -6,11 +6,12 @@ import glob
 import os
 
 from data_pipelines.common.builder import FerBuilder
+from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
 from data_pipelines.common.folds import split_by_fold
 from data_pipelines.common.sources import ClipSource
 
 
-class OuluCasia(FerBuilder):
+class OuluCasia(FaceCropBuilder, FerBuilder):
     """Oulu-CASIA: 480 sequences (80 subjects x 6 expressions) of the visible-light, strong-illumination set."""
 
     name = "oulu_casia"
@@ -21,7 +22,7 @@ class OuluCasia(FerBuilder):
     REQUIRED = ("OriginalImg/VL/Strong",)
     PROTOCOL = ("OriginalImg/VL/Strong/<subject>/<Expression>/*.jpeg, one clip per sequence (neutral "
                 "onset to apex; apex_index = last frame). 10 subject-independent folds by subject id "
-                "(sorted, round-robin): splits fold0..fold9.")
+                "(sorted, round-robin): splits fold0..fold9.") + face_protocol(FaceCropBuilder.FACE_CROP)
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Request Oulu-CASIA NIR&VIS from the University of Oulu (CMVS) and extract it so that manual_dir holds
       OriginalImg/VL/Strong/P001/Anger/000.jpeg ...

@@ -68,3 +68,56 @@ def test_ckplus_bad_manual_dir_points_to_instructions(tmp_path, data_dir, kind):
     assert "ckplus" in msg and "Download instructions" in msg and "jeffcohn" in msg
     if kind == "wrong":
         assert "Emotion" in msg
+
+
+def off_centre_face_tree(root: str, frames: int = 6) -> tuple[int, int]:
+    """One CK+ sequence whose frames (480x640, 4:3 like CK+) hold scikit-image's astronaut (a real face)
+    in the top-left corner, drifting 2 px a frame; returns the face centre (x, y) in the first frame."""
+    from skimage import data
+
+    from data_pipelines.faces import FaceDetector
+
+    face = data.astronaut()[40:240, 120:320]  # 200x200 around her face
+    det = FaceDetector()(face)[0]
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(90, 160, size=(480, 640, 3)).astype(np.uint8)
+    imgs = []
+    for t in range(frames):
+        img = canvas.copy()
+        img[20 + t:220 + t, 30 + 2 * t:230 + 2 * t] = face
+        imgs.append(img)
+    seq = os.path.join(root, "cohn-kanade-images", "S099", "001")
+    write_images(seq, np.stack(imgs), [f"S099_001_{t + 1:08d}.png" for t in range(frames)])
+    os.makedirs(os.path.join(root, "Emotion", "S099", "001"))
+    with open(os.path.join(root, "Emotion", "S099", "001", f"S099_001_{frames:08d}_emotion.txt"), "w") as f:
+        f.write("   5.0000000e+00\n")
+    return round(30 + det.centre[0]), round(20 + det.centre[1])
+
+
+def test_ckplus_off_centre_face_is_centred_in_the_stored_frames(tmp_path, data_dir):
+    from builder_helpers import FakeBackbone
+    from data_pipelines.faces import FaceDetector
+    from data_pipelines.tf_compat import import_tfds
+
+    tfds = import_tfds()
+    root = str(tmp_path / "manual")
+    labels = make_tree(root, subjects=9)  # blob "faces" no detector finds: they keep the centre square
+    fx, fy = off_centre_face_tree(root)
+    b = CkPlus(data_dir=data_dir, config=CkPlus.make_config(size=128, store_frames=True), backbone=FakeBackbone())
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
+    (ex,) = [e for k in range(10) for e in tfds.as_numpy(b.as_dataset(split=f"fold{k}"))
+             if e["clip_id"] == b"S099_001"]
+    faces = metadata(b)["faces"]
+    assert set(faces) == set(labels) | {"S099_001"}
+    assert all(faces[c]["crop"] == "centre" and faces[c]["face_share"] == 0.0 for c in labels)
+    record = faces["S099_001"]
+    assert record["crop"] == "face" and record["face_share"] == 1.0 and record["tracks"] == 1
+    x0, y0, side = record["square"]
+    assert abs(x0 + side / 2 - (fx + 5)) < 12 and abs(y0 + side / 2 - (fy + 2.5)) < 12  # mid-clip face centre
+    # the face, detected again in the stored frames, sits at their centre (a centre square would hold no face)
+    for frame in ex["frames"]:
+        (det,) = FaceDetector()(frame)
+        cx, cy = det.centre
+        assert abs(cx - 64) < 10 and abs(cy - 64) < 10, (cx, cy)
+    assert "Face crop: dlib HOG" in b.info.description
+    assert b.info.version == "1.1.0"
