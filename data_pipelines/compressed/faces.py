@@ -19,12 +19,12 @@ from data_pipelines.compressed.clip import ExtractionError
 from data_pipelines.faces import FaceSettings, TrackResult, track_square
 
 
-def track_video(path: str | os.PathLike, settings: FaceSettings = FaceSettings(), detector=None) -> TrackResult:
+def track_video(path: str | os.PathLike, settings: FaceSettings | None = None, detector=None) -> TrackResult:
     """Every face track of a video file, in upright source pixels. Raises ``ExtractionError`` for an
     unreadable file; a video without a face gives a result with no track (the caller's ``no_face``)."""
     import av
 
-    path = os.fspath(path)
+    path, settings = os.fspath(path), settings or FaceSettings()
     container, stream = open_video(path)
     fps = source_fps(stream)
     tracker = settings.tracker(fps, detector)
@@ -47,15 +47,17 @@ def track_video(path: str | os.PathLike, settings: FaceSettings = FaceSettings()
                 raise ExtractionError(path, f"decode failed while tracking faces ({e.strerror or e})") from e
     if n == 0:
         raise ExtractionError(path, "no decodable video frame while tracking faces")
-    return tracker.finish(n).rescaled(1.0 / scale, shape)
+    result = tracker.finish(n).rescaled(1.0 / scale, shape)
+    result.fps = float(fps)
+    return result
 
 
-def main_square(path: str | os.PathLike, settings: FaceSettings = FaceSettings()) -> tuple[Box, dict]:
+def main_square(path: str | os.PathLike, settings: FaceSettings | None = None) -> tuple[Box, dict]:
     """The one square crop (x0, y0, side) around the main face track of ``path``, and what the tracker
     did (``TrackResult.summary()`` + ``main_track`` id + ``seconds``).
 
     Raises ``ExtractionError`` ("no face found ...") when no sampled frame has a face."""
-    start = time.perf_counter()
+    start, settings = time.perf_counter(), settings or FaceSettings()
     result = track_video(path, settings)
     main = result.main()
     if main is None:

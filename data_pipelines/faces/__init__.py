@@ -17,6 +17,6 @@ from data_pipelines.faces.crop import Aligner, Box, crop_square, frame_squares, 
 from data_pipelines.faces.detect import DETECTORS, Detection, FaceDetector, model_dir, to_gray
 from data_pipelines.faces.track import FaceSettings, FaceTracker, Track, TrackResult, iou, moving_median, track_frames
 
-__all__ = ["Aligner", "Box", "DETECTORS", "Detection", "FaceDetector", "FaceSettings", "FaceTracker", "Track", "TrackResult",
-           "crop_square", "frame_squares", "iou", "model_dir", "moving_median", "to_gray", "track_frames",
-           "track_square"]
+__all__ = ["Aligner", "Box", "DETECTORS", "Detection", "FaceDetector", "FaceSettings", "FaceTracker", "Track",
+           "TrackResult", "crop_square", "frame_squares", "iou", "model_dir", "moving_median", "to_gray",
+           "track_frames", "track_square"]

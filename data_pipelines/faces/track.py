@@ -49,23 +49,24 @@ class Track:
         return self.boxes[frame - self.frames[0]]
 
     def summary(self, n_frames: int) -> dict[str, Any]:
-        """JSON-able description: id, first/last frame, share of the clip's frames, gaps, median side."""
+        """JSON-able: id, first/last frame, share of the clip's frames, gaps, median (cx, cy, side)."""
         return {"track_id": self.track_id, "first_frame": int(self.frames[0]), "last_frame": int(self.frames[-1]),
                 "frames": len(self.frames), "share": round(len(self.frames) / max(n_frames, 1), 4),
                 "detections": int(self.detected.sum()), "gaps": [list(map(int, g)) for g in self.gaps],
-                "median_side": round(float(np.median(self.boxes[:, 2])), 1)}
+                "median_box": [round(float(v), 1) for v in np.median(self.boxes, axis=0)]}
 
 
 @dataclasses.dataclass
 class TrackResult:
     """All tracks of a clip: ``tracks`` (by id), ``n_frames`` decoded, ``shape`` (h, w) of a frame,
-    ``sampled`` frames run through the detector, ``detector`` name."""
+    ``sampled`` frames run through the detector, ``detector`` name, ``fps`` (0 when unknown)."""
 
     tracks: list[Track]
     n_frames: int
     shape: tuple[int, int]
     sampled: int
     detector: str
+    fps: float = 0.0
 
     def face_mask(self) -> np.ndarray:
         """bool [n_frames]: True where some track covers the frame (the rest is ``no_face``)."""
@@ -213,10 +214,13 @@ class FaceSettings:
     max_gap_s: float = 1.0
     margin: float = 1.6
     upsample: int | None = None
+    align: int = 0  # per-frame crops only: 0 = none, 5 or 68 = dlib landmark alignment (crop.Aligner)
 
     def __post_init__(self):
         if self.every < 1:
             raise ValueError(f"face tracking: every must be >= 1, got {self.every}")
+        if self.align not in (0, 5, 68):
+            raise ValueError(f"face tracking: align is 0, 5 or 68 landmarks, got {self.align}")
         if self.margin <= 0 or self.max_gap_s < 0:
             raise ValueError(f"face tracking: margin must be > 0 and max_gap_s >= 0, got {self.margin}, "
                              f"{self.max_gap_s}")

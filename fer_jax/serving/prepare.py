@@ -40,12 +40,16 @@ class InputError(ValueError):
 class Prepared:
     """One file's inputs: ``inputs`` (one example per key, no batch axis) for the whole file,
     ``windows`` ([W, ...] per key) and ``timeline`` (W dicts with ``start_s``/``end_s``) for its parts,
-    ``info`` (counts the record reports: frames, GOPs, fps, image size)."""
+    ``info`` (counts the record reports: frames, GOPs, fps, image size). With face tracking
+    (``fer_jax.serving.faces``): ``track`` (what the tracker found for this face) and ``window_ok``
+    (bool [W]; False where the window holds no frame of the face: ``no_face``)."""
 
     inputs: dict[str, np.ndarray]
     windows: dict[str, np.ndarray]
     timeline: list[dict[str, Any]]
     info: dict[str, Any]
+    track: dict[str, Any] | None = None
+    window_ok: np.ndarray | None = None
 
 
 def segment_positions(n: int, k: int) -> np.ndarray:
@@ -110,11 +114,28 @@ def _count(spec: Any, key: str, override: int | None) -> int:
 def prepare(path: str | os.PathLike, spec: Any, segments: int | None = None) -> Prepared:
     """``path`` -> :class:`Prepared` for ``spec`` (a ``ServingSpec``); ``segments`` overrides K or T."""
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
     if spec.input_group == "compressed":
         return _compressed(path, spec, _count(spec, "segments", segments))
     if spec.input_group == "frames":
         return _frames(path, spec, _count(spec, "frames", segments))
     return _image(path, spec)
+
+
+def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int | None = None) -> list[Prepared]:
+    """``path`` -> one :class:`Prepared` per face track (``fer_jax.serving.faces``); [] when no face is found.
+    ``face`` is a ``data_pipelines.faces.FaceSettings``."""
+    from fer_jax.serving import faces
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if spec.input_group == "compressed":
+        return faces.compressed_tracks(path, spec, _count(spec, "segments", segments), face, _size(spec))
+    if spec.input_group == "frames":
+        return faces.frames_tracks(path, spec, _count(spec, "frames", segments), face, _size(spec))
+    return faces.image_faces(path, spec, face, _size(spec))
 
 
 def _compressed(path: str, spec: Any, k: int) -> Prepared:

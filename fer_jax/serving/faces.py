@@ -1,0 +1,145 @@
+"""A raw file -> serving inputs per face track (``predict --faces``), for the frames, compressed and image groups.
+
+The faces come from the one face pipeline (``data_pipelines.faces`` via ``data_pipelines.compressed.faces``):
+HOG (or CNN) detection every few frames, IoU tracking, smoothed boxes. Each track becomes one
+:class:`~fer_jax.serving.prepare.Prepared` with its ``track`` summary, so a video with two people gives two
+records. A file without a face gives no track at all: the caller reports ``status: no_face`` and no class.
+
+Geometry per group (why: ``data_pipelines.faces.crop``):
+
+* ``frames``: a smoothed square per frame around the track's box (x ``margin``), or the landmark-aligned chip
+  with ``align`` 5/68. The whole-track input takes T frames at the segment centres of the track's own
+  frames; a timeline window holding none of the track's frames is ``no_face``.
+* ``compressed``: ONE fixed square per track (``track_square``), the video re-encoded inside it, so the crop
+  adds no motion; GOPs the track does not reach are ``no_face``, and the whole-track input uses only the
+  GOPs it does.
+* ``image``: each detection of the image, cropped like a frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, gop_inputs, segment_positions
+
+
+def _track_video(path: str, face: Any):
+    from data_pipelines.compressed import ExtractionError
+    from data_pipelines.compressed.faces import track_video
+
+    try:
+        return track_video(path, face)
+    except ExtractionError as e:
+        raise InputError(path, e.reason) from e
+    except OSError as e:
+        raise InputError(path, f"cannot read ({e})") from e
+
+
+def _cropper(face: Any, size: int, margin: float):
+    """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]``: an aligned chip or a smoothed square."""
+    from data_pipelines.faces import Aligner, crop_square, frame_squares
+
+    if face.align:
+        aligner = Aligner(face.align)
+        return lambda rgb, box: aligner.chip(rgb, box, size)
+    return lambda rgb, box: crop_square(rgb, frame_squares(box[None], margin)[0], size)
+
+
+def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Prepared]:
+    """Per face track: T cropped frames for the whole track and per timeline window (see the module doc)."""
+    import av
+
+    result = _track_video(path, face)
+    if not result.tracks:
+        return []
+    crop = _cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    crops: list[list[np.ndarray]] = [[] for _ in result.tracks]
+    try:
+        with av.open(path) as container:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                rgb = None
+                for k, track in enumerate(result.tracks):
+                    box = track.box_at(i)
+                    if box is not None:
+                        rgb = frame.to_ndarray(format="rgb24") if rgb is None else rgb
+                        crops[k].append(crop(rgb, box))
+    except av.error.FFmpegError as e:
+        if not any(crops):
+            raise InputError(path, f"cannot decode video ({e})") from e
+    fps, n = float(result.fps or 25.0), result.n_frames
+    window = int(spec.preprocessing.get("window") or spec.preprocessing.get("gop") or 12)
+    name = next(iter(spec.inputs))
+    out = []
+    for track, frames in zip(result.tracks, crops):
+        frames = np.stack(frames) if frames else np.zeros((0, size, size, 3), np.uint8)
+        covered = track.frames[:len(frames)]
+        pick = lambda x: x[segment_positions(len(x), t)].astype(np.float32) / 255.0  # noqa: E731
+        rows, timeline, ok = [], [], []
+        for w, s in enumerate(range(0, n, window)):
+            inside = (covered >= s) & (covered < s + window)
+            ok.append(bool(inside.any()))
+            rows.append(pick(frames[inside]) if inside.any() else np.zeros((t, size, size, 3), np.float32))
+            timeline.append({"frame" if window == 1 else "window": w, "start_s": round(s / fps, 3),
+                             "end_s": round(min(s + window, n) / fps, 3)})
+        if not len(frames):
+            continue
+        info = {"frames": n, "windows": len(timeline), "fps": fps}
+        out.append(Prepared({name: pick(frames)}, {name: np.stack(rows)}, timeline, info,
+                            track=track.summary(n), window_ok=np.array(ok)))
+    return out
+
+
+def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> list[Prepared]:
+    """Per face track: the video re-encoded inside the track's fixed square; K segments for the whole track
+    (its GOPs only) and per GOP."""
+    from data_pipelines.compressed import ExtractionError, extract_file
+    from data_pipelines.faces import track_square
+
+    result = _track_video(path, face)
+    pre, keys, out = spec.preprocessing, list(spec.inputs), []
+    gop = int(pre.get("gop", 12))
+    for track in result.tracks:
+        box = track_square(track.boxes, result.shape, float(pre.get("margin", face.margin)))
+        try:
+            clip = extract_file(path, size=size, gop=gop, mode=str(pre.get("mode", "accumulate")), face_box=box)
+        except ExtractionError as e:
+            raise InputError(path, e.reason) from e
+        g = clip.frame_types.shape[0]
+        ok = np.array([bool(((track.frames >= i * gop) & (track.frames < (i + 1) * gop)).any()) for i in range(g)])
+        sel = np.flatnonzero(ok) if ok.any() else np.arange(g)
+        whole = clip_inputs(clip.frame_types[sel], clip.residuals[sel], clip.motion_vectors[sel], k)
+        per_gop = gop_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k)
+        fps = float(clip.meta.get("fps") or 25.0)
+        timeline = []
+        for i in range(g):
+            valid = clip.pts[i][clip.frame_types[i] > 0]
+            timeline.append({"gop": i, "start_s": round(float(valid.min()) / fps, 3),
+                             "end_s": round(float(valid.max() + 1) / fps, 3)})
+        info = {"gops": g, "frames": int(clip.meta.get("n_frames", 0)), "fps": fps, "face_box": list(box)}
+        out.append(Prepared({n: whole[n] for n in keys}, {n: per_gop[n] for n in keys}, timeline, info,
+                            track=track.summary(result.n_frames), window_ok=ok))
+    return out
+
+
+def image_faces(path: str, spec: Any, face: Any, size: int) -> list[Prepared]:
+    """One entry per face detected in an image (track ids in order of detection size, largest first)."""
+    from data_pipelines.common.sources import SourceError, read_image
+    from data_pipelines.faces import FaceDetector
+
+    try:
+        image = read_image(path)
+    except SourceError as e:
+        raise InputError(path, e.reason) from e
+    detections = FaceDetector(face.detector, max_side=face.max_side, upsample=face.upsample)(image)
+    crop = _cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    name, out = next(iter(spec.inputs)), []
+    for i, d in enumerate(sorted(detections, key=lambda d: -d.side)):
+        box = np.array([*d.centre, d.side])
+        x = crop(image, box).astype(np.float32) / 255.0
+        track = {"track_id": i, "box": [round(float(v), 1) for v in (d.x0, d.y0, d.x1, d.y1)],
+                 "score": round(d.score, 3)}
+        out.append(Prepared({name: x}, {}, [], {"height": int(image.shape[0]), "width": int(image.shape[1])},
+                            track=track))
+    return out
