@@ -12,6 +12,9 @@ from fer_jax.train.method import Method
 METHODS: dict[str, str] = {
     "mi_fer": "fer_jax.methods.mi_fer.method:MiFer",
     "rgb_baseline": "fer_jax.methods.rgb_baseline.method:RgbBaseline",
+    "au_contrastive": "fer_jax.methods.au.contrastive:AuContrastive",
+    "au_intensity": "fer_jax.methods.au.regressor:AuIntensity",
+    "stt": "fer_jax.methods.stt.method:Stt",
 }
 
 
