@@ -1,0 +1,1 @@
+"""StyleGAN2 configs: ``--config=configs/stylegan2/synthface.py[:variant]``."""
