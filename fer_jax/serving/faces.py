@@ -18,11 +18,25 @@ Geometry per group (why: ``data_pipelines.faces.crop``):
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
-from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, gop_inputs, segment_positions
+from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of, gop_inputs, segment_positions, size_of
+
+
+def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int | None = None) -> list[Prepared]:
+    """``path`` -> one :class:`Prepared` per face track; [] when no face is found. ``face`` is a
+    ``data_pipelines.faces.FaceSettings``; ``segments`` overrides K or T."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if spec.input_group == "compressed":
+        return compressed_tracks(path, spec, count_of(spec, "segments", segments), face, size_of(spec))
+    if spec.input_group == "frames":
+        return frames_tracks(path, spec, count_of(spec, "frames", segments), face, size_of(spec))
+    return image_faces(path, spec, face, size_of(spec))
 
 
 def _track_video(path: str, face: Any):

@@ -41,7 +41,7 @@ class Prepared:
     """One file's inputs: ``inputs`` (one example per key, no batch axis) for the whole file,
     ``windows`` ([W, ...] per key) and ``timeline`` (W dicts with ``start_s``/``end_s``) for its parts,
     ``info`` (counts the record reports: frames, GOPs, fps, image size). With face tracking
-    (``fer_jax.serving.faces``): ``track`` (what the tracker found for this face) and ``window_ok``
+    (``fer_jax.serving.faces.prepare_faces``): ``track`` (what the tracker found for this face) and ``window_ok``
     (bool [W]; False where the window holds no frame of the face: ``no_face``)."""
 
     inputs: dict[str, np.ndarray]
@@ -101,12 +101,12 @@ def check_spec(spec: Any) -> None:
                          f"got {{{', '.join(f'{n}: {tuple(spec.inputs[n].shape)}' for n in names)}}}")
 
 
-def _size(spec: Any) -> int:
+def size_of(spec: Any) -> int:
     first = next(iter(spec.inputs.values()))
     return int(spec.preprocessing.get("size") or first.shape[-2])
 
 
-def _count(spec: Any, key: str, override: int | None) -> int:
+def count_of(spec: Any, key: str, override: int | None) -> int:
     """Segments (compressed) or frames (frames) per example: the override, the spec's, or the input's axis 0."""
     return int(override or spec.preprocessing.get(key) or next(iter(spec.inputs.values())).shape[0])
 
@@ -117,25 +117,10 @@ def prepare(path: str | os.PathLike, spec: Any, segments: int | None = None) -> 
     if not os.path.exists(path):
         raise InputError(path, "no such file")
     if spec.input_group == "compressed":
-        return _compressed(path, spec, _count(spec, "segments", segments))
+        return _compressed(path, spec, count_of(spec, "segments", segments))
     if spec.input_group == "frames":
-        return _frames(path, spec, _count(spec, "frames", segments))
+        return _frames(path, spec, count_of(spec, "frames", segments))
     return _image(path, spec)
-
-
-def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int | None = None) -> list[Prepared]:
-    """``path`` -> one :class:`Prepared` per face track (``fer_jax.serving.faces``); [] when no face is found.
-    ``face`` is a ``data_pipelines.faces.FaceSettings``."""
-    from fer_jax.serving import faces
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(path, "no such file")
-    if spec.input_group == "compressed":
-        return faces.compressed_tracks(path, spec, _count(spec, "segments", segments), face, _size(spec))
-    if spec.input_group == "frames":
-        return faces.frames_tracks(path, spec, _count(spec, "frames", segments), face, _size(spec))
-    return faces.image_faces(path, spec, face, _size(spec))
 
 
 def _compressed(path: str, spec: Any, k: int) -> Prepared:
@@ -143,7 +128,7 @@ def _compressed(path: str, spec: Any, k: int) -> Prepared:
 
     pre = spec.preprocessing
     try:
-        clip = extract_file(path, size=_size(spec), gop=int(pre.get("gop", 12)),
+        clip = extract_file(path, size=size_of(spec), gop=int(pre.get("gop", 12)),
                             mode=str(pre.get("mode", "accumulate")))
     except ExtractionError as e:
         raise InputError(path, e.reason) from e
@@ -167,7 +152,7 @@ def _frames(path: str, spec: Any, t: int) -> Prepared:
     from data_pipelines.common.sources import SourceError, read_video_frames
 
     try:
-        frames, fps = read_video_frames(path, _size(spec))
+        frames, fps = read_video_frames(path, size_of(spec))
     except SourceError as e:
         raise InputError(path, e.reason) from e
     except OSError as e:
@@ -190,5 +175,5 @@ def _image(path: str, spec: Any) -> Prepared:
         image = read_image(path)
     except SourceError as e:
         raise InputError(path, e.reason) from e
-    x = square_resize(image, _size(spec)).astype(np.float32) / 255.0
+    x = square_resize(image, size_of(spec)).astype(np.float32) / 255.0
     return Prepared({next(iter(spec.inputs)): x}, {}, [], {"height": int(image.shape[0]), "width": int(image.shape[1])})
