@@ -32,10 +32,12 @@ class NotCanonical(Exception):
 class Gop:
     """The decoded frames of one GOP (an I-frame and up to gop-1 P-frames)."""
 
-    iframe_rgb: np.ndarray  # uint8 [S, S, 3]
-    planes: list[np.ndarray]  # per frame: yuv420p as decoded, uint8 [3S/2, S]; or RGB0 uint8 [S, S, 4]
+    iframe_rgb: np.ndarray | None  # uint8 [H, W, 3]; None when decoded with iframe_rgb=False
+    planes: list[np.ndarray]  # per frame: yuv420p as decoded, uint8 [3H/2, W]; or RGB0 uint8 [H, W, 4]
     mvs: list[bytes | None]  # FFmpeg's exported vectors per P-frame (raw motion.MV_DTYPE records)
     pts: list[int]  # frame index at the canonical frame rate
+    height: int = 0
+    width: int = 0
 
 
 def _rgb0(rgb: np.ndarray) -> np.ndarray:
@@ -45,11 +47,14 @@ def _rgb0(rgb: np.ndarray) -> np.ndarray:
 
 
 def decode_gops(
-    source: bytes | str | os.PathLike, *, size: int, gop: int, colour: str = "yuv"
+    source: bytes | str | os.PathLike, *, size: int | tuple[int, int], gop: int, colour: str = "yuv",
+    iframe_rgb: bool = True,
 ) -> Iterator[Gop]:
     """Yield the GOPs of a canonical stream; raise :class:`NotCanonical` when the stream is not one.
 
-    A stream is canonical when its video is MPEG-4 Part 2 at ``size`` x ``size`` in yuv420p and the
+    ``size``: side of a square stream, or (height, width) (CoViAR's 340x256 re-encode is (256, 340)).
+    ``iframe_rgb=False`` skips swscale's RGB conversion of I-frames (residual-only inference needs none).
+    A stream is canonical when its video is MPEG-4 Part 2 at that size in yuv420p and the
     frame types are exactly I at every multiple of ``gop`` and P elsewhere (no B-frames, no extra
     scene-cut I-frames), with vectors referring to the previous frame only.
     """
@@ -63,7 +68,8 @@ def decode_gops(
             raise NotCanonical("no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        if ctx.name != "mpeg4" or ctx.width != size or ctx.height != size:
+        height, width = motion._hw(size)
+        if ctx.name != "mpeg4" or ctx.width != width or ctx.height != height:
             raise NotCanonical(f"{ctx.name} {ctx.width}x{ctx.height}")
         ctx.options = {"flags2": "+export_mvs"}
         current: Gop | None = None
@@ -75,9 +81,10 @@ def decode_gops(
             if expect_i:
                 if current is not None:
                     yield current
-                rgb = frame.to_ndarray(format="rgb24", threads=1)  # see _SWS_THREADS
+                rgb = frame.to_ndarray(format="rgb24", threads=1) if iframe_rgb or colour == "rgb" else None
                 plane = frame.to_ndarray() if colour == "yuv" else _rgb0(rgb)
-                current = Gop(iframe_rgb=rgb, planes=[plane], mvs=[], pts=[index])
+                current = Gop(iframe_rgb=rgb if iframe_rgb else None, planes=[plane], mvs=[], pts=[index],
+                              height=height, width=width)
                 continue
             side = frame.side_data.get("MOTION_VECTORS")
             current.planes.append(frame.to_ndarray() if colour == "yuv" else _rgb0(frame.to_ndarray(format="rgb24", threads=1)))
@@ -87,32 +94,32 @@ def decode_gops(
             yield current
 
 
-def _split_yuv(planes: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """[N, 3S/2, S] packed yuv420p -> Y [N, S, S] and interleaved UV [N, S/2, S/2, 2] (uint8)."""
-    n = planes.shape[0]
-    chroma = planes[:, s:].reshape(n, 2, s // 2, s // 2)
-    return planes[:, :s], np.ascontiguousarray(chroma.transpose(0, 2, 3, 1))
+def _split_yuv(planes: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """[N, 3H/2, W] packed yuv420p -> Y [N, H, W] and interleaved UV [N, H/2, W/2, 2] (uint8)."""
+    n, w = planes.shape[0], planes.shape[2]
+    chroma = planes[:, h:].reshape(n, 2, h // 2, w // 2)
+    return planes[:, :h], np.ascontiguousarray(chroma.transpose(0, 2, 3, 1))
 
 
 def _residuals(g: Gop, disp: np.ndarray, refs: np.ndarray, ref_index, colour: str, out: np.ndarray,
                slots: np.ndarray | None = None) -> None:
     """Write the RGB residuals of the GOP's P-frames (or only its P slots ``slots``, in that order, with
     ``disp`` / ``refs`` / ``ref_index`` already restricted to them) into ``out`` [P or len(slots), S, S, 3]."""
-    s = g.iframe_rgb.shape[0]
+    h, w = g.height, g.width
     cur = np.stack([g.planes[1 + i] for i in (range(len(g.planes) - 1) if slots is None else slots)])
     if colour == "yuv":
-        ref_y, ref_uv = _split_yuv(refs, s)
-        cur_y, cur_uv = _split_yuv(cur, s)
-        pred_y = motion.predict(motion.upsample_halfpel(ref_y), motion.gather_index(disp, s, ref_index))
+        ref_y, ref_uv = _split_yuv(refs, h)
+        cur_y, cur_uv = _split_yuv(cur, h)
+        pred_y = motion.predict(motion.upsample_halfpel(ref_y), motion.gather_index(disp, h, ref_index, w))
         cdisp = motion.chroma_displacement(disp)
         up_uv = motion.upsample_halfpel(ref_uv, channel_axis=True)
-        pred_uv = motion.predict(up_uv, motion.gather_index(cdisp, s // 2, ref_index))
+        pred_uv = motion.predict(up_uv, motion.gather_index(cdisp, h // 2, ref_index, w // 2))
         dy = np.subtract(cur_y, pred_y, dtype=np.int16)
         duv = np.subtract(cur_uv, pred_uv, dtype=np.int16)
         motion.yuv_difference_to_rgb(dy, duv, out=out)
     else:
         pred = motion.predict(motion.upsample_halfpel(refs, channel_axis=True),
-                              motion.gather_index(disp, s, ref_index))
+                              motion.gather_index(disp, h, ref_index, w))
         np.subtract(cur[..., :3], pred[..., :3], out=out, dtype=np.int16)
 
 
@@ -126,10 +133,10 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str,
     other slots zero. Inference needs residuals of the few sampled frames only, and residuals are a
     large part of the extraction cost; vectors are still computed for every frame (accumulation needs them).
     """
-    s = g.iframe_rgb.shape[0]
+    h, w = g.height, g.width
     p_real = len(g.planes) - 1
-    mvs = np.zeros((gop - 1, s // motion.CELL, s // motion.CELL, 2), np.float16)
-    res = np.zeros((gop - 1, s, s, 3), np.int16)
+    mvs = np.zeros((gop - 1, h // motion.CELL, w // motion.CELL, 2), np.float16)
+    res = np.zeros((gop - 1, h, w, 3), np.int16)
     types = np.zeros((gop,), np.uint8)
     pts = np.full((gop,), -1, np.int64)
     types[0] = FRAME_I
@@ -138,7 +145,7 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str,
     if p_real:
         if motion.refers_to_future(g.mvs):
             raise NotCanonical(f"frames {g.pts[1]}..{g.pts[-1]}: vectors refer to a future frame (B-frames)")
-        steps = motion.block_fields(g.mvs, s)  # [P, S/4, S/4, 2] half-pel
+        steps = motion.block_fields(g.mvs, (h, w))  # [P, H/4, W/4, 2] half-pel
         if mode not in ("accumulate", "frame"):
             raise ValueError(f"mode must be 'accumulate' or 'frame', got {mode!r}")
         disp = motion.accumulate(steps) if mode == "accumulate" else steps

@@ -26,14 +26,25 @@ def _check_args(size: int, gop: int, mode: str, colour: str) -> None:
 
 def extract_stream(
     source: bytes | str | os.PathLike, *, size: int, gop: int, mode: str = "accumulate", colour: str = "yuv",
-    residual_frames: np.ndarray | list[int] | None = None,
+    residual_frames: np.ndarray | list[int] | None = None, backend: str = "numpy",
 ) -> dict[str, np.ndarray]:
     """Contract arrays of a canonical stream; raises ``NotCanonical`` if it is not one.
 
     ``residual_frames`` (frame indices of the clip; ``None`` = all): compute residuals only for these
     P-frames, zeros elsewhere (inference: only the sampled segments are looked at). Indices that are
-    I-frames or past the end are ignored.
+    I-frames or past the end are ignored. ``backend``: ``numpy`` (host; fastest on a CPU) or ``jax``
+    (the per-pixel maths on JAX's default device, :mod:`.device`; the same numbers) or ``auto`` (``jax``
+    when that device is an accelerator). ``colour="rgb"`` is numpy-only.
     """
+    if backend == "auto":
+        from data_pipelines.compressed.device import default_backend
+
+        backend = default_backend()
+    if backend == "jax":
+        return _extract_stream_jax(source, size=size, gop=gop, mode=mode, colour=colour,
+                                   residual_frames=residual_frames)
+    if backend != "numpy":
+        raise ValueError(f"backend must be 'numpy', 'jax' or 'auto', got {backend!r}")
     wanted = None if residual_frames is None else np.asarray(residual_frames, np.int64).reshape(-1)
     iframes, parts = [], []
     for gi, g in enumerate(decode_gops(source, size=size, gop=gop, colour=colour)):
@@ -44,6 +55,21 @@ def extract_stream(
         raise NotCanonical("no frames")
     out = {k: np.stack([p[k] for p in parts]) for k in parts[0]}
     out["iframes"] = np.stack(iframes)
+    return out
+
+
+def _extract_stream_jax(source, *, size, gop: int, mode: str, colour: str, residual_frames) -> dict[str, np.ndarray]:
+    from data_pipelines.compressed import device
+
+    if colour != "yuv":
+        raise ValueError("backend='jax' computes residuals on the yuv planes: colour must be 'yuv'")
+    gops = list(decode_gops(source, size=size, gop=gop, colour="yuv"))
+    if not gops:
+        raise NotCanonical("no frames")
+    pack = device.pack_gops(gops, gop=gop, mode=mode, residual_frames=residual_frames)
+    batch, spans = device.collate([pack])
+    (out,) = device.to_contract(device.extractor(gops[0].height, gops[0].width, mode)(batch), batch, spans, gop)
+    out["iframes"] = np.stack([g.iframe_rgb for g in gops])
     return out
 
 
@@ -65,13 +91,14 @@ def extract_file(
     detect_every: int = 5,
     face_box: tuple[int, int, int] | None = None,
     residual_frames: np.ndarray | list[int] | None = None,
+    backend: str = "numpy",
 ) -> CompressedClip:
     """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
     as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`.
     ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream).
     ``crop_faces``: crop the main face track's fixed square (``compressed.faces.face_square``; no face ->
     ``ExtractionError``); ``face_box`` = (x0, y0, side) in upright source pixels crops that square instead
-    (``predict`` passes each track's square in turn)."""
+    (``predict`` passes each track's square in turn). ``backend``: see :func:`extract_stream`."""
     import av
 
     _check_args(size, gop, mode, colour)
@@ -84,7 +111,7 @@ def extract_file(
         if not crop_faces and face_box is None and (fps is None or abs(fps - src_fps) < 1e-3):
             try:
                 return _clip(extract_stream(path, size=size, gop=gop, mode=mode, colour=colour,
-                                            residual_frames=residual_frames),
+                                            residual_frames=residual_frames, backend=backend),
                              dict(meta, reencoded=False))
             except NotCanonical:
                 pass
@@ -96,7 +123,8 @@ def extract_file(
 
             box, faces = main_square(path, FaceSettings(every=detect_every))
         data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)
-        arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour, residual_frames=residual_frames)
+        arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour, residual_frames=residual_frames,
+                                backend=backend)
     except NotCanonical as e:  # our own encode must always be canonical: a bug, but report it per file
         raise ExtractionError(path, f"re-encoded stream is not canonical ({e})") from e
     except av.FFmpegError as e:

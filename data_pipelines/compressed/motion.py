@@ -30,37 +30,59 @@ MV_DTYPE = np.dtype({
     "offsets": [0, 4, 5, 6, 8, 10, 12, 16, 24, 28, 32], "itemsize": 40, "aligned": True})
 
 
-def block_fields(mvs: list[np.ndarray | bytes | None], size: int) -> np.ndarray:
-    """Rasterise codec motion vectors of N frames into an int16 [N, S/4, S/4, 2] half-pel (x, y) field.
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` (square side) or (height, width) -> (height, width)."""
+    return (size, size) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+
+
+def parse_records(mvs: list[np.ndarray | bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Raw side data of N frames -> (frame index [B], MV_DTYPE records [B]) of the past-reference vectors.
+
+    Future references (B-frames) are dropped here; ``refers_to_future`` rejects such streams earlier."""
+    raw = [b"" if m is None else m if isinstance(m, bytes) else m.astype(MV_DTYPE).tobytes() for m in mvs]
+    counts = [len(r) // MV_DTYPE.itemsize for r in raw]
+    frame = np.repeat(np.arange(len(mvs), dtype=np.int32), counts)
+    # Join as raw records: np.concatenate on aligned structured dtypes is ~10x slower.
+    m = np.frombuffer(b"".join(raw), dtype=MV_DTYPE)
+    keep = m["source"] < 0
+    return frame[keep], m[keep]
+
+
+def record_fields(m: np.ndarray) -> tuple[np.ndarray, ...]:
+    """MV_DTYPE records -> int32 (half-pel x, half-pel y, first cell x, first cell y, width, height in px).
+
+    Quarter-pel (or any other scale) is rounded to half-pel; the first cell is the block's top-left 4x4 cell
+    (may lie outside the frame for edge blocks: rasterisers drop those cells)."""
+    scale = m["motion_scale"].astype(np.int32).clip(min=1)
+    hx = np.rint(m["motion_x"] * 2 / scale).astype(np.int32)
+    hy = np.rint(m["motion_y"] * 2 / scale).astype(np.int32)
+    bw, bh = m["w"].astype(np.int32), m["h"].astype(np.int32)
+    x0 = (m["dst_x"].astype(np.int32) - bw // 2) // CELL
+    y0 = (m["dst_y"].astype(np.int32) - bh // 2) // CELL
+    return hx, hy, x0, y0, bw, bh
+
+
+def block_fields(mvs: list[np.ndarray | bytes | None], size: int | tuple[int, int]) -> np.ndarray:
+    """Rasterise codec motion vectors of N frames into an int16 [N, H/4, W/4, 2] half-pel (x, y) field.
 
     Each entry of ``mvs`` is what FFmpeg exports for one frame (``frame.side_data``): a ``MV_DTYPE``
     array, its raw bytes, or ``None``. All frames are rasterised in one vectorised pass. Intra-coded blocks export no vector and
     keep 0 (predicted from the co-located reference pixels). Quarter-pel vectors (an MPEG-4 ASP option
-    that our canonical encode never uses) are rounded to half-pel.
+    that our canonical encode never uses) are rounded to half-pel. ``size``: side, or (height, width).
     """
-    n = size // CELL
-    field = np.zeros((len(mvs), n, n, 2), np.int16)
-    raw = [b"" if m is None else m if isinstance(m, bytes) else m.astype(MV_DTYPE).tobytes() for m in mvs]
-    counts = [len(r) // MV_DTYPE.itemsize for r in raw]
-    if not sum(counts):
+    h, w = _hw(size)
+    ny, nx = h // CELL, w // CELL
+    field = np.zeros((len(mvs), ny, nx, 2), np.int16)
+    frame, m = parse_records(mvs)
+    if not len(m):
         return field
-    frame = np.repeat(np.arange(len(mvs), dtype=np.int32), counts)
-    # Join as raw records: np.concatenate on aligned structured dtypes is ~10x slower.
-    m = np.frombuffer(b"".join(raw), dtype=MV_DTYPE)
-    keep = m["source"] < 0  # past reference only (future references mean B-frames: not canonical)
-    frame, m = frame[keep], m[keep]
-    scale = m["motion_scale"].astype(np.int32).clip(min=1)
-    hx = np.rint(m["motion_x"] * 2 / scale).astype(np.int16)
-    hy = np.rint(m["motion_y"] * 2 / scale).astype(np.int16)
-    bw, bh = m["w"].astype(np.int32), m["h"].astype(np.int32)
-    x0 = (m["dst_x"].astype(np.int32) - bw // 2) // CELL
-    y0 = (m["dst_y"].astype(np.int32) - bh // 2) // CELL
+    hx, hy, x0, y0, bw, bh = record_fields(m)
     span = max(1, int(max(bw.max(), bh.max())) // CELL)
     oy, ox = np.meshgrid(np.arange(span), np.arange(span), indexing="ij")
     cy = y0[:, None, None] + oy  # [B, span, span] cells covered by each block
     cx = x0[:, None, None] + ox
     inside = (oy * CELL < bh[:, None, None]) & (ox * CELL < bw[:, None, None])
-    inside &= (cy >= 0) & (cy < n) & (cx >= 0) & (cx < n)
+    inside &= (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
     block = np.broadcast_to(np.arange(len(m))[:, None, None], inside.shape)[inside]
     f, y, x = frame[block], cy[inside], cx[inside]
     field[f, y, x, 0] = hx[block]
@@ -82,16 +104,17 @@ def accumulate(steps: np.ndarray) -> np.ndarray:
     the displaced centre of the cell (fields are constant per block, so interpolating them would only blur
     block edges); the sub-pixel part of ``d_t`` is kept exactly, so a pure translation composes exactly.
     """
-    p, n = steps.shape[:2]
-    centre = np.arange(n, dtype=np.int32) * (2 * CELL) + CELL  # cell centres in half-pel units
+    p, ny, nx = steps.shape[:3]
+    cy = np.arange(ny, dtype=np.int32) * (2 * CELL) + CELL  # cell centres in half-pel units
+    cx = np.arange(nx, dtype=np.int32) * (2 * CELL) + CELL
     out = np.empty_like(steps)
-    prev = np.zeros((n * n, 2), np.int16)
+    prev = np.zeros((ny * nx, 2), np.int16)
     for t in range(p):
         step = steps[t]
-        sy = np.minimum(np.maximum((centre[:, None] + step[..., 1]) // (2 * CELL), 0), n - 1)
-        sx = np.minimum(np.maximum((centre[None, :] + step[..., 0]) // (2 * CELL), 0), n - 1)
-        out[t] = step + prev[sy * n + sx]
-        prev = out[t].reshape(n * n, 2)
+        sy = np.minimum(np.maximum((cy[:, None] + step[..., 1]) // (2 * CELL), 0), ny - 1)
+        sx = np.minimum(np.maximum((cx[None, :] + step[..., 0]) // (2 * CELL), 0), nx - 1)
+        out[t] = step + prev[sy * nx + sx]
+        prev = out[t].reshape(ny * nx, 2)
     return out
 
 
@@ -126,31 +149,35 @@ def upsample_halfpel(ref: np.ndarray, channel_axis: bool = False) -> np.ndarray:
     return up
 
 
-def gather_index(disp: np.ndarray, height: int, ref_index: np.ndarray | None = None) -> np.ndarray:
-    """Flat indices [N, H, H] into N stacked references from :func:`upsample_halfpel`.
+def gather_index(disp: np.ndarray, height: int, ref_index: np.ndarray | None = None,
+                 width: int | None = None) -> np.ndarray:
+    """Flat indices [N, H, W] into N stacked references from :func:`upsample_halfpel` (``width``: H).
 
-    ``disp`` [N, n, n, 2] holds one half-pel displacement per cell of ``k = H / n`` pixels, clamped per
+    ``disp`` [N, H/k, W/k, 2] holds one half-pel displacement per cell of ``k = H / n`` pixels, clamped per
     cell so that the whole cell reads inside the padded reference. That is exactly per-pixel border
     clamping: a clamped cell lands entirely in the edge padding (``MARGIN >= 2 (k - 1)``), which repeats
     the border, just as the unclamped positions beyond the border would. Offsets are then expanded to
     pixels and added to a fixed base grid -- two cheap passes instead of per-pixel clamping arithmetic.
     ``ref_index`` [N] says which reference each frame reads (default: all read reference 0).
     """
-    num, n = disp.shape[:2]
-    k = height // n
+    width = height if width is None else width
+    num, ny = disp.shape[:2]
+    k = height // ny
     m = MARGIN
-    assert m >= 2 * (k - 1)
-    side = 2 * height - 1 + 2 * m
-    first = 2 * k * np.arange(n, dtype=np.int32)  # half-pel position of each cell's first pixel
-    lo = -(first + m)
-    hi = 2 * height - 2 + m - (first + 2 * (k - 1))
-    dy = np.minimum(np.maximum(disp[..., 1].astype(np.int32), lo[:, None]), hi[:, None])
-    dx = np.minimum(np.maximum(disp[..., 0].astype(np.int32), lo[None, :]), hi[None, :])
-    off = dy * side + dx
+    assert m >= 2 * (k - 1) and disp.shape[2] * k == width
+    side_h, side_w = 2 * height - 1 + 2 * m, 2 * width - 1 + 2 * m
+
+    def limits(length: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+        first = 2 * k * np.arange(cells, dtype=np.int32)  # half-pel position of each cell's first pixel
+        return -(first + m), 2 * length - 2 + m - (first + 2 * (k - 1))
+
+    (lo_y, hi_y), (lo_x, hi_x) = limits(height, ny), limits(width, disp.shape[2])
+    dy = np.minimum(np.maximum(disp[..., 1].astype(np.int32), lo_y[:, None]), hi_y[:, None])
+    dx = np.minimum(np.maximum(disp[..., 0].astype(np.int32), lo_x[None, :]), hi_x[None, :])
+    off = dy * side_w + dx
     if ref_index is not None:
-        off += (np.asarray(ref_index, np.int32) * (side * side))[:, None, None]
-    pix = 2 * np.arange(height, dtype=np.int32) + m
-    base = pix[:, None] * side + pix[None, :]
+        off += (np.asarray(ref_index, np.int32) * (side_h * side_w))[:, None, None]
+    base = (2 * np.arange(height, dtype=np.int32) + m)[:, None] * side_w + (2 * np.arange(width, dtype=np.int32) + m)
     return np.repeat(np.repeat(off, k, axis=1), k, axis=2) + base
 
 
