@@ -159,7 +159,7 @@ def gop_tensors(g: Gop, *, gop: int, mode: str, colour: str,
             else:
                 _residuals(g, disp, np.stack(g.planes[:-1]), np.arange(p_real), colour, res[:p_real])
         elif slots.size:
-            part = np.empty((slots.size, s, s, 3), np.int16)
+            part = np.empty((slots.size, h, w, 3), np.int16)
             if mode == "accumulate":
                 _residuals(g, disp[slots], g.planes[0][None], None, colour, part, slots)
             else:
