@@ -102,16 +102,26 @@ class LPIPS(nnx.Module):
             out.append(x)
         return out
 
+    def unit_features(self, x: jax.Array) -> list[jax.Array]:
+        """The five feature maps, unit-normalised over channels (what the distance compares); compute
+        them once for a fixed set (e.g. a training set searched for nearest neighbours)."""
+        return [_unit(f) for f in self.features(x)]
+
+    def feature_distance(self, fa: list[jax.Array], fb: list[jax.Array]) -> jax.Array:
+        """Distance [B] between two lists of :meth:`unit_features` (broadcast over the batch axis)."""
+        total = jnp.zeros((), jnp.float32)
+        for a, b, head in zip(fa, fb, self.heads):
+            d = (a - b) ** 2
+            total = total + jnp.mean(d @ head[...].astype(d.dtype), axis=(1, 2)).astype(jnp.float32)
+        return total
+
     def __call__(self, x0: jax.Array, x1: jax.Array) -> jax.Array:
         """Distance per example [B] between two NHWC batches in [-1, 1]."""
         if x0.shape != x1.shape or x0.ndim != 4 or x0.shape[-1] != 3:
             raise ValueError(f"LPIPS compares two [B, H, W, 3] batches, got {x0.shape} and {x1.shape}")
-        total = jnp.zeros((x0.shape[0],), jnp.float32)
-        for i, f in enumerate(self.features(jnp.concatenate([x0, x1]))):  # one pass over both batches
-            a, b = jnp.split(f, 2)
-            d = (_unit(a) - _unit(b)) ** 2
-            total = total + jnp.mean(d @ self.heads[i][...].astype(d.dtype), axis=(1, 2)).astype(jnp.float32)
-        return total
+        both = self.unit_features(jnp.concatenate([x0, x1]))  # one pass over both batches
+        halves = [jnp.split(f, 2) for f in both]
+        return self.feature_distance([a for a, _ in halves], [b for _, b in halves])
 
 
 def numpy_images(images: np.ndarray) -> np.ndarray:
