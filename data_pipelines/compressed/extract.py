@@ -63,7 +63,8 @@ def _extract_stream_jax(source, *, size, gop: int, mode: str, colour: str, resid
 
     if colour != "yuv":
         raise ValueError("backend='jax' computes residuals on the yuv planes: colour must be 'yuv'")
-    gops = list(decode_gops(source, size=size, gop=gop, colour="yuv"))
+    keep = device.needed_planes(1 << 30, gop, mode, residual_frames)
+    gops = list(decode_gops(source, size=size, gop=gop, colour="yuv", keep_planes=keep))
     if not gops:
         raise NotCanonical("no frames")
     pack = device.pack_gops(gops, gop=gop, mode=mode, residual_frames=residual_frames)

@@ -108,9 +108,10 @@ def decode_compact(source: bytes | str | os.PathLike, size: int | tuple[int, int
     """A canonical stream -> :func:`.device.pack_gops` arrays (+ ``iframes`` RGB from swscale if asked):
     what the device extractor needs and nothing more. Raises ``NotCanonical``."""
     from data_pipelines.compressed.decode import decode_gops
-    from data_pipelines.compressed.device import pack_gops
+    from data_pipelines.compressed.device import needed_planes, pack_gops
 
-    gops = list(decode_gops(source, size=size, gop=gop, iframe_rgb=iframes))
+    keep = needed_planes(1 << 30, gop, mode, residual_frames)
+    gops = list(decode_gops(source, size=size, gop=gop, iframe_rgb=iframes, keep_planes=keep))
     if not gops:
         from data_pipelines.compressed.decode import NotCanonical
 
