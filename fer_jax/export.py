@@ -1,4 +1,10 @@
-"""``fer-jax export --workdir DIR --out FILE``: a method's predictor as a serialized StableHLO artifact.
+"""``fer-jax export``: a trained workdir for serving or for a collaborator.
+
+``--format stablehlo|onnx|safetensors --out BUNDLE/``: a self-describing bundle (model, config.json,
+spec.json, a model card README.md and load_example.py) that runs without fer-jax for ONNX
+(onnxruntime) and StableHLO (jax); ``fer_jax/serving/export_bundle.py``, docs/export.md.
+
+Without ``--format`` (``--out FILE``): the single serialized StableHLO artifact described below.
 
 Any method with a serving spec: the exported function takes the spec's inputs, in the spec's order,
 each with a symbolic leading batch dimension ``b`` (one artifact serves any batch), and returns the
@@ -24,14 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-
-class ExportError(RuntimeError):
-    """An export that cannot be made; the message names the workdir or file and the reason. ``status``:
-    the exit status (2: the workdir cannot be served, a usage error; 1: the output cannot be written)."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+from fer_jax.serving.export_bundle import FORMATS, ExportError, export_bundle
 
 
 def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms: tuple[str, ...] = ("cpu",)
@@ -113,17 +112,27 @@ def load_exported(path: str) -> Callable[..., np.ndarray]:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fer-jax export", description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", required=True)
-    p.add_argument("--out", required=True, help="output file (a .json sidecar is written beside it)")
+    p.add_argument("--out", required=True, help="the bundle folder with --format; else an artifact file "
+                   "(a .json sidecar is written beside it)")
+    p.add_argument("--format", help=f"write a bundle: one of {', '.join(FORMATS)}")
     p.add_argument("--checkpoint", choices=("best", "latest"), default="best")
     p.add_argument("--platforms", default="cpu", help="comma-separated subset of cpu,cuda,tpu")
     args = p.parse_args(argv)
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         print(f"fer-jax export: {args.workdir}: no config.json; is it a training workdir?", file=sys.stderr)
         return 2
+    if args.format is not None and args.format not in FORMATS:  # before any work: nothing to clean up
+        print(f"fer-jax export: unknown format {args.format!r}; choose one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    platforms = tuple(args.platforms.split(","))
     try:
-        sidecar = export_predictor(args.workdir, args.out, args.checkpoint, tuple(args.platforms.split(",")))
+        if args.format:
+            sidecar = export_bundle(args.workdir, args.out, args.format, args.checkpoint, platforms)
+        else:
+            sidecar = export_predictor(args.workdir, args.out, args.checkpoint, platforms)
     except ExportError as e:
         print(f"fer-jax export: {e}", file=sys.stderr)
         return e.status
-    print(f"exported {sidecar['method']} step {sidecar['step']} ({sidecar['checkpoint']}) to {args.out}")
+    what = f"the {args.format} bundle" if args.format else "a StableHLO artifact"
+    print(f"exported {sidecar['method']} step {sidecar['step']} ({sidecar['checkpoint']}) as {what} to {args.out}")
     return 0

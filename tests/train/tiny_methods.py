@@ -1,0 +1,56 @@
+"""Each registered method's CPU-sized config on random data: what the launcher and export tests run.
+
+A new method joins those tests by adding its entry to ``TINY``: the config file and variant, plus the
+overrides that make it train on the in-memory ``random`` dataset in seconds. A registered method
+without an entry is reported as skipped (with this file's name), not silently left out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import ml_collections
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# method -> (config file relative to the repo, variant, overrides applied on top)
+TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "mi_fer": ("configs/mi_fer/synthface.py", "tiny,random",
+               {"input.size": 16, "apex.enabled": False, "mi.start_step": 0, "mi.warmup_steps": 0}),
+    "rgb_baseline": ("configs/rgb_baseline/synthface.py", "tiny", {"input.dataset": "random", "input.size": 16}),
+    "stt": ("configs/stt/synthface_wild.py", "tiny,random", {"input.size": 16}),
+}
+# a few steps, no evaluation, no progress output: the tests compare numbers, not learning
+COMMON = {"progress_bar": False, "tensorboard": False, "log_every": 1, "eval_every": 0,
+          "input.random.num_train": 32, "input.random.num_val": 16}
+
+
+def missing_reason(method: str) -> str | None:
+    return None if method in TINY else f"{method}: no tiny random-data config in tests/train/tiny_methods.py"
+
+
+def overrides(method: str, steps: int) -> dict[str, Any]:
+    return {**COMMON, **TINY[method][2], "total_steps": steps, "ckpt_every": steps}
+
+
+def config(method: str, steps: int) -> ml_collections.ConfigDict:
+    """The config object, overrides applied (for in-process training)."""
+    path, variant, _ = TINY[method]
+    module = importlib.import_module(path[:-3].replace("/", "."))
+    c = module.get_config(variant)
+    for key, value in overrides(method, steps).items():
+        *parents, leaf = key.split(".")
+        node = c
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return c
+
+
+def flags(method: str, steps: int) -> list[str]:
+    """``fer-jax train`` arguments giving the same config (for the launcher test)."""
+    path, variant, _ = TINY[method]
+    return [f"--config={os.path.join(REPO, path)}:{variant}",
+            *(f"--config.{k}={v}" for k, v in overrides(method, steps).items())]
