@@ -125,7 +125,7 @@ def model_card(workdir: str, config: ml_collections.ConfigDict, meta: dict[str, 
                   "most frequent identity's share; `fer_jax/evaluate/identity_audit.py`).", "",
                   "| source | identities | chance | linear | mlp |", "|---|---|---|---|---|"]
         lines += [f"| {src} | {a.get('n_identities', '?')} | {_fmt(a.get('chance', '?'))} | "
-                  f"{_fmt(a.get('linear', '?'))} | {_fmt(a.get('mlp', '?'))} |" for src, a in audits]
+                  f"{_fmt(a.get('linear_acc', '?'))} | {_fmt(a.get('mlp_acc', '?'))} |" for src, a in audits]
     cmd = train_command(workdir)
     check = meta["check"]
     lines += ["", "## How it was trained", "",

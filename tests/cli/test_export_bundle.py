@@ -162,7 +162,7 @@ def test_model_card_has_evaluations_audit_and_command(toy_workdir, tmp_path):
                                                 "confusion": [[1]]}))
     (wd / "eval_val_1.json").write_text(json.dumps({"split": "val", "step": 1, "war": 0.125}))
     (wd / "test_report.json").write_text(json.dumps({"war": 0.4, "identity_audit": {
-        "n_identities": 24, "chance": 0.042, "linear": 0.107, "mlp": 0.104}}))
+        "n_identities": 24, "chance": 0.042, "linear_acc": 0.107, "mlp_acc": 0.104}}))
     (wd / "command.txt").write_text("fer-jax train --config=configs/x.py:tiny --workdir=runs/x\n")
     assert _export(str(wd), tmp_path / "b", "safetensors") == 0
     card = (tmp_path / "b" / "README.md").read_text()
