@@ -5,6 +5,14 @@
 #
 #   launch/local_multiprocess.sh N --config=configs/mi_fer/synthface.py:tiny --workdir=runs/x [flags...]
 #
+# Per method (CPU-sized, random data; tests/train/test_launch_methods.py runs these with 2 processes):
+#   launch/local_multiprocess.sh 2 --config=configs/mi_fer/synthface.py:tiny,random --workdir=runs/mi_fer
+#   launch/local_multiprocess.sh 2 --config=configs/mi_fer/synthface.py:tiny,random,baseline --workdir=runs/l0
+#   launch/local_multiprocess.sh 2 --config=configs/rgb_baseline/synthface.py:tiny \
+#       --config.input.dataset=random --workdir=runs/rgb
+#   launch/local_multiprocess.sh 2 --config=configs/stt/synthface_wild.py:tiny,random --workdir=runs/stt
+# Full-size commands per method and dataset: docs/distributed.md.
+#
 # Environment:
 #   DEVICES_PER_PROCESS  CPU only: simulated devices per process (default 1)
 #   GPUS_PER_PROCESS     GPU only: give process i the GPUs [i*G, (i+1)*G) via CUDA_VISIBLE_DEVICES

@@ -3,6 +3,10 @@
 # environment (coordinator, process count and id) itself, hence `--distributed`.
 #
 #   sbatch launch/slurm.sh --config=configs/mi_fer/ckplus.py:fold=3 --workdir=/shared/runs/ckplus_f3
+#   sbatch launch/slurm.sh --config=configs/mi_fer/ckplus.py:baseline,fold=3 --workdir=/shared/runs/ckplus_f3_l0
+#   sbatch launch/slurm.sh --config=configs/stt/dfew.py:fold=0 --workdir=/shared/runs/stt_dfew_f0
+#   sbatch launch/slurm.sh --config=configs/rgb_baseline/synthface.py --workdir=/shared/runs/rgb
+# (every method's configs: docs/distributed.md)
 #
 # The workdir must be on a filesystem every node sees (NFS, Lustre, ...): all processes write their
 # checkpoint shards there and resume from it. Re-submitting the same command resumes the run.

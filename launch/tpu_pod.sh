@@ -4,6 +4,9 @@
 #
 #   TPU_NAME=my-v4-32 ZONE=us-central2-b launch/tpu_pod.sh \
 #       --config=configs/mi_fer/synthface.py --workdir=/mnt/shared/runs/synthface
+#   TPU_NAME=my-v4-32 ZONE=us-central2-b launch/tpu_pod.sh \
+#       --config=configs/stt/dfew.py:fold=0 --workdir=/mnt/shared/runs/stt_dfew_f0
+# (every method's configs: docs/distributed.md)
 #
 # Prerequisites (once per pod): the repository checked out at $REPO_DIR on every worker and
 # `pip install -e .` run there (e.g. with `--worker=all --command "git clone ... && pip install -e ."`),
