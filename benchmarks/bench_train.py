@@ -1,4 +1,5 @@
-"""Train-step throughput of MI-FER: fer-jax (one jitted step, both optimizer phases) vs PyTorch eager.
+"""Train-step throughput of MI-FER: fer-jax (one jitted step, both optimizer phases) vs PyTorch eager and
+PyTorch's strongest setup (``torch.compile`` + bf16 autocast + channels_last + fused AdamW), in one run.
 
 Both sides run the same work per step (see ``benchmarks/torch_mifer.py``): a forward of the residual
 encoder for the estimator phase, ``mi.estimator_steps`` (2) CLUB estimator updates, then forward +
@@ -13,12 +14,18 @@ per step are counted analytically (``step_flops``: 2 x multiply-adds of every co
 estimator phase + forward and backward (2x) of the encoder phase); XLA's own count is printed beside it
 where it has one. Model-FLOPs utilisation = model FLOPs/s over ``--peak-tflops`` (per ``--dtype``).
 
+``--profile DIR`` adds what bounds the step: per-phase times (encoder forward alone = the estimator
+phase's extra forward, estimator phase, encoder phase, optimizer update alone), HLO op counts of the
+compiled step (convolutions, transposes/copies, reductions, fusions) and a JAX profiler trace.
+
     python benchmarks/bench_train.py [--batch 8 --segments 3 --size 112] [--no-torch] [--dtype bfloat16]
+        [--torch eager compile] [--profile DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -120,15 +127,15 @@ def jax_step(config, batch: dict):
     return run, flops
 
 
-def torch_step(batch: dict, arch: str, width: int, device: str = "cpu"):
+def torch_step(batch: dict, arch: str, width: int, device: str = "cpu", fast: bool = False):
+    """(run(n) -> seconds) of the PyTorch step: eager fp32, or ``fast`` (torch.compile + bf16 autocast +
+    channels_last + fused AdamW)."""
     import torch
 
     from benchmarks.torch_mifer import TorchMiFer
 
     torch.manual_seed(0)
-    model = TorchMiFer(arch, width)
-    model.net.to(device)
-    model.club.to(device)
+    model = TorchMiFer(arch, width, fast=fast).to(device)
     tb = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
     tb["label"] = tb["label"].long()
 
@@ -153,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="steps per timed round")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--torch", nargs="+", default=["eager", "compile"], choices=["eager", "compile"],
+                   help="PyTorch rows: eager fp32, and compile = torch.compile + bf16 autocast + channels_last "
+                        "+ fused AdamW (the strongest peer)")
+    p.add_argument("--profile", metavar="DIR", default=None,
+                   help="also write a per-phase breakdown, HLO op counts and a JAX profiler trace to DIR")
     p.add_argument("--torch-device", default="cpu")
     p.add_argument("--peak-tflops", type=float, nargs="*", default=None,
                    help="device peak per dtype (same order as --dtype), for model-FLOPs utilisation")
@@ -162,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     runs, flops = {}, {}
     for dt in args.dtype:
         runs[f"jax_{dt}"], flops[f"jax_{dt}"] = jax_step(mifer_config(args.arch, args.width, dt), batch)
-    if not args.no_torch:
-        runs["torch_eager"] = torch_step(batch, args.arch, args.width, args.torch_device)
+    for variant in ([] if args.no_torch else args.torch):
+        runs[f"torch_{variant}"] = torch_step(batch, args.arch, args.width, args.torch_device, variant == "compile")
     times = common.interleaved({k: (lambda fn=fn: fn(args.steps)) for k, fn in runs.items()}, args.repeats)
     out = {}
     model_flops = step_flops(args.arch, args.width, args.size, args.batch, args.segments)
@@ -177,16 +189,27 @@ def main(argv: list[str] | None = None) -> int:
         if k in flops and flops[k]:
             row["xla_gflops_per_step"] = round(flops[k] / 1e9, 2)
         dt_index = args.dtype.index(k[4:]) if k.startswith("jax_") else None
+        if k == "torch_compile" and "bfloat16" in args.dtype:  # bf16 autocast: the bf16 peak
+            dt_index = args.dtype.index("bfloat16")
         if args.peak_tflops and dt_index is not None and dt_index < len(args.peak_tflops):
             row["mfu"] = round(row["model_tflops_per_s"] / args.peak_tflops[dt_index], 4)
         out[k] = row
-    ratios = {f"{k} / torch_eager": round(out[k]["examples_per_s"] / out["torch_eager"]["examples_per_s"], 2)
-              for k in out if k.startswith("jax") and "torch_eager" in out}
+    ratios = {f"{k} / {t}": round(out[k]["examples_per_s"] / out[t]["examples_per_s"], 2)
+              for k in out if k.startswith("jax") for t in out if t.startswith("torch_")}
     result = {"machine": common.machine(), "shapes": {"batch": args.batch, "segments": args.segments,
               "size": args.size, "arch": args.arch, "width": args.width}, "steps": args.steps,
               "repeats": args.repeats, "results": out, "ratios": ratios}
+    if args.profile:
+        from benchmarks.profile_step import profile
+
+        result["profile"] = {dt: profile(mifer_config(args.arch, args.width, dt), batch, args.profile, dt)
+                             for dt in args.dtype}
+    line = {"bench": "train", "device": result["machine"]["device"], "batch": args.batch, **{
+        k: {"ex_per_s": r["examples_per_s"], **({"mfu": r["mfu"]} if "mfu" in r else {})} for k, r in out.items()},
+        "ratios": ratios}
     if args.json is not None:
         common.write_json(result, args.json or None)
+        print(json.dumps(line, separators=(",", ":")))
         return 0
     m = result["machine"]
     print(f"{m['device']} ({m['cpu_count']} CPUs): MI-FER train step, batch {args.batch} x K={args.segments} "
@@ -197,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
               + (f", MFU {r['mfu']:.1%}" if "mfu" in r else "") + ")")
     for k, v in ratios.items():
         print(f"  {k}: {v}x")
+    for dt, prof in result.get("profile", {}).items():
+        print(f"  profile {dt}: " + ", ".join(f"{k} {v}" for k, v in prof["phases_ms"].items())
+              + f"; HLO {prof['hlo_ops']}")
+    print(json.dumps(line, separators=(",", ":")))
     return 0
 
 

@@ -99,7 +99,7 @@ class Net(nn.Module):
 
     def forward(self, residuals):  # [B, K, S, S, 3]
         b, k = residuals.shape[:2]
-        x = residuals.reshape((b * k,) + residuals.shape[2:]).permute(0, 3, 1, 2)
+        x = residuals.reshape((b * k,) + residuals.shape[2:]).permute(0, 3, 1, 2)  # NHWC memory: channels_last
         z = self.proj(self.trunk(x).reshape(b, k, -1).mean(1))
         return self.head(z), z
 
@@ -134,31 +134,59 @@ class Club(nn.Module):
 
 
 class TorchMiFer:
-    """Model, estimator and both optimizers; ``step(batch, lam)`` is one MI-FER train step."""
+    """Model, estimator and both optimizers; ``step(batch, lam)`` is one MI-FER train step.
+
+    ``fast=True`` is the strongest PyTorch setup a user would reach for: ``torch.compile`` of the network
+    and of the CLUB terms, bf16 autocast, channels_last activations and weights, fused AdamW. Call
+    :meth:`to` before the first step (fused AdamW state lives with the parameters)."""
 
     def __init__(self, arch="resnet18", width=64, feature_dim=128, num_classes=7, identity_dim=128, hidden=256,
-                 estimator_steps=2, lr=1e-3, weight_decay=1e-4, grad_clip=1.0):
+                 estimator_steps=2, lr=1e-3, weight_decay=1e-4, grad_clip=1.0, fast: bool = False):
         self.net = Net(arch, width, feature_dim, num_classes)
         self.club = Club(feature_dim, identity_dim, hidden)
-        self.enc_opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
-        self.est_opt = torch.optim.AdamW(self.club.parameters(), lr=lr, weight_decay=0.0)
+        self.lr, self.weight_decay, self.fast = lr, weight_decay, fast
         self.estimator_steps, self.grad_clip = estimator_steps, grad_clip
+        self._optimizers()
+        self.device_type = "cpu"
+        self.run_net, self.club_loss, self.club_estimate = self.net, self.club.loss, self.club.estimate
+
+    def _optimizers(self) -> None:
+        extra = {"fused": True} if self.fast else {}
+        self.enc_opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay, **extra)
+        self.est_opt = torch.optim.AdamW(self.club.parameters(), lr=self.lr, weight_decay=0.0, **extra)
+
+    def to(self, device: str) -> "TorchMiFer":
+        """Move to ``device``; with ``fast``, also channels_last + compile (optimizers rebuilt there)."""
+        self.net.to(device)
+        self.club.to(device)
+        self.device_type = torch.device(device).type
+        if self.fast:
+            self.net.to(memory_format=torch.channels_last)
+            self._optimizers()
+            self.run_net = torch.compile(self.net)
+            self.club_loss, self.club_estimate = torch.compile(self.club.loss), torch.compile(self.club.estimate)
+        return self
+
+    def _autocast(self):
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.fast)
 
     def step(self, batch: dict, lam: float) -> dict[str, float]:
         res, z_id, label = batch["residuals"], batch["identity_embedding"], batch["label"]
-        with torch.no_grad():
-            _, z = self.net(res)
+        with torch.no_grad(), self._autocast():
+            _, z = self.run_net(res)
+        z = z.float()
         for _ in range(self.estimator_steps):
             self.est_opt.zero_grad(set_to_none=True)
-            est_loss = self.club.loss(z, z_id)
+            est_loss = self.club_loss(z, z_id)
             est_loss.backward()
             self.est_opt.step()
         self.enc_opt.zero_grad(set_to_none=True)
         for p in self.club.parameters():
             p.requires_grad_(False)
-        logits, z = self.net(res)
-        ce = F.cross_entropy(logits, label)
-        loss = ce + lam * self.club.estimate(z, z_id)
+        with self._autocast():
+            logits, z = self.run_net(res)
+        ce = F.cross_entropy(logits.float(), label)
+        loss = ce + lam * self.club_estimate(z.float(), z_id)
         loss.backward()
         for p in self.club.parameters():
             p.requires_grad_(True)
