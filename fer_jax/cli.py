@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("fer_jax.train.cli", "train a model from a config (--config=configs/...)"),
     "eval": ("fer_jax.evaluate.cli", "evaluate a trained workdir"),
     "cv": ("fer_jax.cv", "train and evaluate every fold of a k-fold config; cv.md/cv.json tables"),
+    "au": ("fer_jax.methods.au.cli", "per-frame AU intensities of videos -> OpenFace-style CSV + PNG"),
     "predict": ("fer_jax.predict", "a trained method's predictor on video or image files -> JSON records"),
     "export": ("fer_jax.export", "export a trained model for serving"),
     "demo": ("fer_jax.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
