@@ -1,8 +1,10 @@
 """Stage 1 on DISFA: InfoNCE on the training folds' left-camera video, labels unread (``fold=K`` required).
 
-``fer-jax cv --config=configs/au/disfa_pretrain.py --folds=3 --workdir=runs/disfa_pre`` writes one
-stage-1 workdir per fold (``runs/disfa_pre/fold_K``); ``disfa_finetune.py:pretrain=runs/disfa_pre/fold_{fold}``
-reads them. The builder cuts each recording into 48-frame clips; a window is a whole clip.
+Stage 1 has nothing to evaluate, so it runs per fold with ``fer-jax train`` (``fer-jax cv`` evaluates
+each fold):  ``for k in 0 1 2; do fer-jax train --config=configs/au/disfa_pretrain.py:fold=$k
+--workdir=runs/disfa_pre/fold_$k; done``; then ``disfa_finetune.py:pretrain=runs/disfa_pre/fold_{fold}``
+reads them (the layout ``fer-jax cv`` writes for stage 2). The builder cuts each recording into
+48-frame clips; a window is a whole clip.
 """
 
 from configs.au import common
