@@ -37,7 +37,8 @@ def render_split(n_identities: int, start: int, frames: int, size: int, seed: in
     clips, aus, keys = [], [], []
     for i, ident in enumerate(sample_identities(n_identities, seed=seed, start=start)):
         for e in range(len(EXPRESSIONS)):
-            f, lab = render_clip(ident, e, regime="lab", n_frames=frames, size=size, seed=seed * 100_003 + start + i * 7 + e)
+            f, lab = render_clip(ident, e, regime="lab", n_frames=frames, size=size,
+                                 seed=seed * 100_003 + start + i * 7 + e)
             clips.append(f)
             aus.append(np.asarray(lab["au_intensity"], np.float32))
             keys.append(zlib.crc32(f"id{start + i}_e{e}".encode()) & 0x7FFFFFFF)

@@ -9,7 +9,7 @@ exactly those (plus ``mask``), reading only the groups they belong to:
 | ``apex`` | ``apex_frame``, ``has_apex`` | a video build |
 | ``frames`` | ``frames`` | a video build made with ``fer-jax build ... --store-frames`` |
 | ``au`` | ``au_intensity``, ``au_mask`` | a video build of an AU dataset (per-frame intensities) |
-| ``position`` | ``clip_key``, ``frame_index`` | a video build (a stable hash of the clip id; frame numbers of the time axis) |
+| ``position`` | ``clip_key``, ``frame_index`` | a video build (stable hash of the clip id; frame numbers) |
 | ``image`` | ``image`` | a still-image build |
 | ``label`` / ``identity`` / ``identity_embedding`` | the key itself | any build |
 

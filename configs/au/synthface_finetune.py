@@ -12,5 +12,6 @@ from data_pipelines.common.sources import SYNTH_AUS
 def get_config(arg=None):
     c = common.finetune_config("synthface", SYNTH_AUS, arg, window=32, folds=False)
     if c.input.dataset != "random":
-        c.evals = {"val": dict(split=c.input.split_val), "test": dict(split="test", every=10**9)}  # once, at the last step
+        # test (unseen identities) once, at the last step
+        c.evals = {"val": dict(split=c.input.split_val), "test": dict(split="test", every=10**9)}
     return c

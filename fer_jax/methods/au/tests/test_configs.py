@@ -2,8 +2,14 @@
 
 import pytest
 
-from configs.au import (bp4d_finetune, bp4d_pretrain, disfa_finetune, disfa_pretrain, synthface_finetune,
-                        synthface_pretrain)
+from configs.au import (
+    bp4d_finetune,
+    bp4d_pretrain,
+    disfa_finetune,
+    disfa_pretrain,
+    synthface_finetune,
+    synthface_pretrain,
+)
 from fer_jax.methods import get_method
 from fer_jax.train.config_check import validate
 

@@ -26,7 +26,8 @@ def write_disfa(root: str) -> None:
 
     for i in range(4):
         sn = f"SN{i + 1:03d}"
-        write_video(os.path.join(root, "Videos_LeftCamera", f"LeftVideo{sn}_Comp.avi"), face_frames(N_FRAMES, i), fps=20)
+        video = os.path.join(root, "Videos_LeftCamera", f"LeftVideo{sn}_Comp.avi")
+        write_video(video, face_frames(N_FRAMES, i), fps=20)
         au = (np.arange(N_FRAMES)[:, None] + 3 * np.arange(12)[None] + i) % 6
         d = os.path.join(root, "ActionUnit_Labels", sn)
         os.makedirs(d, exist_ok=True)
@@ -36,13 +37,12 @@ def write_disfa(root: str) -> None:
 
 
 def test_disfa_tree_to_three_fold_per_au_table(tmp_path, monkeypatch):
+    from configs.au import disfa_finetune, disfa_pretrain
     from data_pipelines.disfa import Disfa
     from data_pipelines.tf_compat import import_tfds
     from fer_jax import cv
     from fer_jax.methods.au import label_subset
     from fer_jax.train.trainer import train
-
-    from configs.au import disfa_finetune, disfa_pretrain
 
     tfds = import_tfds()
     monkeypatch.setattr(Disfa, "WINDOW", WINDOW)  # recordings of 24 frames -> two 12-frame clips each
