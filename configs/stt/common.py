@@ -3,8 +3,8 @@
 ``get_config(arg)`` of each dataset file takes comma-separated words and ``key=value`` pairs
 (``configs/mi_fer/common.parse_arg``, big_vision style), e.g. ``dfew.py:tiny,fold=2``:
 
-* ``tiny``     - CPU size: tiny tokeniser (width 8, small stem) on 32 px, 4 segments × 2 frames, width 64,
-  2 blocks, 4 heads, batch 16, a few hundred steps;
+* ``tiny``     - CPU size: tiny tokeniser (one block a stage, width 16, ImageNet stem: 2×2 tokens a frame)
+  on 32 px, 4 segments × 2 frames, width 64, 2 blocks, 4 heads, batch 16, 300 steps;
 * ``random``   - in-memory random arrays instead of the dataset (smoke runs);
 * ``fold=K``   - fold K of a k-fold protocol (DFEW: official fold K+1 is the test side);
 * ``ce``       - plain softmax CE (``compact.weight = 0``), the ablation of the compact loss;
@@ -50,7 +50,7 @@ def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int)
     c.model = ml_collections.ConfigDict(dict(
         backbone="resnet18", backbone_width=64, stem="imagenet", width=512, depth=4, heads=8, mlp_ratio=4,
         dropout=0.1, tokens="frames", attention="auto", dtype="float32"))
-    c.compact = ml_collections.ConfigDict(dict(weight=0.5, momentum=0.9, eps=1e-6, start=0.1, ramp=0.1))
+    c.compact = ml_collections.ConfigDict(dict(weight=0.5, momentum=0.9, eps=1e-6, start=0.25, ramp=0.25))
     c.optim = ml_collections.ConfigDict(dict(
         name="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", step_every=40 * steps_per_epoch,
         step_factor=0.1, warmup_steps=0, grad_clip=0.0))
@@ -66,7 +66,7 @@ def apply_tiny(c: ml_collections.ConfigDict) -> None:
     """CPU size (2 cores): everything small, AdamW (SGD from scratch at this size barely moves in the
     steps a CPU run affords)."""
     c.total_steps, c.log_every, c.eval_every, c.ckpt_every = 300, 10, 100, 100
-    c.model.update(backbone="tiny", backbone_width=8, stem="small", width=64, depth=2, heads=4, mlp_ratio=4)
+    c.model.update(backbone="tiny", backbone_width=16, stem="imagenet", width=64, depth=2, heads=4, mlp_ratio=4)
     c.optim = ml_collections.ConfigDict(dict(name="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine",
                                              warmup_steps=30, grad_clip=1.0))
     c.input.update(size=32, segments=4, frames_per_segment=2, batch_size=16, eval_batch_size=16,

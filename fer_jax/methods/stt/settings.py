@@ -66,14 +66,14 @@ class CompactSettings:
     ablation; the centres are still tracked and the ratio logged).
 
     Why the delay: at initialisation all clips give nearly the same feature, inter ≈ 0 and the ratio is
-    in the tens (measured 14 on SynthFace-wild at step 40), so from step 0 it drowns the CE that has to
+    in the tens (measured 14-15 on SynthFace-wild at step 40 of 300, classes not yet apart), so from step 0 it drowns the CE that has to
     separate the classes first. Fractions, not steps, so one default fits every dataset's schedule."""
 
     weight: float = 0.5
     momentum: float = 0.9
     eps: float = 1e-6
-    start: float = 0.1
-    ramp: float = 0.1
+    start: float = 0.25
+    ramp: float = 0.25
 
     def weight_at(self, step: jax.Array, total_steps: int) -> jax.Array:
         """λ at update ``step`` (0-based) of a ``total_steps`` run."""
