@@ -2,8 +2,7 @@
 (``fold=K``; frames coded 9 are -1, masked). ``pretrain=DIR`` (``{fold}`` allowed) or ``scratch``."""
 
 from configs.au import common
-from data_pipelines.bp4d.builder import Bp4d
 
 
 def get_config(arg=None):
-    return common.finetune_config("bp4d", Bp4d.AUS, arg, window=48, folds=True)
+    return common.finetune_config("bp4d", common.BP4D_AUS, arg, window=48, folds=True)

@@ -29,6 +29,10 @@ PRETRAIN_VARIANTS = dict(tiny=False, random=False, fold=(None, int), seed=0, ste
                          data_dir=(None, str))
 FINETUNE_VARIANTS = dict(PRETRAIN_VARIANTS, pretrain=(None, str), scratch=False, fraction=0.02, labels_seed=0)
 N_FOLDS = 3
+# The AU protocols (data order of each builder's au_intensity; a test keeps them equal to the builders'
+# AUS, which are not imported here because the builders import TensorFlow).
+DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)  # DISFA and SynthFace
+BP4D_AUS = (6, 10, 12, 14, 17)  # FERA 2015 intensity subset
 
 
 def au_names(aus: tuple[int, ...]) -> tuple[str, ...]:

@@ -6,8 +6,7 @@
 """
 
 from configs.au import common
-from data_pipelines.disfa.builder import Disfa
 
 
 def get_config(arg=None):
-    return common.finetune_config("disfa", Disfa.AUS, arg, window=48, folds=True)
+    return common.finetune_config("disfa", common.DISFA_AUS, arg, window=48, folds=True)

@@ -6,11 +6,10 @@ identity-disjoint from ``train``, and ``test`` (unseen identities) is evaluated 
 """
 
 from configs.au import common
-from data_pipelines.common.sources import SYNTH_AUS
 
 
 def get_config(arg=None):
-    c = common.finetune_config("synthface", SYNTH_AUS, arg, window=32, folds=False)
+    c = common.finetune_config("synthface", common.DISFA_AUS, arg, window=32, folds=False)
     if c.input.dataset != "random":
         # test (unseen identities) once, at the last step
         c.evals = {"val": dict(split=c.input.split_val), "test": dict(split="test", every=10**9)}

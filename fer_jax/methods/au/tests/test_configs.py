@@ -24,6 +24,21 @@ def test_configs_validate(module, arg):
     validate(c, get_method(c.method))
 
 
+def test_au_protocols_equal_the_builders_and_configs_import_no_tensorflow():
+    import subprocess
+    import sys
+
+    from configs.au import common
+    from data_pipelines.bp4d import Bp4d
+    from data_pipelines.disfa import Disfa
+    from data_pipelines.synthface import AUS
+
+    assert common.DISFA_AUS == tuple(Disfa.AUS) == tuple(AUS) and common.BP4D_AUS == tuple(Bp4d.AUS)
+    code = ("import sys, configs.au.disfa_finetune, configs.au.bp4d_finetune, configs.au.synthface_finetune; "
+            "sys.exit('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
 def test_finetune_links_stage_one_by_init_from():
     c = disfa_finetune.get_config("fold=1,pretrain=runs/disfa_pre/fold_{fold}")
     assert c.init_from["pretrain"].to_dict() == dict(source="runs/disfa_pre/fold_1", checkpoint="latest",
