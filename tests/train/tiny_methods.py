@@ -16,15 +16,15 @@ import ml_collections
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # method -> (config file relative to the repo, variant, overrides applied on top)
+SMALL = {"input.random.num_train": 32, "input.random.num_val": 16}  # where the config has a random section
 TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mi_fer": ("configs/mi_fer/synthface.py", "tiny,random",
-               {"input.size": 16, "apex.enabled": False, "mi.start_step": 0, "mi.warmup_steps": 0}),
+               {"input.size": 16, "apex.enabled": False, "mi.start_step": 0, "mi.warmup_steps": 0, **SMALL}),
     "rgb_baseline": ("configs/rgb_baseline/synthface.py", "tiny", {"input.dataset": "random", "input.size": 16}),
-    "stt": ("configs/stt/synthface_wild.py", "tiny,random", {"input.size": 16}),
+    "stt": ("configs/stt/synthface_wild.py", "tiny,random", {"input.size": 16, **SMALL}),
 }
 # a few steps, no evaluation, no progress output: the tests compare numbers, not learning
-COMMON = {"progress_bar": False, "tensorboard": False, "log_every": 1, "eval_every": 0,
-          "input.random.num_train": 32, "input.random.num_val": 16}
+COMMON = {"progress_bar": False, "tensorboard": False, "log_every": 1, "eval_every": 0}
 
 
 def missing_reason(method: str) -> str | None:
