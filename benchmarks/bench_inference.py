@@ -110,6 +110,8 @@ def parse_size(text: str | int) -> tuple[int, int]:
 def reencode(data: bytes, hw: tuple[int, int], qscale: int = 2) -> bytes:
     """A clip re-encoded canonically (MPEG-4 Part 2, GOP 12, no B-frames) at height x width, stretched as
     CoViAR does to 340x256; PyAV directly, since ``canonical.encode_canonical`` writes squares only."""
+    from fractions import Fraction
+
     import av
 
     buf = io.BytesIO()
@@ -121,7 +123,7 @@ def reencode(data: bytes, hw: tuple[int, int], qscale: int = 2) -> bytes:
         stream.codec_context.options = {"sc_threshold": "1000000000", "qmin": str(qscale), "qmax": str(qscale)}
         for i, frame in enumerate(src.decode(video=0)):
             f = frame.reformat(width=hw[1], height=hw[0], format="yuv420p", interpolation="AREA")
-            f.pts, f.time_base = i, stream.codec_context.time_base
+            f.pts, f.time_base = i, Fraction(1, 25)
             for packet in stream.encode(f):
                 out.mux(packet)
         for packet in stream.encode():
