@@ -15,6 +15,10 @@ is one record with ``status: no_face`` and no class, and timeline entries withou
 dataset whose builder crops the tracked face (``FACE_DATASETS``), ``off`` otherwise: a served model must
 see what it learned on, and a model trained on whole synthetic frames never saw a crop.
 
+Many files (``INPUT`` may be a folder): ``--workers N`` prepares files (decoding, extraction, face tracking)
+in N spawned processes, at most 2N files in flight, while this process runs the model; records keep the
+input order. A progress bar (on a terminal) and one throughput line (clips/s, frames/s) go to stderr.
+
 Output: ``{..., "predictions": [record, ...]}``, records with ``status`` ok | no_face | failed (+ the reason
 naming the file). ``--csv`` one row per timeline entry (frame, GOP or window); ``--plot DIR`` one timeline
 PNG per record. Exit 0 when every input was predicted (no_face counts as predicted), 1 when some failed,
@@ -35,12 +39,13 @@ import numpy as np
 MAX_ROWS = 64  # rows per model call; a clip's timeline can be long
 # Datasets whose builders crop the tracked face (data_pipelines.common.face_crop.FaceCropBuilder); a test
 # keeps this list equal to the builders'.
-FACE_DATASETS = ("ckplus", "oulu_casia", "mmi")
+FACE_DATASETS = ("ckplus", "oulu_casia", "mmi", "dfew", "afew")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer-jax predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video or image files, as the model takes")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video or image files, as the model takes, or folders of them (searched recursively)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--workdir", help="a training workdir (config.json + checkpoints)")
     src.add_argument("--model", choices=("minixception",), help="a pretrained reference model instead of a workdir")
@@ -57,7 +62,83 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, default=640, help="detection resolution, longer side (default 640)")
     p.add_argument("--align", type=int, choices=(0, 5, 68), default=0,
                    help="frame models: align each face crop on 5 or 68 dlib landmarks (default 0: no)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="decode/prepare files in N worker processes while the model runs here (default 0: "
+                        "in this process); prints a progress bar and a clips/s, frames/s line on stderr")
     return p
+
+
+MEDIA_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp",
+                    ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Folders -> their video and image files (recursively, sorted); files stay as given. A folder without
+    any stays itself, and is reported as failed."""
+    out = []
+    for path in inputs:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(root, f) for root, _, files in os.walk(path) for f in files
+                           if f.lower().endswith(MEDIA_EXTENSIONS))
+            out.extend(found or [path])
+        else:
+            out.append(path)
+    return out
+
+
+def prepare_job(job: tuple) -> tuple[str, Any, float]:
+    """Worker side of ``--workers``: (path, spec, segments, face) -> ("ok", [Prepared], seconds) or
+    ("failed", message, seconds). Errors travel as text: the typed error is rebuilt by the caller."""
+    path, spec, segments, face = job
+    from fer_jax.serving.prepare import InputError, prepare
+
+    t0 = time.perf_counter()
+    try:
+        if os.path.isdir(path):
+            raise InputError(path, "a folder with no video or image files")
+        if face is None:
+            return "ok", [prepare(path, spec, segments)], time.perf_counter() - t0
+        from fer_jax.serving.faces import prepare_faces
+
+        return "ok", prepare_faces(path, spec, face, segments), time.perf_counter() - t0
+    except InputError as e:
+        return "failed", str(e), time.perf_counter() - t0
+
+
+def predict_many(paths: list[str], spec, predict_fn: Callable, names: tuple[str, ...], segments: int | None,
+                 face: Any, workers: int) -> tuple[list[dict[str, Any]], int]:
+    """Every file through ``workers`` processes (preparation) and this process (the model), in input
+    order, at most 2 x workers files in flight; progress bar and a throughput line on stderr.
+    Returns (records, number of failed files)."""
+    from data_pipelines.compressed.parallel import Producer
+    from tqdm import tqdm
+
+    records, failed, frames, t0 = [], 0, 0, time.perf_counter()
+    with Producer(workers) as producer:
+        jobs = ((p, spec, segments, face) for p in paths)
+        bar = tqdm(producer.imap(prepare_job, jobs), total=len(paths), unit="file", file=sys.stderr,
+                   disable=None, desc="fer-jax predict")
+        for path, (status, value, prep_s) in zip(paths, bar):
+            t = time.perf_counter()
+            if status == "failed":
+                failed += 1
+                records.append({"input": path, "status": "failed", "error": value})
+                continue
+            recs = [record_of(path, p, spec, predict_fn, names) for p in value]
+            if not recs:
+                recs = [{"input": path, "status": "no_face", "reason": "no face found by the face tracker"}]
+            frames += int(value[0].info.get("frames", 1)) if value else 0
+            for r in recs:
+                r["seconds"] = round(prep_s + time.perf_counter() - t, 3)
+            records.extend(recs)
+    _throughput(len(paths) - failed, frames, time.perf_counter() - t0, workers)
+    return records, failed
+
+
+def _throughput(files: int, frames: int, seconds: float, workers: int) -> None:
+    seconds = max(seconds, 1e-9)
+    print(f"fer-jax predict: {files} files in {seconds:.2f} s with {max(workers, 1)} process(es) preparing: "
+          f"{files / seconds:.2f} clips/s, {frames / seconds:.1f} frames/s", file=sys.stderr)
 
 
 def describe(row: np.ndarray, kind: str, names: tuple[str, ...]) -> dict[str, Any]:
@@ -159,6 +240,9 @@ def _write(path: str, text: str | bytes) -> bool:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.workers < 0:
+        print("fer-jax predict: --workers must be >= 0", file=sys.stderr)
+        return 2
     from fer_jax.inference import ServingError
     from fer_jax.models.minixception import WeightsError
     from fer_jax.serving.prepare import InputError
@@ -176,13 +260,22 @@ def main(argv: list[str]) -> int:
         from data_pipelines.faces import FaceSettings
 
         face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side, align=args.align)
-    records, failed = [], 0
-    for path in args.inputs:
-        try:
-            records.extend(predict_file(path, spec, predict_fn, names, args.segments, face))
-        except InputError as e:
-            failed += 1
-            records.append({"input": path, "status": "failed", "error": str(e)})
+    paths = expand_inputs(args.inputs)
+    if args.workers > 1:
+        records, failed = predict_many(paths, spec, predict_fn, names, args.segments, face, args.workers)
+    else:
+        records, failed, frames, t0 = [], 0, 0, time.perf_counter()
+        for path in paths:
+            try:
+                if os.path.isdir(path):
+                    raise InputError(path, "a folder with no video or image files")
+                recs = predict_file(path, spec, predict_fn, names, args.segments, face)
+                records.extend(recs)
+                frames += int(recs[0].get("frames", 1))
+            except InputError as e:
+                failed += 1
+                records.append({"input": path, "status": "failed", "error": str(e)})
+        _throughput(len(paths) - failed, frames, time.perf_counter() - t0, 1)
     faces = {"faces": "off"} if face is None else {"faces": {"detector": face.detector, "every": face.every,
                                                               "max_side": face.max_side, "align": face.align}}
     out = {**header, "input_group": spec.input_group, "output": spec.output, **faces, "predictions": records}

@@ -25,16 +25,23 @@ import glob
 import os
 
 from data_pipelines.common.builder import FerBuilder
+from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
 from data_pipelines.common.manual import ManualDirError
 from data_pipelines.common.sources import ClipSource
+from data_pipelines.faces import FaceSettings
+
+# Movie faces are small in the frame: the HOG detector always looks once at 2x (upsample=1); its automatic
+# rule upsamples only frames under 240 px, and a face in a larger movie frame can still be below its window.
+FACE_CROP = FaceSettings(upsample=1)
 
 SPLIT_FILE_DIRS = ("", "annotation", "EmoLabel_DataSplit")
 
 
-class Dfew(FerBuilder):
+class Dfew(FaceCropBuilder, FerBuilder):
     """DFEW (single-labelled clips) in its five official folds."""
 
     name = "dfew"
+    FACE_CROP = FACE_CROP
     LABELS = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")  # DFEW labels 1..7
     N_FOLDS = 5
     SUPPORTS_BEAM = True
@@ -43,7 +50,7 @@ class Dfew(FerBuilder):
                 "test(single-labeled)/set_k.csv, or Former-DFER's DFEW_set_k_test.txt), so train@foldK (all "
                 "other folds) equals the official training set k. Frames from Clip/clip_224x224/<clip>/*.jpg. "
                 "DFEW has no subject ids: subject = clip id (the official folds are the subject-level "
-                "protocol). Apex not annotated.")
+                "protocol). Apex not annotated.") + face_protocol(FACE_CROP)
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Request DFEW at https://dfew-dataset.github.io/ and extract it so that manual_dir holds
       Clip/clip_224x224/00001/00001.jpg ...
