@@ -68,7 +68,8 @@ def _decode_source(path: str, size: int, threads: int | None = None) -> int:
                     for f in c.decode(video=0)])
 
 
-def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], colours: list[str]) -> dict:
+def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], colours: list[str],
+        backends: tuple[str, ...] = ("numpy",)) -> dict:
     from data_pipelines.compressed import canonical
     from data_pipelines.compressed.extract import extract_stream
 
@@ -87,6 +88,9 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
         for colour in colours:
             paths[f"extract[{mode},{colour}]"] = (
                 lambda d, p, m=mode, c=colour: extract_stream(d, size=size, gop=gop, mode=m, colour=c))
+        if "jax" in backends:  # the device backend, one clip per call (yuv only)
+            paths[f"extract[{mode},yuv,jax]"] = (
+                lambda d, p, m=mode: extract_stream(d, size=size, gop=gop, mode=m, backend="jax"))
     paths["decode_source"] = lambda d, p: _decode_source(p, size) if p else None
     paths["decode_source_1thread"] = lambda d, p: _decode_source(p, size, 1) if p else None
 
@@ -137,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--modes", nargs="+", default=["accumulate", "frame"])
     p.add_argument("--colours", nargs="+", default=["yuv", "rgb"])
+    p.add_argument("--backends", nargs="+", default=["numpy"], choices=["numpy", "jax"],
+                   help="extraction backends to time (jax: data_pipelines.compressed.device on JAX's device)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args(argv)
     result = run(args.clips if args.clips is not None else _default_clips(), args.size, args.gop, args.repeats,
-                 args.modes, args.colours)
+                 args.modes, args.colours, tuple(args.backends))
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
