@@ -181,7 +181,7 @@ def speed(args) -> dict:
     paths = [p for p in PATHS if not p.startswith("compressed[") or p[11:-1] in args.backend]
     times = {p: [] for p in paths}
     host_only = {p: [] for p in paths}
-    with Producer(args.workers) as prod:
+    with Producer(args.workers, chunk=max(1, b // 8)) as prod:  # 2 clips per task at batch 16
         prod.warm()
         for p in paths:  # warm-up: compilation, codec init, worker imports
             ip.stream(prod, hosts[p], consumers[p], clips[:b], b)

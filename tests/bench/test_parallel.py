@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from data_pipelines.compressed.parallel import Producer, bare_decode, decode_compact
+from data_pipelines.compressed.parallel import Producer, WorkerError, bare_decode, decode_compact
 from fer_jax import predict
 from fer_jax.train.method import Feature, ServingSpec
 
@@ -24,7 +24,7 @@ def test_producer_keeps_order_bounds_in_flight_and_reports_errors():
         assert prod.depth == 3
         out = list(prod.imap(_slow_square, range(8), return_exceptions=True))
         assert [o for i, o in enumerate(out) if i != 5] == [i * i for i in range(8) if i != 5]
-        assert isinstance(out[5], ValueError)
+        assert isinstance(out[5], Exception) and "ValueError: five" in str(out[5])
         consumed = []
 
         def items():
@@ -35,9 +35,12 @@ def test_producer_keeps_order_bounds_in_flight_and_reports_errors():
         it = prod.imap(_slow_square, items(), return_exceptions=True)
         next(it)
         assert len(consumed) <= prod.depth + 1  # bounded: not the whole input read ahead
-        with pytest.raises(ValueError, match="five"):
+        with pytest.raises(WorkerError, match="ValueError: five"):  # typed, with the worker's message
             list(prod.imap(_slow_square, range(8)))
     assert list(Producer(0).imap(_slow_square, [2, 3])) == [4, 9]  # in-process
+    with Producer(2, chunk=3) as prod:  # several items per task: same results, same order
+        out = list(prod.imap(_slow_square, range(8), return_exceptions=True))
+        assert [o for i, o in enumerate(out) if i != 5] == [i * i for i in range(8) if i != 5]
 
 
 def test_workers_return_compact_arrays(tmp_path):
