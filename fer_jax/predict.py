@@ -110,8 +110,9 @@ def predict_many(paths: list[str], spec, predict_fn: Callable, names: tuple[str,
     """Every file through ``workers`` processes (preparation) and this process (the model), in input
     order, at most 2 x workers files in flight; progress bar and a throughput line on stderr.
     Returns (records, number of failed files)."""
-    from data_pipelines.compressed.parallel import Producer
     from tqdm import tqdm
+
+    from data_pipelines.compressed.parallel import Producer
 
     records, failed, frames, t0 = [], 0, 0, time.perf_counter()
     with Producer(workers) as producer:

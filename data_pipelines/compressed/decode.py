@@ -33,7 +33,8 @@ class Gop:
     """The decoded frames of one GOP (an I-frame and up to gop-1 P-frames)."""
 
     iframe_rgb: np.ndarray | None  # uint8 [H, W, 3]; None when decoded with iframe_rgb=False
-    planes: list[np.ndarray | None]  # per frame (None: not kept): yuv420p as decoded, uint8 [3H/2, W]; or RGB0 uint8 [H, W, 4]
+    # per frame (None: not kept): yuv420p as decoded, uint8 [3H/2, W]; or RGB0 uint8 [H, W, 4]
+    planes: list[np.ndarray | None]
     mvs: list[bytes | None]  # FFmpeg's exported vectors per P-frame (raw motion.MV_DTYPE records)
     pts: list[int]  # frame index at the canonical frame rate
     height: int = 0

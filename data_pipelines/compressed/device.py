@@ -17,9 +17,10 @@ What crosses host -> device, per batch (:func:`pack_gops`, :func:`collate`):
 
 At 112² and K = 3 residuals per 32-frame clip that is ~180 KB per clip; only the I-frames and the
 K residual frames are copied out of the decoder (``decode_gops(keep_planes=...)``). Results equal the
-numpy path exactly (integer maths throughout; the float BT.601 chroma terms are looked up in tables that numpy computes with the numpy path's own
-expression, so fused multiply-adds on the device cannot change a rounding). I-frame RGB stays on the host
-(swscale, one frame per GOP): a BT.601 float conversion differs from swscale's fixed point by up to 3.
+numpy path exactly: integer maths throughout, and the float BT.601 chroma terms are looked up in tables
+that numpy computes with the numpy path's own float32 expressions, so fused multiply-adds on the device
+cannot change a rounding. I-frame RGB stays on the host (swscale, one frame per GOP): a BT.601 float
+conversion differs from swscale's fixed point by up to 3.
 
 JAX is imported only when a device function is built, so PyAV-only users of the package never load it.
 """

@@ -106,7 +106,8 @@ def gather_index(disp: jax.Array, height: int, width: int, ref_index: jax.Array)
     dx = jnp.clip(disp[..., 0], lo_x[None, :], hi_x[None, :])
     off = dy * side_w + dx + (ref_index.astype(jnp.int32) * (side_h * side_w))[:, None, None]
     off = jnp.repeat(jnp.repeat(off, k, axis=1), k, axis=2)
-    base = (2 * jnp.arange(height, dtype=jnp.int32) + m)[:, None] * side_w + (2 * jnp.arange(width, dtype=jnp.int32) + m)
+    rows, cols = 2 * jnp.arange(height, dtype=jnp.int32) + m, 2 * jnp.arange(width, dtype=jnp.int32) + m
+    base = rows[:, None] * side_w + cols
     return off + base
 
 
