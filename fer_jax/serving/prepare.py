@@ -4,11 +4,14 @@
 
 * ``compressed``: a video through the same compressed-domain extraction (canonical MPEG-4, ``gop``,
   ``size`` and ``mode`` from the spec's preprocessing); the whole clip as K evaluation segments
-  (:func:`clip_inputs`) and a timeline of one entry per GOP, K segments within its own P-frames.
+  (:func:`clip_inputs`; ``iframe``: the I-frame of the middle segment's GOP, as training samples it) and
+  a timeline of one entry per GOP, K segments within its own P-frames.
 * ``frames``: a video decoded to RGB with PyAV, centre square crop + resize to ``size`` (the geometry of
   ``data_pipelines.common.sources``), /255; T frames at the centres of T equal segments of the whole clip,
   and a timeline of consecutive windows of ``window`` frames (default: the GOP, 12, so both video paths
-  give the same timeline), T frames at the segment centres of each.
+  give the same timeline), T frames at the segment centres of each. With ``frames_per_segment`` = m in the
+  spec's preprocessing, T/m segments each give a run of m consecutive frames centred in its segment
+  (:func:`frame_runs`, training's evaluation sampling).
 * ``image``: an image file read with Pillow (grey/RGBA -> RGB), same crop + resize, /255; no timeline.
 
 Only numpy here; PyAV, Pillow and ``data_pipelines`` are imported when a group needs them, so the
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 P_FRAME = 2  # frame_types value of a P-frame (see data_pipelines.compressed)
-COMPRESSED_KEYS = ("residuals", "motion_vectors")  # what the compressed group can feed
+COMPRESSED_KEYS = ("residuals", "motion_vectors", "iframe")  # what the compressed group can feed
 
 
 class InputError(ValueError):
@@ -59,13 +62,25 @@ def segment_positions(n: int, k: int) -> np.ndarray:
     return np.minimum(start + np.maximum(stop - start, 1) // 2, max(n - 1, 0))
 
 
-def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
-                ) -> dict[str, np.ndarray]:
+def frame_runs(n: int, segments: int, per_segment: int) -> np.ndarray:
+    """[segments * per_segment] frame numbers in [0, n): the evaluation branch of
+    ``data_pipelines.sampling.frame_positions`` (a centred run of ``per_segment`` consecutive frames in
+    each of ``segments`` equal parts; short clips repeat their last frame), so serving sees training's frames."""
+    start = np.floor(np.arange(segments) * n / segments).astype(np.int64)
+    stop = np.floor(np.arange(1, segments + 1) * n / segments).astype(np.int64)
+    offset = np.maximum(stop - start - per_segment, 0) // 2
+    return np.minimum((start + offset)[:, None] + np.arange(per_segment)[None], max(n - 1, 0)).reshape(-1)
+
+
+def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int,
+                iframes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One clip's stored arrays -> the model's inputs over the whole clip: K evaluation segments.
 
     ``residuals`` [G, P, S, S, 3] int16, ``motion_vectors`` [G, P, S/4, S/4, 2] -> float32
     ``residuals`` [K, S, S, 3] (/255) and ``motion_vectors`` [K, S/4, S/4, 2]. A clip with no P-frame
-    (a single frame) shows its first slot, all zeros: no motion, no residual.
+    (a single frame) shows its first slot, all zeros: no motion, no residual. With ``iframes`` [G, S, S, 3]
+    uint8: also ``iframe`` [S, S, 3] (/255), the I-frame of the GOP of the middle segment's P-frame
+    (``data_pipelines.sampling.sample_segments``).
     """
     valid = np.flatnonzero(frame_types[:, 1:].reshape(-1) == P_FRAME)
     if valid.size == 0:
@@ -73,13 +88,19 @@ def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: 
     pick = valid[segment_positions(valid.size, k)]
     res = residuals.reshape((-1,) + residuals.shape[2:])[pick]
     mv = motion_vectors.reshape((-1,) + motion_vectors.shape[2:])[pick]
-    return {"residuals": res.astype(np.float32) / 255.0, "motion_vectors": mv.astype(np.float32)}
+    out = {"residuals": res.astype(np.float32) / 255.0, "motion_vectors": mv.astype(np.float32)}
+    if iframes is not None:
+        p = max(frame_types.shape[1] - 1, 1)
+        out["iframe"] = iframes[min(int(pick[k // 2]) // p, len(iframes) - 1)].astype(np.float32) / 255.0
+    return out
 
 
-def gop_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int
-               ) -> dict[str, np.ndarray]:
-    """Per-GOP inputs for a timeline: [G, K, ...], K segments within each GOP's own P-frames."""
-    per = [clip_inputs(frame_types[g:g + 1], residuals[g:g + 1], motion_vectors[g:g + 1], k)
+def gop_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int,
+               iframes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-GOP inputs for a timeline: [G, K, ...], K segments within each GOP's own P-frames (and that
+    GOP's I-frame)."""
+    per = [clip_inputs(frame_types[g:g + 1], residuals[g:g + 1], motion_vectors[g:g + 1], k,
+                       None if iframes is None else iframes[g:g + 1])
            for g in range(frame_types.shape[0])]
     return {key: np.stack([p[key] for p in per]) for key in per[0]}
 
@@ -135,8 +156,9 @@ def _compressed(path: str, spec: Any, k: int) -> Prepared:
     except OSError as e:
         raise InputError(path, f"cannot read ({e})") from e
     keys = list(spec.inputs)
-    whole = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k)
-    per_gop = gop_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k)
+    iframes = clip.iframes if "iframe" in keys else None
+    whole = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k, iframes)
+    per_gop = gop_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k, iframes)
     fps = float(clip.meta.get("fps") or 25.0)
     timeline = []
     for g in range(clip.frame_types.shape[0]):
@@ -159,7 +181,10 @@ def _frames(path: str, spec: Any, t: int) -> Prepared:
         raise InputError(path, f"cannot read ({e})") from e
     fps = float(fps or 25.0)
     n, window = len(frames), int(spec.preprocessing.get("window") or spec.preprocessing.get("gop") or 12)
-    pick = lambda x: x[segment_positions(len(x), t)].astype(np.float32) / 255.0  # noqa: E731
+    per = int(spec.preprocessing.get("frames_per_segment") or 1)
+    if t % per:
+        raise InputError(path, f"{t} frames are not whole runs of frames_per_segment={per}")
+    pick = lambda x: x[frame_runs(len(x), t // per, per)].astype(np.float32) / 255.0  # noqa: E731
     starts = range(0, n, window)
     name = next(iter(spec.inputs))
     timeline = [{"window": i, "start_s": round(s / fps, 3), "end_s": round(min(s + window, n) / fps, 3)}

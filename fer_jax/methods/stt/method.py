@@ -22,8 +22,8 @@ Choices, and why (methods.md §2 fixes the loss's form, not these details):
   runs log ``loss/compact``.
 * **Randomness**: dropout keys are ``step_rngs(seed, step, "dropout")`` (``fer_jax.train.rng``), so
   resume is exact and 1 device = N devices.
-* **Serving**: the RGB model serves decoded frames (``input_group="frames"``). The compressed-token
-  model needs the I-frame, which the serving path's compressed group does not yet feed; it says so.
+* **Serving**: the RGB model serves decoded frames (``input_group="frames"``), the compressed-token model
+  the compressed group's I-frame + K accumulated residuals (``fer_jax.serving.prepare``).
 """
 
 from __future__ import annotations
@@ -161,13 +161,17 @@ class Stt(MethodBase):
         return spec
 
     def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
-        if self._model(config).tokens != "frames":
-            raise NotImplementedError("stt with model.tokens='compressed' reads the I-frame, which the serving "
-                                      "path's compressed group does not feed yet (fer_jax/serving/prepare.py)")
+        """Decoded frames (``frames`` group: runs of ``frames_per_segment`` at segment centres), or the
+        compressed group's I-frame + K residuals, as the model was trained."""
         s, inp = int(config.input.size), validate_input(config.get("input"))
-        return ServingSpec({"frames": Feature((inp.num_frames, s, s, 3))}, "frames", "probabilities",
-                           tuple(config.get("class_names") or ()),
-                           {"size": s, "frames": inp.num_frames, "frames_per_segment": inp.frames_per_segment})
+        names = tuple(config.get("class_names") or ())
+        if self._model(config).tokens == "frames":
+            return ServingSpec({"frames": Feature((inp.num_frames, s, s, 3))}, "frames", "probabilities", names,
+                               {"size": s, "frames": inp.num_frames, "frames_per_segment": inp.frames_per_segment})
+        k = clip_length(config, "compressed") - 1
+        return ServingSpec({"iframe": Feature((s, s, 3)), "residuals": Feature((k, s, s, 3))}, "compressed",
+                           "probabilities", names, {"size": s, "segments": k, "gop": int(config.input.get("gop", 12)),
+                                                    "mode": str(config.input.get("mode", "accumulate"))})
 
     def serve(self, predictor: SpatioTemporalTransformer, inputs: dict) -> jax.Array:
         logits, _ = predictor(**_inputs(inputs))
