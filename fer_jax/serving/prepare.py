@@ -132,25 +132,27 @@ def count_of(spec: Any, key: str, override: int | None) -> int:
     return int(override or spec.preprocessing.get(key) or next(iter(spec.inputs.values())).shape[0])
 
 
-def prepare(path: str | os.PathLike, spec: Any, segments: int | None = None) -> Prepared:
-    """``path`` -> :class:`Prepared` for ``spec`` (a ``ServingSpec``); ``segments`` overrides K or T."""
+def prepare(path: str | os.PathLike, spec: Any, segments: int | None = None, backend: str = "numpy") -> Prepared:
+    """``path`` -> :class:`Prepared` for ``spec`` (a ``ServingSpec``); ``segments`` overrides K or T.
+    ``backend``: where the compressed group's per-pixel maths runs (``extract_stream``: numpy | jax | auto;
+    the same numbers). Worker processes (``predict --workers``) keep ``numpy``: one device, many workers."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(path, "no such file")
     if spec.input_group == "compressed":
-        return _compressed(path, spec, count_of(spec, "segments", segments))
+        return _compressed(path, spec, count_of(spec, "segments", segments), backend)
     if spec.input_group == "frames":
         return _frames(path, spec, count_of(spec, "frames", segments))
     return _image(path, spec)
 
 
-def _compressed(path: str, spec: Any, k: int) -> Prepared:
+def _compressed(path: str, spec: Any, k: int, backend: str = "numpy") -> Prepared:
     from data_pipelines.compressed import ExtractionError, extract_file
 
     pre = spec.preprocessing
     try:
         clip = extract_file(path, size=size_of(spec), gop=int(pre.get("gop", 12)),
-                            mode=str(pre.get("mode", "accumulate")))
+                            mode=str(pre.get("mode", "accumulate")), backend=backend)
     except ExtractionError as e:
         raise InputError(path, e.reason) from e
     except OSError as e:

@@ -93,3 +93,18 @@ def test_predict_workers_equal_in_process(tmp_path, capsys):
         if a["status"] == "ok":
             assert a["input"] == b["input"] and a["probabilities"] == b["probabilities"]
             assert a["timeline"] == b["timeline"] and a["frames"] == 26
+
+
+def test_prepare_device_backend_gives_the_same_inputs(tmp_path):
+    from data_pipelines.synthface import generate
+    from fer_jax.serving.prepare import prepare
+
+    generate(str(tmp_path), identities=1, clips_per_identity=1, regime="lab", frames=30, size=32,
+             pool_identities=0, workers=1)
+    path = str(sorted((tmp_path / "videos").iterdir())[0])
+    spec = ServingSpec({"residuals": Feature((3, 32, 32, 3))}, "compressed", "probabilities",
+                       tuple("abcdefg"), {"size": 32, "segments": 3, "gop": 12, "mode": "accumulate"})
+    a, b = prepare(path, spec), prepare(path, spec, backend="jax")
+    np.testing.assert_array_equal(a.inputs["residuals"], b.inputs["residuals"])
+    np.testing.assert_array_equal(a.windows["residuals"], b.windows["residuals"])
+    assert a.timeline == b.timeline and np.abs(a.inputs["residuals"]).max() > 0
