@@ -16,6 +16,9 @@ Choices, and why:
   random halves (seeds ``seed … seed+R-1``) and reports the mean, plus every split's accuracy so two
   runs evaluated on the same clips can be compared split by split (``compare_audits``).
 * **chance** = the test share of the most frequent identity (the best constant guess).
+* **Per-class breakdown** (``labels`` given): the same probes' accuracy on the probe-test clips of each
+  expression class, averaged over the splits (``per_class``), so an uneven removal of identity (one
+  expression still giving the subject away) shows. Chance per class is that of the whole test half.
 * Full-batch Adam in one ``lax.scan`` with weight decay; a few hundred steps take seconds on a CPU.
   Hand-written because no library we depend on has a probe trainer; the optimizer is optax's.
 """
@@ -91,7 +94,7 @@ PROBES = (("linear_acc", 0), ("mlp_acc", None))  # None: the MLP's hidden width 
 
 
 def _one_split(features: np.ndarray, y: np.ndarray, num_classes: int, seed: int, hidden: int,
-               steps: int) -> dict[str, Any]:
+               steps: int, labels: np.ndarray | None = None) -> dict[str, Any]:
     train, test = split_by_identity(y, seed)
     mean, std = features[train].mean(0), features[train].std(0) + 1e-6
     x = (features - mean) / std
@@ -102,13 +105,22 @@ def _one_split(features: np.ndarray, y: np.ndarray, num_classes: int, seed: int,
                              seed=seed)
         pred = np.asarray(jnp.argmax(_apply(params, jnp.asarray(x[test])), axis=-1))
         out[name] = float(np.mean(pred == y[test]))
+        if labels is not None:  # correct / count per expression class of the probe-test clips
+            hit = pred == y[test]
+            out[f"{name}_by_class"] = {int(c): (int(hit[labels[test] == c].sum()), int((labels[test] == c).sum()))
+                                       for c in np.unique(labels)}
     return out
 
 
 def audit(features: np.ndarray, identity: np.ndarray, seed: int = 0, hidden: int = 128,
-          steps: int = 500, repeats: int = 1) -> dict[str, Any]:
+          steps: int = 500, repeats: int = 1, labels: np.ndarray | None = None,
+          class_names: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
     """Held-out identity accuracy of a linear and an MLP probe on ``features`` [N, D], averaged over
-    ``repeats`` random per-identity half splits (``<probe>_splits``: each split's accuracy)."""
+    ``repeats`` random per-identity half splits (``<probe>_splits``: each split's accuracy).
+
+    With ``labels`` [N] (expression class ids), ``per_class`` maps each class (its name from
+    ``class_names`` where given, else the id) to ``{linear_acc, mlp_acc, n_test}``: the probes'
+    accuracy on that class's probe-test clips, pooled over the splits."""
     features = np.asarray(features, np.float32)
     identity = np.asarray(identity)
     if features.ndim != 2 or len(features) != len(identity):
@@ -116,12 +128,28 @@ def audit(features: np.ndarray, identity: np.ndarray, seed: int = 0, hidden: int
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     classes, y = np.unique(identity, return_inverse=True)
-    splits = [_one_split(features, y, len(classes), seed + r, hidden, steps) for r in range(repeats)]
+    if labels is not None:
+        labels = np.asarray(labels).astype(np.int64)
+        if labels.shape != identity.shape:
+            raise ValueError(f"labels must be [N] like identity; got {labels.shape} and {identity.shape}")
+    splits = [_one_split(features, y, len(classes), seed + r, hidden, steps, labels) for r in range(repeats)]
     out = {k: splits[0][k] for k in ("n_identities", "n_train", "n_test", "chance")}
     out["repeats"] = repeats
     for name, _ in PROBES:
         accs = [s[name] for s in splits]
         out[name], out[f"{name}_sd"], out[f"{name}_splits"] = float(np.mean(accs)), float(np.std(accs)), accs
+    if labels is not None:
+        per_class: dict[Any, dict[str, Any]] = {}
+        for c in np.unique(labels):
+            key = class_names[int(c)] if class_names is not None else int(c)
+            row: dict[str, Any] = {}
+            for name, _ in PROBES:
+                hits = sum(s[f"{name}_by_class"][int(c)][0] for s in splits)
+                count = sum(s[f"{name}_by_class"][int(c)][1] for s in splits)
+                row[name] = float(hits / count) if count else float("nan")
+                row["n_test"] = round(count / repeats)  # mean per split
+            per_class[key] = row
+        out["per_class"] = per_class
     return out
 
 

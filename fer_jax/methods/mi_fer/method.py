@@ -212,10 +212,13 @@ def _encoder_loss(net: MiFerNet, estimator: ClubEstimator, batch: dict, z_id, ma
         apex_ce = optax.softmax_cross_entropy_with_integer_labels(apex_logits, batch["label"])
         teacher = jax.nn.log_softmax(jax.lax.stop_gradient(apex_logits))  # KL(p_apex ‖ p_residual)
         agree = jnp.sum(jnp.exp(teacher) * (teacher - jax.nn.log_softmax(logits)), axis=-1)
-        per_row = apex_ce + hp.apex.agreement_weight * agree
-        apex_loss = jnp.sum(w * per_row) / jnp.maximum(w.sum(), 1.0)
+        w_n = jnp.maximum(w.sum(), 1.0)
+        apex_ce, agree = jnp.sum(w * apex_ce) / w_n, jnp.sum(w * agree) / w_n
+        apex_loss = apex_ce + hp.apex.agreement_weight * agree
         total = total + hp.apex.weight * apex_loss
-        aux["loss/apex"] = apex_loss
+        # Its two parts apart: the apex branch's own CE (is the still-image teacher learning?) and the
+        # KL pulling the residual posterior towards it (is the student following?).
+        aux.update({"loss/apex": apex_loss, "loss/apex_ce": apex_ce, "loss/apex_agree": agree})
     return total, aux
 
 

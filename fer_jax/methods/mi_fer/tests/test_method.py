@@ -136,6 +136,9 @@ def test_all_options_vclub_mv_apex(batch):
     apex0 = params(a.net.apex)
     m = STEP(a, batch, jnp.asarray(5))
     assert float(m["loss/apex"]) > 0.0 and any(changed(apex0, params(a.net.apex)))
+    # its two parts are logged apart and add up (apex.agreement_weight = 1)
+    assert float(m["loss/apex_ce"]) > 0.0 and float(m["loss/apex_agree"]) >= 0.0
+    assert float(m["loss/apex"]) == pytest.approx(float(m["loss/apex_ce"]) + float(m["loss/apex_agree"]), rel=1e-5)
     # vCLUB negatives come from the step number: identical states and steps give identical numbers
     club5 = float(m["mi/club"])
     b = fresh("B")
