@@ -127,15 +127,18 @@ def jax_step(config, batch: dict):
     return run, flops
 
 
-def torch_step(batch: dict, arch: str, width: int, device: str = "cpu", fast: bool = False):
-    """(run(n) -> seconds) of the PyTorch step: eager fp32, or ``fast`` (torch.compile + bf16 autocast +
-    channels_last + fused AdamW)."""
+TORCH_VARIANTS = {"eager": {}, "eager_bf16": {"fast": True}, "compile": {"fast": True, "compile": True}}
+
+
+def torch_step(batch: dict, arch: str, width: int, device: str = "cpu", variant: str = "eager"):
+    """(run(n) -> seconds) of the PyTorch step: ``eager`` fp32; ``eager_bf16`` (bf16 autocast +
+    channels_last + fused AdamW); ``compile`` (the same + torch.compile)."""
     import torch
 
     from benchmarks.torch_mifer import TorchMiFer
 
     torch.manual_seed(0)
-    model = TorchMiFer(arch, width, fast=fast).to(device)
+    model = TorchMiFer(arch, width, **TORCH_VARIANTS[variant]).to(device)
     tb = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
     tb["label"] = tb["label"].long()
 
@@ -160,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="steps per timed round")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--torch", nargs="+", default=["eager", "compile"], choices=["eager", "compile"],
-                   help="PyTorch rows: eager fp32, and compile = torch.compile + bf16 autocast + channels_last "
-                        "+ fused AdamW (the strongest peer)")
+    p.add_argument("--torch", nargs="+", default=["eager", "compile"], choices=list(TORCH_VARIANTS),
+                   help="PyTorch rows: eager (fp32), eager_bf16 (bf16 autocast + channels_last + fused AdamW), "
+                        "compile (the same + torch.compile: the strongest peer)")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="also write a per-phase breakdown, HLO op counts and a JAX profiler trace to DIR")
     p.add_argument("--torch-device", default="cpu")
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     for dt in args.dtype:
         runs[f"jax_{dt}"], flops[f"jax_{dt}"] = jax_step(mifer_config(args.arch, args.width, dt), batch)
     for variant in ([] if args.no_torch else args.torch):
-        runs[f"torch_{variant}"] = torch_step(batch, args.arch, args.width, args.torch_device, variant == "compile")
+        runs[f"torch_{variant}"] = torch_step(batch, args.arch, args.width, args.torch_device, variant)
     times = common.interleaved({k: (lambda fn=fn: fn(args.steps)) for k, fn in runs.items()}, args.repeats)
     out = {}
     model_flops = step_flops(args.arch, args.width, args.size, args.batch, args.segments)
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if k in flops and flops[k]:
             row["xla_gflops_per_step"] = round(flops[k] / 1e9, 2)
         dt_index = args.dtype.index(k[4:]) if k.startswith("jax_") else None
-        if k == "torch_compile" and "bfloat16" in args.dtype:  # bf16 autocast: the bf16 peak
+        if k in ("torch_compile", "torch_eager_bf16") and "bfloat16" in args.dtype:  # bf16 autocast: bf16 peak
             dt_index = args.dtype.index("bfloat16")
         if args.peak_tflops and dt_index is not None and dt_index < len(args.peak_tflops):
             row["mfu"] = round(row["model_tflops_per_s"] / args.peak_tflops[dt_index], 4)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 
-def _best_ms(fn: Callable[[], Any], repeats: int = 5) -> float:
+def _best_ms(fn: Callable[[], Any], repeats: int = 10) -> float:
     import jax
 
     jax.block_until_ready(fn())

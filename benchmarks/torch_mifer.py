@@ -136,15 +136,16 @@ class Club(nn.Module):
 class TorchMiFer:
     """Model, estimator and both optimizers; ``step(batch, lam)`` is one MI-FER train step.
 
-    ``fast=True`` is the strongest PyTorch setup a user would reach for: ``torch.compile`` of the network
-    and of the CLUB terms, bf16 autocast, channels_last activations and weights, fused AdamW. Call
-    :meth:`to` before the first step (fused AdamW state lives with the parameters)."""
+    ``fast=True``: bf16 autocast, channels_last activations and weights, fused AdamW; with ``compile=True``
+    also ``torch.compile`` of the network and of the CLUB terms: the strongest PyTorch setup a user would
+    reach for. Call :meth:`to` before the first step (fused AdamW state lives with the parameters)."""
 
     def __init__(self, arch="resnet18", width=64, feature_dim=128, num_classes=7, identity_dim=128, hidden=256,
-                 estimator_steps=2, lr=1e-3, weight_decay=1e-4, grad_clip=1.0, fast: bool = False):
+                 estimator_steps=2, lr=1e-3, weight_decay=1e-4, grad_clip=1.0, fast: bool = False,
+                 compile: bool = False):
         self.net = Net(arch, width, feature_dim, num_classes)
         self.club = Club(feature_dim, identity_dim, hidden)
-        self.lr, self.weight_decay, self.fast = lr, weight_decay, fast
+        self.lr, self.weight_decay, self.fast, self.compile = lr, weight_decay, fast, compile
         self.estimator_steps, self.grad_clip = estimator_steps, grad_clip
         self._optimizers()
         self.device_type = "cpu"
@@ -156,13 +157,14 @@ class TorchMiFer:
         self.est_opt = torch.optim.AdamW(self.club.parameters(), lr=self.lr, weight_decay=0.0, **extra)
 
     def to(self, device: str) -> "TorchMiFer":
-        """Move to ``device``; with ``fast``, also channels_last + compile (optimizers rebuilt there)."""
+        """Move to ``device``; with ``fast``, also channels_last (+ compile) and optimizers rebuilt there."""
         self.net.to(device)
         self.club.to(device)
         self.device_type = torch.device(device).type
         if self.fast:
             self.net.to(memory_format=torch.channels_last)
             self._optimizers()
+        if self.fast and self.compile:
             self.run_net = torch.compile(self.net)
             self.club_loss, self.club_estimate = torch.compile(self.club.loss), torch.compile(self.club.estimate)
         return self
