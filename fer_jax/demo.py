@@ -44,12 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="runs/demo", help="where everything is written (default: runs/demo)")
     p.add_argument("--identities", type=int, default=80, help="SynthFace identities in train/val/test")
     p.add_argument("--clips-per-identity", type=int, default=2, help="clips per identity and expression")
-    p.add_argument("--frames", type=int, default=32, help="frames per clip")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames per clip (default: configs/mi_fer/demo.py's DATA: one GOP of 12)")
     p.add_argument("--size", type=int, default=None,
                    help="frame size the models see (multiple of 16; default: configs/mi_fer/demo.py's)")
-    p.add_argument("--head-motion", type=float, default=0.5,
+    p.add_argument("--head-motion", type=float, default=None,
                    help="subjects' slow head sway (SynthFace lab regime; 0 = head fixed): it puts the face "
-                        "outline, hair and glasses, i.e. identity, into the residuals")
+                        "outline, hair and glasses, i.e. identity, into the residuals (default: the config's)")
     p.add_argument("--expressions-per-identity", type=int, default=7,
                    help="expressions each training identity shows (7 = all); CK+-like sparse coverage")
     p.add_argument("--train-clips", type=int, default=1,
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _quick(args: argparse.Namespace) -> None:
     """The smoke-sized data; the training size is ``configs/mi_fer/demo.py:quick``'s."""
-    args.identities, args.clips_per_identity, args.frames = 8, 1, 24
+    args.identities, args.clips_per_identity, args.frames = 8, 1, 12
     args.pool_identities, args.id_steps = 8, 30
 
 
@@ -81,6 +82,9 @@ def _training_defaults(args: argparse.Namespace) -> None:
     from configs.mi_fer import demo as experiment
 
     c = experiment.get_config("quick" if args.quick else None)
+    for name, value in experiment.DATA.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     for name, value in (("seed", c.seed), ("steps", c.total_steps), ("width", c.model.width),
                         ("size", c.input.size), ("mi_weight", c.mi.weight)):
         if getattr(args, name) is None:
@@ -126,6 +130,8 @@ def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline
     parts = (["baseline"] if baseline else []) + [
         f"seed={args.seed}", f"steps={args.steps}", f"width={args.width}", f"size={args.size}",
         f"mi_weight={args.mi_weight!r}", f"data_dir={data_dir}", f"backbone={backbone}"]
+    if not getattr(args, "apex", True):  # the apex constraint's ablation (benchmarks/bench_mifer_seeds.py)
+        parts.append("apex=false")
     if any("," in str(x) for x in (data_dir, backbone)):
         raise ValueError(f"the demo's paths may not contain ',': {data_dir}, {backbone}")
     return ",".join(parts)
@@ -142,8 +148,24 @@ def train_config(args: argparse.Namespace, data_dir: Path, backbone: str, baseli
 
 def run(args: argparse.Namespace) -> dict:
     work = Path(args.workdir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"args": vars(args)}
+    tfds_dir, backbone = prepare_data(args, work, report)
+    results = {}
+    for run_name, baseline in (("mi_fer", False), ("baseline", True)):
+        results[run_name] = train_and_evaluate(args, work, run_name, tfds_dir, backbone, baseline, report)
+    report["runs"] = results
+    report["comparison"] = _compare(results)
+    _write_json(work / "report.json", report)
+    from fer_jax.demo_report import write_markdown
+
+    write_markdown(work, report, RUNS)
+    return report
+
+
+def prepare_data(args: argparse.Namespace, work: Path, report: dict) -> tuple[Path, str]:
+    """Stages 1-3 under ``work`` (each skipped when done): render, pre-train the identity encoder, build
+    the TFDS set. Returns (TFDS data dir, identity backbone spec). ``args.seed`` seeds all three."""
+    work.mkdir(parents=True, exist_ok=True)
     synth_dir, id_dir, tfds_dir = work / "synthface", work / "identity_encoder", work / "tfds"
 
     with Stage(report, "render SynthFace", synth_dir / "labels.jsonl") as st:
@@ -189,37 +211,35 @@ def run(args: argparse.Namespace) -> dict:
             splits = {k: v.num_examples for k, v in builder.info.splits.items()}
             _write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits})
     report["tfds"] = json.loads((work / "tfds.done.json").read_text())
+    return tfds_dir, backbone
 
-    results = {}
-    for run_name, baseline in (("mi_fer", False), ("baseline", True)):
-        config = train_config(args, tfds_dir, backbone, baseline)
-        run_dir = work / run_name
-        report.setdefault("train_commands", {})[run_name] = (
-            f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
-            f"--workdir={run_dir}")
-        with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
-            if not st.done:
-                from fer_jax.train.trainer import train
 
-                t0 = time.perf_counter()
-                out = train(config, str(run_dir))
-                _write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
-                                                       "seconds": time.perf_counter() - t0})
-        with Stage(report, f"evaluate {run_name}", run_dir / "test_report.json") as st:
-            if not st.done:
-                _write_json(run_dir / "test_report.json", evaluate_run(config, run_dir, args.audit_splits))
-        results[run_name] = json.loads((run_dir / "test_report.json").read_text())
-        if run_name == "mi_fer":
-            report["penalty"] = str(config.mi.penalty)
-            report["mi_schedule"] = {"start_step": int(config.mi.start_step),
-                                     "warmup_steps": int(config.mi.warmup_steps)}
-    report["runs"] = results
-    report["comparison"] = _compare(results)
-    _write_json(work / "report.json", report)
-    from fer_jax.demo_report import write_markdown
+def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds_dir: Path, backbone: str,
+                       baseline: bool, report: dict) -> dict:
+    """Stages 4-5 for one run into ``work / run_name`` (skipped when done): train from
+    ``configs/mi_fer/demo.py`` with the demo's flags, then the test report. ``args.seed`` seeds the
+    training (initialisation, batch order, segment draws, augmentation) and the audit's probe splits."""
+    config = train_config(args, tfds_dir, backbone, baseline)
+    run_dir = work / run_name
+    report.setdefault("train_commands", {})[run_name] = (
+        f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
+        f"--workdir={run_dir}")
+    with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
+        if not st.done:
+            from fer_jax.train.trainer import train
 
-    write_markdown(work, report, RUNS)
-    return report
+            t0 = time.perf_counter()
+            out = train(config, str(run_dir))
+            _write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
+                                                   "seconds": time.perf_counter() - t0})
+    with Stage(report, f"evaluate {run_name}", run_dir / "test_report.json") as st:
+        if not st.done:
+            _write_json(run_dir / "test_report.json", evaluate_run(config, run_dir, args.audit_splits))
+    if not baseline:
+        report["penalty"] = str(config.mi.penalty)
+        report["mi_schedule"] = {"start_step": int(config.mi.start_step),
+                                 "warmup_steps": int(config.mi.warmup_steps)}
+    return json.loads((run_dir / "test_report.json").read_text())
 
 
 def select_coverage(synth_dir: Path, out_dir: Path, per_identity: int, seed: int,
@@ -265,14 +285,16 @@ def evaluate_run(config, run_dir: Path, audit_splits: int = 10) -> dict:
     from fer_jax.evaluate.runner import evaluate_splits
 
     res, seen = evaluate_splits(config, str(run_dir), ("test", "train"), checkpoint="best").values()
-    audit_res = audit(res["features"], res["identity"], seed=int(config.seed), repeats=audit_splits)
+    names = tuple(config.class_names)
+    audit_res = audit(res["features"], res["identity"], seed=int(config.seed), repeats=audit_splits,
+                      labels=res["label"], class_names=names)
     plots.confusion_png(res["confusion"], list(config.class_names), str(run_dir / "confusion_test.png"))
     keep = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}
     keep["identity_audit"] = audit_res
     # The same audit on the training identities (the clips the game was played on) tells "the game
     # does not remove identity" apart from "its invariance does not carry over to unseen identities".
     keep["identity_audit_seen"] = audit(seen["features"], seen["identity"], seed=int(config.seed),
-                                        repeats=audit_splits)
+                                        repeats=audit_splits, labels=seen["label"], class_names=names)
     keep["war_seen"] = seen["war"]
     return keep
 

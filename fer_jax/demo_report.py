@@ -39,6 +39,24 @@ def _acc(audit: dict[str, Any], key: str) -> str:
     return f"{audit[key]:.3f}" if sd is None else f"{audit[key]:.3f} ± {sd:.3f}"
 
 
+def _per_class_audit(report: dict[str, Any], run_titles: dict[str, str]) -> list[str]:
+    """The identity audit by expression class (is identity removed evenly?), when the audit has it."""
+    runs = [r for r, res in report["runs"].items() if "per_class" in res["identity_audit"]]
+    if not runs:
+        return []
+    first = report["runs"][runs[0]]["identity_audit"]
+    head = " | ".join(f"{run_titles[r]}: linear / MLP" for r in runs)
+    lines = ["### Identity probes by expression class (test clips of that class)", "",
+             f"| class | probe-test clips | {head} |", "|---|---|" + "---|" * len(runs)]
+    for cls, row in first["per_class"].items():
+        cells = []
+        for r in runs:
+            pc = report["runs"][r]["identity_audit"]["per_class"].get(cls, {})
+            cells.append(f"{pc.get('linear_acc', float('nan')):.3f} / {pc.get('mlp_acc', float('nan')):.3f}")
+        lines.append(f"| {cls} | {row['n_test']} | " + " | ".join(cells) + " |")
+    return lines + ["", f"Chance {first['chance']:.3f} in every class (the probe predicts among all identities).", ""]
+
+
 def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str]) -> Path:
     from fer_jax.evaluate import plots
 
@@ -58,7 +76,8 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
               f"clips × {a['frames']} frames at {a['size']}², MPEG-4 GOP 12; identity encoder pre-trained on "
               f"{a['pool_identities']} reserved identities, head sway {a.get('head_motion', 0.0)}"
               f"{_train_clips(a)}. Test = identities never seen in training. MI-FER run: λ = {a['mi_weight']}"
-              f"{_schedule(report)}, penalty `{report.get('penalty', 'club')}`, {a['steps']} steps per run.", ""]
+              f"{_schedule(report)}, penalty `{report.get('penalty', 'club')}`, {a['steps']} steps per run, "
+              f"seed {a['seed']} (data, identity encoder and training).", ""]
     lines += ["| split | clips | identities |", "|---|---|---|"]
     lines += [f"| {k} | {v['clips']} | {v['identities']} |" for k, v in report["dataset"].items()]
     lines += ["", "## Results on unseen identities (test split)", "",
@@ -78,6 +97,7 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
               f"{c['linear_acc_splits_closer']:g} of {n} splits), MLP probe {c['mlp_acc_above_chance_mi_fer']:.3f} vs "
               f"{c['mlp_acc_above_chance_baseline']:.3f} ({c['mlp_acc_splits_closer']:g} of {n}).", "",
               "![identity audit](identity_audit.png)", ""]
+    lines += _per_class_audit(report, run_titles)
     if all("identity_audit_seen" in res for res in report["runs"].values()):
         lines += ["### The same audit on the training identities (clips the encoder trained on)", "",
                   "| run | WAR | identity probe, linear | identity probe, MLP | chance |", "|---|---|---|---|---|"]

@@ -9,7 +9,8 @@ from this file; once those exist, the same runs launch by hand (the demo's workd
       --config=configs/mi_fer/demo.py:baseline,data_dir=runs/demo/tfds,backbone=flax:runs/demo/identity_encoder
 
 Variants: ``baseline`` (λ = 0), ``quick`` (the smoke size of ``fer-jax demo --quick``), and
-``seed=``, ``steps=``, ``width=``, ``size=``, ``mi_weight=`` (the demo's flags of the same names).
+``seed=``, ``steps=``, ``width=``, ``size=``, ``mi_weight=`` (the demo's flags of the same names), and
+``apex=false`` (the apex-frame constraint off: its ablation, ``benchmarks/bench_mifer_seeds.py --no-apex``).
 Starts from ``synthface.py:tiny``.
 """
 
@@ -19,10 +20,19 @@ from configs.mi_fer import common, synthface
 FULL = dict(steps=2_000, width=16, size=48)
 QUICK = dict(steps=20, width=8, size=32)
 
+# The demo's data (``fer-jax demo``'s render flags take these defaults). One GOP per clip: a 12-frame
+# lab onset (neutral -> apex) is one MPEG-4 GOP of 12, so the I-frame is the neutral face and every
+# accumulated residual is the expression's change so far (+ the head sway). With 32-frame clips (3 GOPs)
+# each GOP's residuals held only the change since *its* I-frame: frames early in a GOP or after the
+# apex (the whole third GOP) carried no expression, and the TSN draw fed them to the encoder in most
+# training examples, which is why it underfitted (fer_jax/methods/mi_fer/README.md, "Why the encoder
+# underfitted").
+DATA = dict(frames=12, head_motion=0.5)
+
 
 def get_config(arg=None):
     arg = common.parse_arg(arg, baseline=False, quick=False, seed=0, steps=(None, int), width=(None, int),
-                           size=(None, int), mi_weight=0.2, data_dir="runs/demo/tfds",
+                           size=(None, int), mi_weight=0.2, apex=True, data_dir="runs/demo/tfds",
                            backbone="flax:runs/demo/identity_encoder")
     dims = QUICK if arg.quick else FULL
     steps = dims["steps"] if arg.steps is None else arg.steps
@@ -39,6 +49,7 @@ def get_config(arg=None):
     # expression first and the game strips identity from features that exist (measured: λ = 0.1 from
     # step 50 cost 2.1 points of WAR, from step 300 +0.6; fer_jax/methods/mi_fer/README.md).
     c.mi.weight = 0.0 if arg.baseline else arg.mi_weight
+    c.apex.enabled = arg.apex  # the apex-frame constraint (SynthFace's lab regime annotates the apex)
     c.mi.start_step = steps * 3 // 20
     c.mi.warmup_steps = steps * 3 // 10
 
@@ -47,4 +58,8 @@ def get_config(arg=None):
     c.input.identity_backbone = arg.backbone  # the demo's Flax identity encoder (128-D)
     c.input.size = dims["size"] if arg.size is None else arg.size
     c.input.split_val = "val"
+    # No flip/shift augmentation: lab faces are aligned, and a shift of up to 2 motion-vector cells is
+    # ±8 px at 48 px (17% of the face): with it the encoder could not fit even the informative frames
+    # (README.md, "Why the encoder underfitted").
+    c.input.augment = False
     return c

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from data_pipelines.synthface.facs import EXPRESSIONS
 from fer_jax import cli
 from fer_jax.demo import select_coverage
 
@@ -68,6 +69,11 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
         assert audit["repeats"] == 10 and len(audit["mlp_acc_splits"]) == 10
         assert run["identity_audit_seen"]["n_identities"] >= 2 and 0.0 <= run["war_seen"] <= 1.0
         assert len(run["confusion"]) == 7
+        # the audit by expression class: every class of the test clips, each probe's accuracy in [0, 1]
+        per_class = audit["per_class"]
+        assert set(per_class) <= set(EXPRESSIONS) and len(per_class) >= 2
+        assert all(0.0 <= row[k] <= 1.0 for row in per_class.values() for k in ("linear_acc", "mlp_acc"))
+        assert sum(row["n_test"] for row in per_class.values()) == pytest.approx(audit["n_test"], abs=len(per_class))
     assert report["runs"]["mi_fer"]["step"] > 0
     assert {"war_delta_points", "linear_acc_above_chance_mi_fer", "mlp_acc_splits_closer"} <= set(report["comparison"])
     assert 0 <= report["comparison"]["mlp_acc_splits_closer"] <= report["comparison"]["audit_splits"] == 10
@@ -76,6 +82,11 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert report["penalty"] == "refit" and "penalty `refit`" in md and "head sway 0.5" in md
     assert "audit on the training identities" in md and "(0 before step 3, full from step 9)" in md
     assert "fer-jax train --config=configs/mi_fer/demo.py:baseline,seed=0,steps=20,width=8,size=32" in md
+    assert "seed 0 (data, identity encoder and training)" in md and report["args"]["seed"] == 0
+    assert "Identity probes by expression class" in md and "| surprise |" in md
+    # the train runs log the apex constraint's two parts apart
+    logged = [json.loads(line) for line in open(work / "mi_fer" / "metrics.jsonl")]
+    assert any("loss/apex_ce" in r and "loss/apex_agree" in r for r in logged)
     for png in ("identity_audit.png", "curves.png", "mi_fer/confusion_test.png", "baseline/confusion_test.png"):
         assert (work / png).read_bytes()[:4] == b"\x89PNG"
     # A second run finds every stage done and rewrites the same report.
@@ -85,7 +96,8 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
 
 
 def _legacy_train_config(args, data_dir, backbone, mi_weight):
-    """What ``fer_jax.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it."""
+    """What ``fer_jax.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it, plus
+    the one change made since (augmentation off)."""
     from configs.mi_fer import synthface
 
     c = synthface.get_config("tiny")
@@ -103,6 +115,7 @@ def _legacy_train_config(args, data_dir, backbone, mi_weight):
     c.input.identity_backbone = backbone
     c.input.size = args.size
     c.input.split_val = "val"
+    c.input.augment = False  # since issue 17: no flip/shift in the demo (README.md of mi_fer)
     return c
 
 
@@ -123,7 +136,8 @@ LEGACY = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
 
 @pytest.mark.parametrize("argv", [(), ("--quick",), ("--quick", "--steps", "7", "--mi-weight", "0.5", "--seed", "3")])
 def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
-    """configs/mi_fer/demo.py reproduces the demo's former Python-built configs exactly, for both runs."""
+    """configs/mi_fer/demo.py reproduces the demo's former Python-built configs (+ augmentation off), for
+    both runs."""
     from fer_jax.demo import train_config
 
     args = _demo_args(list(argv))
