@@ -3,7 +3,8 @@
 ``synthface.py`` is IFER's setting (256 px, config-F widths, batch 16; rosinality's regularisers);
 variants (``configs/mi_fer/common.py:parse_arg`` syntax):
 
-* ``tiny``   - CPU-sized: 32 px, widths 32, W of 64, 2 mapping layers, batch 8 (the README's run);
+* ``tiny``   - CPU-sized: 32 px, widths 32, W of 64, 2 mapping layers, batch 8, EMA half-life 500 images
+  (the README's run);
 * ``random`` - in-memory random images instead of a build (smoke runs);
 * ``size=N``, ``steps=N``, ``batch=N``, ``seed=N``, ``data_dir=PATH``.
 
@@ -50,6 +51,7 @@ def get_config(arg=None):
         c.total_steps, c.log_every, c.ckpt_every = 3_000, 50, 500
         c.model.update(size=32, style_dim=64, n_mlp=2, channel_multiplier=0.0625, channel_max=32)
         c.input.update(size=32, batch_size=8)
+        c.gan.ema_kimg = 0.5  # half-life 62 steps at batch 8: a ~1000-step run's EMA must not stay at init
     if args.random:
         c.input.dataset = "random"
     if args.size is not None:

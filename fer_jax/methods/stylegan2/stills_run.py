@@ -6,8 +6,8 @@ Data: ``data_pipelines.synthface_stills.render_stills`` (apex frame of a lab cli
 expression) at ``--size``; identities ``[0, n)`` train, the next ``--heldout`` identities are held out.
 Measures, written to ``<workdir>/stills_run.json`` and PNGs beside it:
 
-* ``samples.png``: 8×8 EMA-generator samples from fixed latents (``samples(g_ema, seed=0)``), fixed noise;
-  ``real.png``: 64 training stills for comparison.
+* ``samples.png``: 8×8 EMA-generator samples from fixed latents (``samples(g_ema, seed=0)``), fixed noise
+  (``samples_g.png``: the same from the trained, non-averaged generator); ``real.png``: 64 training stills.
 * nearest-training-image LPIPS (AlexNet; images upsampled ×2 with bilinear filtering, AlexNet's
   receptive fields being too large for 32 px): for each sample, its smallest LPIPS to any training still.
   Read against the same number for held-out real stills (what a new face of this distribution scores)
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fakes = np.asarray(samples(out["model"].g_ema, seed=0, n=args.samples))
     grid_png(fakes, os.path.join(args.workdir, "samples.png"))
+    grid_png(np.asarray(samples(out["model"].g, seed=0, n=args.samples)), os.path.join(args.workdir, "samples_g.png"))
     grid_png(train_imgs[:: max(len(train_imgs) // 64, 1)][:64], os.path.join(args.workdir, "real.png"))
     lpips = LPIPS()
     rng = np.random.default_rng(0)
