@@ -53,13 +53,15 @@ def _affectnet_tree(root) -> None:
         (root / "Manually_Annotated_file_lists" / fname).write_text("".join(rows))
 
 
-def _build(cls, manual_dir, data_dir, runner=None):
+def _build(cls, manual_dir, data_dir, beam_args=None):
+    """``beam_args``: None builds locally; else the runner comes from these pipeline options, as on a
+    cluster (docs/distributed.md: only ``--runner=...`` and its options change)."""
     config = cls.make_config(size=SIZE, identity_backbone="dlib")
     # a factory (the class itself), not an instance: Beam workers make their own embedder
     b = cls(data_dir=str(data_dir), config=config, backbone_factory=FakeBackbone)
-    options = beam.options.pipeline_options.PipelineOptions([])  # not this process's argv
-    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual_dir), beam_runner=runner, beam_options=options if runner else None))
+    options = None if beam_args is None else beam.options.pipeline_options.PipelineOptions(beam_args)
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
+                                                                        beam_options=options))
     return b
 
 
@@ -85,7 +87,7 @@ def test_direct_runner_build_equals_local_build(tmp_path, monkeypatch, cls, make
             yield key, example
 
     monkeypatch.setattr(builder_lib, "_beam_examples", traced)
-    direct = _build(cls, root, tmp_path / "beam", runner=beam.runners.DirectRunner())
+    direct = _build(cls, root, tmp_path / "beam", beam_args=["--runner=DirectRunner", "--direct_num_workers=2"])
     assert sorted(os.listdir(marks)) == sorted(e for s in splits for e in _examples(local, s))  # Beam did the work
     for split in splits:
         want, got = _examples(local, split), _examples(direct, split)
