@@ -1,9 +1,10 @@
 """The text files of an export bundle: the model card (``README.md``) and ``load_example.py``.
 
 The card is generated from what the workdir holds, never typed by hand: its config (data, protocol,
-model), its evaluation files (``eval_*.json`` of ``fer-jax train`` / ``fer-jax eval``, the demo's
-``test_report.json`` with the identity audit) and the command that trained it where one was recorded
-(``command.txt`` / ``train_command.txt`` in the workdir, or the demo's ``report.json`` beside it).
+model), the built dataset's protocol text where its TFDS folder is reachable, its evaluation files
+(``eval_*.json`` of ``fer-jax train`` / ``fer-jax eval``, the demo's ``test_report.json`` with the identity
+audit) and the command that trained it where one was recorded (``command.txt`` / ``train_command.txt``
+in the workdir, or the demo's ``report.json`` beside it).
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ def _audits(workdir: str, evals: list[dict]) -> list[tuple[str, dict]]:
     return found
 
 
+def protocol(config: ml_collections.ConfigDict) -> str | None:
+    """The built dataset's protocol text (FerBuilder metadata), when its TFDS folder is reachable from here."""
+    inp = config.get("input") or {}
+    if not inp.get("data_dir") or not inp.get("dataset"):
+        return None
+    found = sorted(glob.glob(os.path.join(str(inp["data_dir"]), str(inp["dataset"]), "*", "*", "metadata.json")),
+                   key=os.path.getmtime)
+    return next((m["protocol"] for m in map(_load, reversed(found)) if m and m.get("protocol")), None)
+
+
 def train_command(workdir: str) -> str | None:
     for name in ("command.txt", "train_command.txt"):
         path = os.path.join(workdir, name)
@@ -96,6 +107,8 @@ def model_card(workdir: str, config: ml_collections.ConfigDict, meta: dict[str, 
              + (f" (data_dir `{inp.get('data_dir')}`)" if inp.get("data_dir") else ""),
              f"- training split: `{inp.get('split_train', 'train')}`, "
              f"validation split: `{inp.get('split_val', 'val')}`"]
+    if text := protocol(config):
+        lines.append(f"- protocol: {text}")
     if config.get("fold") is not None:
         lines.append(f"- fold: {config.get('fold')}")
     names = meta["output"]["names"]

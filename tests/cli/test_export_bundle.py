@@ -164,11 +164,18 @@ def test_model_card_has_evaluations_audit_and_command(toy_workdir, tmp_path):
     (wd / "test_report.json").write_text(json.dumps({"war": 0.4, "identity_audit": {
         "n_identities": 24, "chance": 0.042, "linear_acc": 0.107, "mlp_acc": 0.104}}))
     (wd / "command.txt").write_text("fer-jax train --config=configs/x.py:tiny --workdir=runs/x\n")
+    meta = tmp_path / "tfds" / "toyset" / "size8_dlib" / "1.0.0" / "metadata.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"protocol": "Official 5 folds, subject-independent."}))
+    config = json.loads((wd / "config.json").read_text())
+    config["input"].update(dataset="toyset", data_dir=str(tmp_path / "tfds"))
+    (wd / "config.json").write_text(json.dumps(config))
     assert _export(str(wd), tmp_path / "b", "safetensors") == 0
     card = (tmp_path / "b" / "README.md").read_text()
     assert "| val (`eval_2.json`) | 2 | war | 0.6250 |" in card and "0.1250" not in card  # the latest eval only
     assert "confusion" not in card and "| test_report.json: identity_audit | 24 | 0.0420 | 0.1070 | 0.1040 |" in card
     assert "fer-jax train --config=configs/x.py:tiny --workdir=runs/x" in card
+    assert "- protocol: Official 5 folds, subject-independent." in card and "dataset: `toyset`" in card
     assert "cat, dog, owl" in card and "| `image` | b × 8 × 8 × 3 | float32 |" in card
 
 
