@@ -50,7 +50,7 @@ def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int)
     c.model = ml_collections.ConfigDict(dict(
         backbone="resnet18", backbone_width=64, stem="imagenet", width=512, depth=4, heads=8, mlp_ratio=4,
         dropout=0.1, tokens="frames", attention="auto", dtype="float32"))
-    c.compact = ml_collections.ConfigDict(dict(weight=0.5, momentum=0.9, eps=1e-6, start=0.25, ramp=0.25))
+    c.compact = ml_collections.ConfigDict(dict(weight=0.05, momentum=0.9, eps=1e-6, start=0.25, ramp=0.25))
     c.optim = ml_collections.ConfigDict(dict(
         name="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", step_every=40 * steps_per_epoch,
         step_factor=0.1, warmup_steps=0, grad_clip=0.0))
