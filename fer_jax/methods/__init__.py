@@ -15,6 +15,7 @@ METHODS: dict[str, str] = {
     "au_contrastive": "fer_jax.methods.au.contrastive:AuContrastive",
     "au_intensity": "fer_jax.methods.au.regressor:AuIntensity",
     "stt": "fer_jax.methods.stt.method:Stt",
+    "stylegan2": "fer_jax.methods.stylegan2.method:StyleGAN2",
 }
 
 

@@ -124,3 +124,7 @@ class MethodBase:
 
     def serve(self, predictor: nnx.Module, inputs: Batch) -> jax.Array:
         raise NotImplementedError(f"method {self.name!r} cannot be served")
+
+    def on_start(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+        """Called once on process 0 when a new run starts in ``workdir`` (not on resume): a method
+        records there what its config alone does not say (e.g. the AU method's chosen label frames)."""

@@ -112,6 +112,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
         log.info("starting %s in %s on %d devices, %d processes", config.method, workdir,
                  jax.device_count(), jax.process_count())
     save_config(config, workdir)
+    if not resuming and jax.process_index() == 0 and hasattr(method, "on_start"):
+        method.on_start(config, workdir)
 
     summaries = Summaries(workdir, total_steps=total, first_step=first,
                           tensorboard=settings.tensorboard, progress_bar=settings.progress_bar,

@@ -22,6 +22,10 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
                {"input.size": 16, "apex.enabled": False, "mi.start_step": 0, "mi.warmup_steps": 0, **SMALL}),
     "rgb_baseline": ("configs/rgb_baseline/synthface.py", "tiny", {"input.dataset": "random", "input.size": 16}),
     "stt": ("configs/stt/synthface_wild.py", "tiny,random", {"input.size": 16, **SMALL}),
+    "au_contrastive": ("configs/au/synthface_pretrain.py", "tiny,random", {"input.size": 16, **SMALL}),
+    "au_intensity": ("configs/au/synthface_finetune.py", "tiny,random,scratch", {"input.size": 16, **SMALL}),
+    "stylegan2": ("configs/stylegan2/synthface.py", "tiny,random", {"model.size": 8, "input.size": 8,
+                                                                     "input.batch_size": 4, **SMALL}),
 }
 # a few steps, no evaluation, no progress output: the tests compare numbers, not learning
 COMMON = {"progress_bar": False, "tensorboard": False, "log_every": 1, "eval_every": 0}

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from fer_jax.methods.au import label_subset
 from fer_jax.methods.au.contrastive import window_frames
 from fer_jax.methods.au.label_subset import chosen
 from fer_jax.methods.au.model import AuRegressor
@@ -87,6 +88,12 @@ class AuIntensity(MethodBase):
     name = "au_intensity"
     settings = SETTINGS
     evaluators = ("regression",)
+
+    def on_start(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+        """``workdir/label_subset.json``: fraction, seed and the frames the rule chose in the training
+        split (a built dataset; the in-memory ``random`` data has no clip ids to count)."""
+        if config.input.get("dataset", "random") != "random":
+            label_subset.record_from_dataset(config, workdir)
 
     def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
         s, w, a = int(config.input.size), window_frames(config), num_aus(config)

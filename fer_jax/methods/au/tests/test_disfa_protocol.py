@@ -80,7 +80,12 @@ def test_disfa_tree_to_three_fold_per_au_table(tmp_path, monkeypatch):
         assert cfg["init_from"]["pretrain"]["source"] == f"{tmp_path}/pre/fold_{fold}"
         assert cfg["input"]["split_val"] == f"test@fold{fold}"
 
-    # the label subset of a fold's training split, recorded in its workdir
+    # every fold's run recorded its label subset when it started (Method.on_start)
+    for fold in range(3):
+        with open(os.path.join(wd, f"fold_{fold}", "label_subset.json")) as f:
+            rec = json.load(f)
+        assert rec["split"] == f"train@fold{fold}" and rec["clips"] == 4 and rec["frames"] == 4 * WINDOW
+    # the record of a fold's training split at another fraction
     c = disfa_finetune.get_config(f"tiny,fold=0,fraction=0.5,data_dir={data_dir},scratch")
     path = label_subset.record_from_dataset(c, str(tmp_path / "record"))
     rec = json.load(open(path))
