@@ -84,7 +84,7 @@ def test_disfa_tree_to_three_fold_per_au_table(tmp_path, monkeypatch):
     for fold in range(3):
         with open(os.path.join(wd, f"fold_{fold}", "label_subset.json")) as f:
             rec = json.load(f)
-        assert rec["split"] == f"train@fold{fold}" and rec["clips"] == 4 and rec["frames"] == 4 * WINDOW
+        assert rec["split"] == f"train@fold{fold}" and rec["clips"] >= 4 and rec["frames"] == rec["clips"] * WINDOW
     # the record of a fold's training split at another fraction
     c = disfa_finetune.get_config(f"tiny,fold=0,fraction=0.5,data_dir={data_dir},scratch")
     path = label_subset.record_from_dataset(c, str(tmp_path / "record"))
