@@ -143,7 +143,7 @@ def test_default_compact_weight_from_step_0_still_fits():
     first = step(state, batch, jnp.int32(0))
     for i in range(1, 30):
         last = step(state, batch, jnp.int32(i))
-    assert float(first["compact/weight"]) == pytest.approx(CompactSettings.weight) > 0
+    assert CompactSettings.weight > 0 and float(first["compact/weight"]) == pytest.approx(CompactSettings.weight)
     assert float(last["loss/ce"]) < 0.3 * float(first["loss/ce"]) and float(last["accuracy"]) == 1.0
     assert float(last["loss/compact"]) < float(first["loss/compact"])
 
