@@ -95,7 +95,7 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
     paths["decode_source_1thread"] = lambda d, p: _decode_source(p, size, 1) if p else None
 
     times = {name: {k: [] for k in paths} for name, _, _ in streams}
-    for name, data, src in streams:  # warm-up: imports, codec init, caches
+    for _, data, src in streams:  # warm-up: imports, codec init, caches
         for fn in paths.values():
             fn(data, src)
     for _ in range(repeats):
@@ -108,7 +108,7 @@ def run(clips: list[str], size: int, gop: int, repeats: int, modes: list[str], c
                 times[name][key].append(time.perf_counter() - t)
 
     clips_out = []
-    for name, data, src in streams:
+    for name, data, _ in streams:
         n = _decode_rgb(data)
         row = {"clip": name, "frames": n, "stream_bytes": len(data), "raw_rgb_bytes": n * size * size * 3}
         for key, ts in times[name].items():

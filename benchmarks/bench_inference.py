@@ -341,10 +341,10 @@ def accuracy(args) -> dict:
     keys = {"mi_fer": ("residuals", "identity_embedding", "label"), "rgb_baseline": ("frames", "label")}
     test, result = data["test"], {"test": {}, "train_s": {}}
     for name, cfg in configs.items():
-        take = lambda split: {k: data[split][k] for k in keys[name]}  # noqa: E731
+        train_arrays, val_arrays = ({k: data[split][k] for k in keys[name]} for split in ("train", "val"))
         t = time.perf_counter()
-        out = train(cfg, os.path.join(work, name), train_iter=ArrayIterator(take("train"), args.acc_batch, seed=0),
-                    eval_iter_fn=lambda: ArrayIterator(take("val"), args.acc_batch, train=False))
+        out = train(cfg, os.path.join(work, name), train_iter=ArrayIterator(train_arrays, args.acc_batch, seed=0),
+                    eval_iter_fn=lambda val=val_arrays: ArrayIterator(val, args.acc_batch, train=False))
         result["train_s"][name] = round(time.perf_counter() - t, 1)
         method = get_method(name)
         views = {"mi_fer": [("mi_fer", "residuals", test["residuals"])],

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     times = common.interleaved({k: (lambda fn=fn: fn(args.steps)) for k, fn in runs.items()}, args.repeats)
     out = {}
     model_flops = step_flops(args.arch, args.width, args.size, args.batch, args.segments)
-    for i, (k, ts) in enumerate(times.items()):
+    for k, ts in times.items():
         best = min(ts)
         row = {"examples_per_s": round(args.batch * args.steps / best, 2),
                "step_ms": round(best / args.steps * 1e3, 2),

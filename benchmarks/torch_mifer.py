@@ -3,7 +3,8 @@
 A line-for-line counterpart of ``fer_jax.methods.mi_fer`` (residual-only, no apex branch), written the
 way a PyTorch user would: the same GroupNorm ResNet (``fer_jax.models.resnet``: groups
 ``gcd(min(32, C // 4), C)``, zero-initialised last norm scale per block, 7x7/2 stem + 3x3/2 max-pool),
-XLA's "SAME" padding (asymmetric at stride 2, so the same pixels line up), per-segment features averaged over K and projected to z_exp, a linear classifier, the CLUB estimator
+XLA's "SAME" padding (asymmetric at stride 2, so the same pixels line up), per-segment features averaged
+over K and projected to z_exp, a linear classifier, the CLUB estimator
 (linear skip + MLP mean, tanh-bounded log-variance, all-pairs negatives from batch moments), and two
 AdamW optimizers: ``mi.estimator_steps`` estimator updates on detached z_exp, then one encoder update on
 CE + λ·CLUB with global-norm gradient clipping. Layouts are PyTorch's own (NCHW); the input arrives
@@ -35,13 +36,14 @@ class Conv(nn.Conv2d):
     def forward(self, x):
         if self.stride[0] == 1:
             return super().forward(x)
-        (t, b), (l, r) = (_same_pads(x.shape[d], self.kernel_size[0], self.stride[0]) for d in (2, 3))
-        return super().forward(F.pad(x, (l, r, t, b)) if t or b or l or r else x)
+        (top, bottom), (left, right) = (_same_pads(x.shape[d], self.kernel_size[0], self.stride[0]) for d in (2, 3))
+        pads = (left, right, top, bottom)
+        return super().forward(F.pad(x, pads) if any(pads) else x)
 
 
 def _max_pool_same(x, k: int = 3, s: int = 2):
-    (t, b), (l, r) = (_same_pads(x.shape[d], k, s) for d in (2, 3))
-    return F.max_pool2d(F.pad(x, (l, r, t, b), value=float("-inf")), k, s)
+    (top, bottom), (left, right) = (_same_pads(x.shape[d], k, s) for d in (2, 3))
+    return F.max_pool2d(F.pad(x, (left, right, top, bottom), value=float("-inf")), k, s)
 
 
 def _norm(c: int, zero: bool = False) -> nn.GroupNorm:

@@ -32,7 +32,8 @@ previous decoded frame (then prediction + residual is the decoded frame, up to c
 The residual is computed on the decoded 4:2:0 planes (chroma with MPEG-4's chroma vectors) and mapped to
 RGB by BT.601's 3x3 matrix (differences need no offsets), so P-frames are never converted to RGB; it is
 within +-2 of the difference of swscale's RGB conversions. The canonical encode uses a fixed quantiser
-(``qscale``, default 2: near-transparent; residuals then also carry fine coding detail). A video with no decodable video frame raises
+(``qscale``, default 2: near-transparent; residuals then also carry fine coding detail). A video with no
+decodable video frame raises
 :class:`ExtractionError`; a single-frame video is a valid clip with G = 1 and all P slots padded.
 """
 

@@ -31,8 +31,9 @@ def encode_canonical(frames: Iterable[np.ndarray], *, size: int, fps: float, gop
     ``qscale`` is MPEG-4's fixed quantiser (1 best .. 31 worst); 2 keeps coding noise well below facial
     motion while the stream stays several times smaller than raw frames (see the benchmark).
     """
-    import av
     from fractions import Fraction
+
+    import av
 
     rate = Fraction(fps).limit_denominator(1001)
     buf = io.BytesIO()

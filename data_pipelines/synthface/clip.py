@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipelines.synthface.facs import (EXPRESSIONS, SynthFaceError, apex_au_vector, expression_id,
-                                           lab_timeline, wild_timeline)
+from data_pipelines.synthface.facs import (
+    EXPRESSIONS,
+    SynthFaceError,
+    apex_au_vector,
+    expression_id,
+    lab_timeline,
+    wild_timeline,
+)
 from data_pipelines.synthface.identity import Identity, make_identity
 from data_pipelines.synthface.render import render_frames
 from data_pipelines.synthface.scene import REGIMES, make_scene, wild_scene

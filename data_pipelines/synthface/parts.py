@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipelines.synthface.canvas import (VIEW, Canvas, aa, ellipse, face_alpha, hair_alpha,
-                                             skin_color, stroke)
+from data_pipelines.synthface.canvas import VIEW, Canvas, aa, ellipse, face_alpha, hair_alpha, skin_color, stroke
 from data_pipelines.synthface.identity import Identity
 
 

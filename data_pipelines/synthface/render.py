@@ -21,12 +21,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from data_pipelines.synthface.canvas import (VIEW, aa, au_fraction, Canvas, ellipse, face_alpha,
-                                             hair_alpha, skin_color)
+from data_pipelines.synthface.canvas import VIEW, Canvas, aa, au_fraction, ellipse, face_alpha, hair_alpha, skin_color
 from data_pipelines.synthface.facs import MAX_INTENSITY
 from data_pipelines.synthface.identity import Identity
-from data_pipelines.synthface.parts import (draw_jaw, draw_mouth, draw_nose, draw_overlays,
-                                            draw_upper_face)
+from data_pipelines.synthface.parts import draw_jaw, draw_mouth, draw_nose, draw_overlays, draw_upper_face
 from data_pipelines.synthface.scene import Scene
 
 # Per-AU face-coordinate boxes (x0, x1, y0, y1) outside which that AU alone changes no pixel of a

@@ -34,7 +34,15 @@ import numpy as np
 import optax
 from flax import nnx
 
-from fer_jax.identity.flax_backbone import META_FILE, PARAMS_DIR, FaceEmbedder, build_embedder, check_images, save_params, to_input
+from fer_jax.identity.flax_backbone import (
+    META_FILE,
+    PARAMS_DIR,
+    FaceEmbedder,
+    build_embedder,
+    check_images,
+    save_params,
+    to_input,
+)
 
 
 def arcface_logits(z: jax.Array, centres: jax.Array, labels: jax.Array, scale: float, margin: float) -> jax.Array:

@@ -46,7 +46,9 @@ class BasicBlock(nnx.Module):
     """3×3 conv → norm → ReLU → 3×3 conv → norm, plus a (projected) shortcut."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, *, dtype, rngs: nnx.Rngs):
-        conv = lambda i, o, k, s: nnx.Conv(i, o, (k, k), strides=s, use_bias=False, dtype=dtype, rngs=rngs)
+        def conv(i, o, k, s):
+            return nnx.Conv(i, o, (k, k), strides=s, use_bias=False, dtype=dtype, rngs=rngs)
+
         self.conv1 = conv(in_ch, out_ch, 3, stride)
         self.norm1 = _norm(out_ch, dtype, rngs)
         self.conv2 = conv(out_ch, out_ch, 3, 1)

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from compressed_videos import pan_frames, write_audio, write_video
 
 from data_pipelines.compressed import load_clip
 from data_pipelines.compressed.cli import main
-from compressed_videos import pan_frames, write_audio, write_video
 
 
 def _run(tmp_path, *inputs, extra=()):

@@ -6,11 +6,17 @@ import io
 import av
 import numpy as np
 import pytest
-
-from data_pipelines.compressed import (CompressedClip, ExtractionError, extract_file, extract_frames, load_clip,
-                                       save_clip)
-from data_pipelines.compressed import canonical
 from compressed_videos import pan_frames, write_video
+
+from data_pipelines.compressed import (
+    CompressedClip,
+    ExtractionError,
+    canonical,
+    extract_file,
+    extract_frames,
+    load_clip,
+    save_clip,
+)
 
 S = 112
 INNER = slice(6, 22)  # MV cells away from the border, where content enters the frame

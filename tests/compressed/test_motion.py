@@ -5,6 +5,7 @@ import numpy as np
 
 from data_pipelines.compressed import motion
 
+
 def _mvs(rows):
     """rows of (w, h, dst_x, dst_y, motion_x, motion_y, motion_scale, source)."""
     a = np.zeros(len(rows), motion.MV_DTYPE)

@@ -3,8 +3,8 @@
 import os
 
 import numpy as np
-
 from builder_helpers import build, check_folds, corrupt, face_frames, metadata, write_images, write_video
+
 from data_pipelines.bp4d import Bp4d
 from data_pipelines.disfa import Disfa
 

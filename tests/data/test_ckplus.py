@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 import pytest
-
 from builder_helpers import SIZE, build, check_folds, corrupt, face_frames, metadata, write_images
+
 from data_pipelines.ckplus import CkPlus
 from data_pipelines.common.manual import ManualDirError
 
@@ -96,6 +96,7 @@ def off_centre_face_tree(root: str, frames: int = 6) -> tuple[int, int]:
 
 def test_ckplus_off_centre_face_is_centred_in_the_stored_frames(tmp_path, data_dir):
     from builder_helpers import FakeBackbone
+
     from data_pipelines.faces import FaceDetector
     from data_pipelines.tf_compat import import_tfds
 

@@ -1,8 +1,8 @@
 """RAF-DB, SFEW and AffectNet builders: still images in their official layouts and label files."""
 
 import numpy as np
-
 from builder_helpers import SIZE, build, corrupt, face_frames, metadata, read_split, write_images
+
 from data_pipelines.affectnet import AffectNet
 from data_pipelines.rafdb import RafDb
 from data_pipelines.sfew import Sfew

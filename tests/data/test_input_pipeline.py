@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 import toy_dataset as toy
+
 from data_pipelines import augment as augment_lib
 from data_pipelines.input_pipeline import make_iterator
 from data_pipelines.tf_compat import import_tf

@@ -2,8 +2,8 @@
 manual_dir with a ManualDirError naming the dataset, the reason and the download instructions."""
 
 import pytest
-
 from builder_helpers import FakeBackbone
+
 from data_pipelines.common.manual import ManualDirError
 from data_pipelines.common.registry import BUILDERS, builder_class
 from data_pipelines.tf_compat import import_tfds

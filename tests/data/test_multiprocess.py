@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 import toy_dataset as toy
 
 pytestmark = pytest.mark.multiprocess

@@ -4,8 +4,8 @@ import json
 import os
 
 import numpy as np
+from builder_helpers import SIZE, FakeBackbone, corrupt, metadata, read_split
 
-from builder_helpers import FakeBackbone, SIZE, corrupt, metadata, read_split
 from data_pipelines.synthface import generate
 from data_pipelines.synthface_tfds import SynthFace
 

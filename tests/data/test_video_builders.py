@@ -3,8 +3,18 @@
 import csv
 
 import numpy as np
+from builder_helpers import (
+    SIZE,
+    build,
+    check_folds,
+    corrupt,
+    face_frames,
+    metadata,
+    read_split,
+    write_images,
+    write_video,
+)
 
-from builder_helpers import SIZE, build, check_folds, corrupt, face_frames, metadata, read_split, write_images, write_video
 from data_pipelines.afew import Afew
 from data_pipelines.dfew import Dfew
 from data_pipelines.mmi import Mmi

@@ -7,7 +7,6 @@ written by 8 devices or 2 processes restores on another topology."""
 
 import numpy as np
 import pytest
-
 from train_helpers import final_params, read_metrics, run_train
 
 pytestmark = pytest.mark.multiprocess

@@ -8,10 +8,10 @@ import sys
 
 import ml_collections
 import pytest
-
 import toy_config
-from fer_jax.train.trainer import train
 from train_helpers import read_metrics, without_timing
+
+from fer_jax.train.trainer import train
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
 toy_dataset = pytest.importorskip("toy_dataset")  # tests/data/toy_dataset.py, skipped only if absent

@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pytest
-
 from train_helpers import env, read_metrics, train_cmd, without_timing
 
 pytestmark = pytest.mark.multiprocess

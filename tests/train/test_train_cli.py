@@ -4,9 +4,9 @@ import json
 import os
 
 import pytest
+from train_helpers import REPO, read_metrics
 
 from fer_jax.train import cli
-from train_helpers import REPO, read_metrics
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_config.py")
 

@@ -7,13 +7,13 @@ import os
 
 import numpy as np
 import pytest
-from flax import nnx
-
 import toy_config
+from flax import nnx
+from train_helpers import read_metrics
+
 from fer_jax.evaluate import cli as eval_cli
 from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.trainer import NonFiniteLossError, train
-from train_helpers import read_metrics
 
 
 @pytest.mark.parametrize("ckpt_every", [1, 4])  # 4: step 5's metrics are checked one step late

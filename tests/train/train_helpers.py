@@ -44,9 +44,9 @@ def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int =
 
 def final_params(workdir: str, step: int) -> dict[str, np.ndarray]:
     """Parameters of checkpoint ``step`` of a toy run, restored in this (1-device) process."""
+    import toy_config
     from flax import nnx
 
-    import toy_config
     from fer_jax.train.checkpointing import Checkpoints
     from fer_jax.train.workdir import load_config, resolve_method
 
