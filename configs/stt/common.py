@@ -28,7 +28,7 @@ VARIANTS = dict(tiny=False, random=False, fold=(None, int), ce=False, compressed
 
 
 def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int) -> ml_collections.ConfigDict:
-    """Paper-size STT (methods.md §2): ResNet-18 to layer3 on 112² frames, 8 segments × 2 frames, width 512,
+    """Paper-size STT (docs/methods.md §2): ResNet-18 to layer3 on 112² frames, 8 segments × 2 frames, width 512,
     4 blocks, 8 heads; SGD 0.01 / momentum 0.9 / wd 1e-4, batch 32, 100 epochs of ``train_clips``,
     lr × 0.1 every 40 epochs."""
     steps_per_epoch = -(-train_clips // 32)

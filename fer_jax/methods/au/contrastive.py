@@ -4,7 +4,7 @@ Batch: ``frames`` [B, W, S, S, 3] only (one contiguous window per clip, ``input.
 no AU key is read, so any video build with stored frames serves (SynthFace without its labels, a folder
 of the user's videos built with ``--store-frames``).
 
-Choices, and why (the paper's positives are not specified beyond "augmented views"; methods.md §3):
+Choices, and why (the paper's positives are not specified beyond "augmented views"; docs/methods.md §3):
 
 * **Positives** (``contrastive.*``): from each window, views of ``view_frames`` consecutive frames: two
   of the *same* sub-window (offset o, uniform), each augmented independently, and, with ``max_shift``

@@ -1,1 +1,1 @@
-"""STT: spatio-temporal transformer for in-the-wild dynamic FER (methods.md §2)."""
+"""STT: spatio-temporal transformer for in-the-wild dynamic FER (docs/methods.md §2)."""

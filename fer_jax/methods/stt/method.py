@@ -3,7 +3,7 @@
 One train step: forward the clip (``model.py``), CE + λ · compactness, one guarded optimizer update,
 then the class centres move by EMA. Settings and defaults: ``settings.py``; measurements: ``README.md``.
 
-Choices, and why (methods.md §2 fixes the loss's form, not these details):
+Choices, and why (docs/methods.md §2 fixes the loss's form, not these details):
 
 * **Compactness = intra / (inter + ε) of squared distances**, intra = mean over the batch's rows of
   ‖f − c_y‖², inter = mean over pairs of classes seen so far of ‖c_j − c_k‖². A ratio, not center loss's

@@ -1,7 +1,7 @@
 """STT networks: a per-frame CNN cut after layer3 as the tokeniser, a factorised space-time transformer
 with a CLS token on top, and a linear classifier.
 
-Choices, and why (what the paper leaves open; methods.md §2):
+Choices, and why (what the paper leaves open; docs/methods.md §2):
 
 * **Tokeniser = ResNet up to its third stage** (``fer_jax.models.ResNet`` built with three stages, so no
   unused layer4 weights sit in the state or the optimizer). ResNet-18 on 112² frames with the ImageNet

@@ -1,7 +1,7 @@
 """STT's config sections (``model``, ``compact``; ``optim`` is ``fer_jax.train.optim.OptimSettings``) as
 settings dataclasses: the only home of their defaults and of the checks on their values.
 
-The ``model`` defaults are the paper-size network of methods.md §2 (ResNet-18 to layer3 on 112² frames,
+The ``model`` defaults are the paper-size network of docs/methods.md §2 (ResNet-18 to layer3 on 112² frames,
 width 512, 8 heads, 4 blocks, MLP 4×); ``configs/stt/common.py`` states the same values so an
 experiment reads top to bottom. Why each choice: ``model.py`` and ``method.py``; measurements:
 ``README.md``.
