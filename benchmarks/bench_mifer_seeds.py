@@ -110,11 +110,14 @@ def _row(seed: int, weight: float, res: dict, base: dict | None) -> dict[str, An
     return row
 
 
-def _mean_sd(xs: list[float]) -> str:
+def _mean_sd(xs: list[float], fmt: str = ".3f", unit: str = "") -> str:
+    """mean ± sd (ddof 1) of the finite values; one value alone has no sd."""
     xs = [x for x in xs if x is not None and np.isfinite(x)]
     if not xs:
         return "–"
-    return f"{np.mean(xs):.3f} ± {np.std(xs, ddof=1) if len(xs) > 1 else 0.0:.3f}"
+    if len(xs) == 1:
+        return f"{xs[0]:{fmt}}{unit} (1 seed)"
+    return f"{np.mean(xs):{fmt}}{unit} ± {np.std(xs, ddof=1):{fmt}}{unit}"
 
 
 def _cut(r: dict, key: str) -> str:
@@ -137,14 +140,14 @@ def table(rows: list[dict], weights: list[float]) -> list[str]:
         if not sel:
             continue
         def pct(k: str, sel: list[dict] = sel) -> str:
-            return _mean_sd([100 * r[k] for r in sel if k in r])
+            return _mean_sd([100 * r[k] for r in sel if k in r], ".0f", "%")
 
         lines.append(
             f"| **mean ± sd ({len(sel)} seeds)** | {w:g} | {_mean_sd([r['war'] for r in sel])} | "
             f"{_mean_sd([r['uar'] for r in sel])} | {_mean_sd([r['linear_acc'] for r in sel])} | "
             f"{_mean_sd([r['mlp_acc'] for r in sel])} | {sel[0]['chance']:.3f} | "
             f"{_mean_sd([r['mi_club'] for r in sel])} | {pct('linear_acc_cut') if w else ''} | "
-            f"{pct('mlp_acc_cut') if w else ''} | {_mean_sd([r.get('war_delta_points') for r in sel]) if w else ''} |")
+            f"{pct('mlp_acc_cut') if w else ''} | {_mean_sd([r.get('war_delta_points') for r in sel], '+.1f') if w else ''} |")
     return lines
 
 
