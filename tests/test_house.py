@@ -107,3 +107,15 @@ def test_data_pipelines_import_nothing_from_fer_jax(layer):
     offenders = {m: sorted(d for d in deps if d.split(".")[0] == "fer_jax")
                  for m, deps in _graph().items() if m.split(".")[0] == layer}
     assert {m: d for m, d in offenders.items() if d} == {}
+
+
+def test_test_file_names_are_unique():
+    """Test folders have no __init__.py, so pytest imports test files by basename: two test_x.py in
+    different folders break collection ("import file mismatch")."""
+    names: dict[str, list[str]] = {}
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "node_modules")]
+        for name in files:
+            if name.startswith("test_") and name.endswith(".py"):
+                names.setdefault(name, []).append(os.path.relpath(os.path.join(root, name), REPO))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}

@@ -5,10 +5,10 @@ to keep XLA compile time small on CPU)."""
 import math
 
 import pytest
+from train_helpers import read_metrics
 
 from configs.mi_fer import synthface
 from fer_jax.train.trainer import train
-from train_helpers import read_metrics
 
 pytestmark = pytest.mark.slow
 
