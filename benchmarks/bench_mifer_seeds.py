@@ -117,7 +117,7 @@ def _mean_sd(xs: list[float], fmt: str = ".3f", unit: str = "") -> str:
         return "–"
     if len(xs) == 1:
         return f"{xs[0]:{fmt}}{unit} (1 seed)"
-    return f"{np.mean(xs):{fmt}}{unit} ± {np.std(xs, ddof=1):{fmt}}{unit}"
+    return f"{np.mean(xs):{fmt}}{unit} ± {np.std(xs, ddof=1):{fmt.lstrip('+')}}{unit}"
 
 
 def _cut(r: dict, key: str) -> str:
