@@ -102,19 +102,7 @@ def jax_step(config, frames: np.ndarray, labels: np.ndarray):
 
     batch = jax.device_put({"frames": frames, "label": labels, "mask": np.ones(len(labels), np.float32)})
     compiled = jax.jit(pure_step, donate_argnums=0).lower(state, batch, np.int32(0)).compile()
-    holder = {"state": state, "step": 0}
-
-    def run(n: int) -> float:
-        t = time.perf_counter()
-        st = holder["state"]
-        for _ in range(n):
-            st, metrics = compiled(st, batch, np.int32(holder["step"]))
-            holder["step"] += 1
-        jax.block_until_ready((st, metrics))
-        holder["state"] = st
-        return time.perf_counter() - t
-
-    return run
+    return common.step_runner(compiled, state, batch)
 
 
 def torch_step(frames: np.ndarray, labels: np.ndarray, *, compile: bool, bf16: bool, device: str):

@@ -112,19 +112,7 @@ def jax_step(config, batch: dict):
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
-    holder = {"state": state, "step": 0}
-
-    def run(n: int) -> float:
-        t = time.perf_counter()
-        st = holder["state"]
-        for _ in range(n):
-            st, metrics = compiled(st, dev_batch, np.int32(holder["step"]))
-            holder["step"] += 1
-        jax.block_until_ready((st, metrics))
-        holder["state"] = st
-        return time.perf_counter() - t
-
-    return run, flops
+    return common.step_runner(compiled, state, dev_batch), flops
 
 
 TORCH_VARIANTS = {"eager": {}, "eager_bf16": {"fast": True}, "compile": {"fast": True, "compile": True}}

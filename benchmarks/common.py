@@ -72,3 +72,24 @@ def block(x: Any) -> Any:
     import jax
 
     return jax.block_until_ready(x)
+
+
+def step_runner(compiled: Callable, state: Any, batch: Any) -> Callable[[int], float]:
+    """``run(n)``: n calls of a compiled, state-donating ``(state, batch, step) -> (state, metrics)``, timed
+    until the device is done; the state carries over between calls (it was donated)."""
+    import jax
+    import numpy as np
+
+    holder = {"state": state, "step": 0}
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        st = holder["state"]
+        for _ in range(n):
+            st, metrics = compiled(st, batch, np.int32(holder["step"]))
+            holder["step"] += 1
+        jax.block_until_ready((st, metrics))
+        holder["state"] = st
+        return time.perf_counter() - t
+
+    return run

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fer_jax.serving.export_bundle import FORMATS, ExportError, export_bundle
+from fer_jax.serving.export_bundle import FORMATS, ExportError, export_bundle, servable
 
 
 def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms: tuple[str, ...] = ("cpu",)
@@ -42,19 +42,7 @@ def export_predictor(workdir: str, out: str, checkpoint: str = "best", platforms
     import jax
 
     from data_pipelines.atomic import atomic_path
-    from fer_jax.inference import ServingError, make_serve_fn, output_info, restore, serving_spec
-
-    try:
-        restored = restore(workdir, checkpoint)
-        spec = serving_spec(restored)
-        out_shape, out_names = output_info(restored)
-    except (FileNotFoundError, ServingError) as e:
-        raise ExportError(f"{workdir}: {e}", 2) from e
-    params, serve = make_serve_fn(restored)
-    names = list(spec.inputs)
-
-    def fn(*xs):  # params are closed over: baked into the artifact as constants
-        return serve(params, dict(zip(names, xs)))
+    restored, spec, (out_shape, out_names), _, fn = servable(workdir, checkpoint)  # params baked in as constants
 
     (b,) = jax.export.symbolic_shape("b")
     shapes = [jax.ShapeDtypeStruct((b,) + tuple(f.shape), np.dtype(f.dtype)) for f in spec.inputs.values()]

@@ -49,25 +49,36 @@ class ExportError(RuntimeError):
         self.status = status
 
 
-def export_bundle(workdir: str, out: str, fmt: str, checkpoint: str = "best",
-                  platforms: tuple[str, ...] = ("cpu",)) -> dict[str, Any]:
-    """Write the bundle ``out/`` (see the module docstring); returns ``spec.json``'s content."""
-    from fer_jax.inference import ServingError, make_predict_fn, make_serve_fn, output_info, restore, serving_spec
+def servable(workdir: str, checkpoint: str = "best") -> tuple[Any, Any, tuple, Any, Callable]:
+    """(restored, serving spec, (output shape, output names), params, ``fn(*inputs)``) of a workdir, the
+    params closed over in ``fn`` (constants of an exported graph); :class:`ExportError` (exit 2) when the
+    workdir has no checkpoint or its method cannot be served."""
+    from fer_jax.inference import ServingError, make_serve_fn, output_info, restore, serving_spec
 
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
-    _check_out(out)
     try:
         restored = restore(workdir, checkpoint)
         spec = serving_spec(restored)
-        out_shape, out_names = output_info(restored)
+        outputs = output_info(restored)
     except (FileNotFoundError, ServingError) as e:
         raise ExportError(f"{workdir}: {e}", 2) from e
     params, serve = make_serve_fn(restored)
     names = list(spec.inputs)
 
-    def fn(*xs):  # params closed over: constants of the exported graph
+    def fn(*xs):
         return serve(params, dict(zip(names, xs)))
+
+    return restored, spec, outputs, params, fn
+
+
+def export_bundle(workdir: str, out: str, fmt: str, checkpoint: str = "best",
+                  platforms: tuple[str, ...] = ("cpu",)) -> dict[str, Any]:
+    """Write the bundle ``out/`` (see the module docstring); returns ``spec.json``'s content."""
+    from fer_jax.inference import make_predict_fn
+
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
+    _check_out(out)
+    restored, spec, (out_shape, out_names), params, fn = servable(workdir, checkpoint)
 
     if fmt == "stablehlo":
         payload, run = _stablehlo(fn, spec, platforms)
@@ -86,7 +97,7 @@ def export_bundle(workdir: str, out: str, fmt: str, checkpoint: str = "best",
     if fmt == "stablehlo":
         meta["platforms"] = list(platforms)
     if fmt == "onnx":
-        meta["onnx"] = {"opset": OPSET, "input_names": names, "output_name": "output"}
+        meta["onnx"] = {"opset": OPSET, "input_names": list(spec.inputs), "output_name": "output"}
     if fmt == "safetensors" and skipped:
         meta["not_saved"] = skipped
     files = {MODEL_FILE[fmt]: payload,
