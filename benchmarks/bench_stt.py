@@ -36,21 +36,7 @@ CLASSES = 7
 def trunk_flops(size: int, width: int = 64, blocks: tuple[int, ...] = (2, 2, 2)) -> float:
     """2 × multiply-adds of ResNet-to-layer3's convolutions for one [size, size, 3] frame (every kernel tap
     counts, the usual convention; norms, ReLUs and pooling are not counted)."""
-    def conv(h, k, cin, cout, stride):
-        out = -(-h // stride)
-        return 2.0 * out * out * k * k * cin * cout, out
-
-    total, h = conv(size, 7, 3, width, 2)
-    h, ch = -(-h // 2), width
-    for i, n in enumerate(blocks):
-        out = width * 2**i
-        for j in range(n):
-            stride = 1 if i == 0 or j else 2
-            f1, h1 = conv(h, 3, ch, out, stride)
-            f2, _ = conv(h1, 3, out, out, 1)
-            total += f1 + f2 + (conv(h, 1, ch, out, stride)[0] if stride != 1 or ch != out else 0.0)
-            h, ch = h1, out
-    return total
+    return common.resnet_conv_flops(blocks, width, size)
 
 
 def transformer_flops(frames: int, tokens: int, channels: int, width: int, depth: int, mlp_ratio: int = 4) -> float:

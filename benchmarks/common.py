@@ -93,3 +93,37 @@ def step_runner(compiled: Callable, state: Any, batch: Any) -> Callable[[int], f
         return time.perf_counter() - t
 
     return run
+
+
+def resnet_conv_flops(blocks: tuple[int, ...] | list[int], width: int, size: int, *, padded_taps: bool = True) -> float:
+    """Multiply-adds x 2 of a ResNet trunk's convolutions (7x7/2 stem, 3x3/2 max-pool, BasicBlock stages of
+    ``blocks``) for one [size, size, 3] image; norms, ReLUs and pooling, well under 1% at ResNet-18 width,
+    are not counted. ``padded_taps=True`` is the usual convention (every kernel tap counts, as in the
+    published 1.8 GMACs of ResNet-18 at 224²); ``False`` counts only taps that land inside the image, as
+    XLA's cost analysis does. Shared by the MI-FER and STT benchmarks."""
+    import numpy as np
+
+    def taps(h: int, k: int, stride: int) -> tuple[float, int]:
+        out = -(-h // stride)
+        if padded_taps:
+            return float(out * k), out
+        lo = max((out - 1) * stride + k - h, 0) // 2  # XLA "SAME": the smaller half of the padding first
+        starts = np.arange(out) * stride - lo
+        return float(np.clip(np.minimum(starts + k, h) - np.maximum(starts, 0), 0, None).sum()), out
+
+    def conv(h, k, cin, cout, stride):
+        t, out = taps(h, k, stride)
+        return 2.0 * t * t * cin * cout, out
+
+    total, h = conv(size, 7, 3, width, 2)
+    h = -(-h // 2)  # 3x3/2 max-pool
+    ch = width
+    for i, n in enumerate(blocks):
+        out = width * 2**i
+        for j in range(n):
+            stride = 1 if i == 0 or j else 2
+            f1, h1 = conv(h, 3, ch, out, stride)
+            f2, _ = conv(h1, 3, out, out, 1)
+            total += f1 + f2 + (conv(h, 1, ch, out, stride)[0] if stride != 1 or ch != out else 0.0)
+            h, ch = h1, out
+    return total
