@@ -89,6 +89,24 @@ def parse(argv: list[str], prog: str, define: Callable[[flags.FlagValues, list[s
     return fv
 
 
+def record_command(workdir: str, argv: list[str]) -> None:
+    """Write ``workdir/command.txt`` (the model card's "how it was trained") on a new run, process 0 only.
+
+    A resumed run keeps the command that started it: the first command is the one that defines the run.
+    """
+    import shlex
+
+    import jax
+
+    path = os.path.join(workdir, "command.txt")
+    if jax.process_index() != 0 or os.path.exists(path):
+        return
+    from data_pipelines.atomic import atomic_write
+
+    os.makedirs(workdir, exist_ok=True)
+    atomic_write(path, "fer-jax train " + shlex.join(argv) + "\n")
+
+
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "--helpfull") for a in argv):
         print(__doc__)
@@ -105,6 +123,7 @@ def main(argv: list[str]) -> int:
         print(f"fer-jax train: {e}", file=sys.stderr)
         return 2
     setup_logging()
+    record_command(fv.workdir, argv)
     from fer_jax.train.trainer import NonFiniteLossError, train
 
     try:

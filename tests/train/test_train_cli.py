@@ -19,6 +19,12 @@ def test_overrides_reach_the_run(tmp_path):
     assert saved["total_steps"] == 3 and saved["toy"]["hidden"] == 5 and saved["input"]["split_val"] == ""
     assert [r["step"] for r in read_metrics(str(tmp_path))] == [1, 2, 3]
     assert not list(tmp_path.glob("eval_*.json"))  # split_val="" turned evaluation off
+    # The model card's "how it was trained": the command that started the run, kept on resume.
+    first = (tmp_path / "command.txt").read_text()
+    assert first.startswith("fer-jax train --config=") and "--config.toy.hidden=5" in first
+    assert cli.main([f"--config={TOY}", f"--workdir={tmp_path}", "--config.total_steps=4", "--config.toy.hidden=5",
+                     "--config.input.split_val="]) == 0
+    assert (tmp_path / "command.txt").read_text() == first
 
 
 @pytest.mark.parametrize("argv, message", [
