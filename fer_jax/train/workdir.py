@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 from flax import nnx
 
 from data_pipelines.atomic import atomic_write_json
@@ -71,8 +72,10 @@ class Restored:
     checkpoint: str  # "best" or "latest": what was actually restored
 
 
-def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None) -> Restored:
-    """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint."""
+def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None,
+            step: int | None = None) -> Restored:
+    """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint,
+    or, with ``step``, that step's checkpoint (of the ``latest`` manager unless ``checkpoint="best"``)."""
     config = config or load_config(workdir)
     method = resolve_method(config.method)
     model = method.create(config, nnx.Rngs(int(config.seed)))
@@ -81,9 +84,17 @@ def restore(workdir: str, checkpoint: str = "best", config: ml_collections.Confi
     ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
     try:
         which = checkpoint
-        if which == "best" and (ckpts.best is None or ckpts.best.best_step() is None):
+        if which == "best" and (step is not None or ckpts.best is None or ckpts.best.best_step() is None):
             which = "latest"
-        state, _, step = ckpts.restore(state, which)
+        state, _, step = ckpts.restore(state, which, step=step)
     finally:
         ckpts.close()
     return Restored(config, method, nnx.merge(graphdef, state), step, which)
+
+
+def arrays(module: nnx.Module, *filters: Any) -> dict[str, np.ndarray]:
+    """``module``'s variables passing ``filters`` (default: parameters) as ``{"a/b/c": array}``: the
+    flat form two runs' checkpoints are compared in (1 vs N devices, resumed vs uninterrupted)."""
+    state = nnx.filter_state(nnx.state(module), nnx.Any(*filters) if filters else nnx.Param)
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(state))[0]
+    return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v) for path, v in flat}

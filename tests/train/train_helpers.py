@@ -45,23 +45,12 @@ def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int =
 def final_params(workdir: str, step: int) -> dict[str, np.ndarray]:
     """Parameters of checkpoint ``step`` of a toy run, restored in this (1-device) process."""
     import toy_config
-    from flax import nnx
 
-    from fer_jax.train.checkpointing import Checkpoints
-    from fer_jax.train.workdir import load_config, resolve_method
+    from fer_jax.train.workdir import arrays, restore
 
-    config = load_config(workdir)
-    assert config.method == toy_config.get_config().method
-    _, state = nnx.split(resolve_method(config.method).create(config, nnx.Rngs(0)))
-    ck = Checkpoints(workdir, every=1, keep=1, read_only=True)
-    try:
-        restored, _, got = ck.restore(state, "latest", step=step)
-    finally:
-        ck.close()
-    assert got == step
-    params = nnx.to_pure_dict(nnx.filter_state(restored, nnx.Param))
-    return {"/".join(map(str, p)): np.asarray(v) for p, v in
-            __import__("jax").tree_util.tree_flatten_with_path(params)[0]}
+    restored = restore(workdir, "latest", step=step)
+    assert restored.config.method == toy_config.get_config().method and restored.step == step
+    return arrays(restored.state)
 
 
 def read_metrics(workdir: str, split: str | None = "train") -> list[dict]:

@@ -37,22 +37,11 @@ def _metrics(workdir: str) -> list[dict]:
 
 
 def _params(workdir: str, step: int) -> dict:
-    import jax
-    from flax import nnx
+    from fer_jax.train.workdir import arrays, restore
 
-    from fer_jax.train.checkpointing import Checkpoints
-    from fer_jax.train.workdir import load_config, resolve_method
-
-    config = load_config(workdir)
-    _, state = nnx.split(resolve_method(config.method).create(config, nnx.Rngs(0)))
-    ck = Checkpoints(workdir, every=1, keep=1, read_only=True)
-    try:
-        restored, _, got = ck.restore(state, "latest", step=step)
-    finally:
-        ck.close()
-    assert got == step
-    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.filter_state(restored, nnx.Param)))[0]
-    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in flat}
+    restored = restore(workdir, "latest", step=step)
+    assert restored.step == step
+    return arrays(restored.state)
 
 
 def _same_run(a: str, b: str, loss: str) -> None:
