@@ -27,7 +27,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from fer_jax.train.cli import define_distributed_flags, init_distributed, parse, setup_logging
+from fer_jax.train.cli import define_distributed_flags, parse, start
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +120,8 @@ def main(argv: list[str]) -> int:
     if fv.config is None or not fv.workdir or not fv.folds or fv.folds < 1:
         print("fer-jax cv: --config, --folds (>= 1) and --workdir are required", file=sys.stderr)
         return 2
-    try:
-        init_distributed(fv)
-    except flags.ValidationError as e:
-        print(f"fer-jax cv: {e}", file=sys.stderr)
+    if not start(fv, "fer-jax cv"):
         return 2
-    setup_logging()
     import jax
 
     from fer_jax.evaluate import tables

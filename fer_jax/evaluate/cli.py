@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "--helpfull") for a in argv):
         print(__doc__)
         return 0
-    from fer_jax.train.cli import init_distributed, parse
+    from fer_jax.train.cli import parse, start
 
     fv = parse(argv, "fer-jax eval", _define_flags)
     if fv is None:
@@ -69,7 +69,8 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, KeyError, ValueError) as e:
         print(f"fer-jax eval: {e}", file=sys.stderr)
         return 2
-    init_distributed(fv)
+    if not start(fv, "fer-jax eval"):
+        return 2
     import jax
 
     from fer_jax.evaluate.runner import evaluate

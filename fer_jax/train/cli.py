@@ -55,6 +55,18 @@ def init_distributed(fv: flags.FlagValues) -> None:
         jax.distributed.initialize()
 
 
+def start(fv: flags.FlagValues, prog: str) -> bool:
+    """jax.distributed (when asked for) and logging, the start every multi-process command shares;
+    False (after printing why) on inconsistent distributed flags."""
+    try:
+        init_distributed(fv)
+    except flags.ValidationError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return False
+    setup_logging()
+    return True
+
+
 def setup_logging() -> None:
     """fer_jax's own INFO messages (start, resume) on stderr; library loggers stay at WARNING.
 
@@ -92,14 +104,16 @@ def parse(argv: list[str], prog: str, define: Callable[[flags.FlagValues, list[s
 def record_command(workdir: str, argv: list[str]) -> None:
     """Write ``workdir/command.txt`` (the model card's "how it was trained") on a new run, process 0 only.
 
-    A resumed run keeps the command that started it: the first command is the one that defines the run.
+    A resumed run keeps the command that started it (the first command that got as far as a
+    checkpoint defines the run); a start that failed before any checkpoint is replaced.
     """
     import shlex
 
     import jax
 
     path = os.path.join(workdir, "command.txt")
-    if jax.process_index() != 0 or os.path.exists(path):
+    ckpts = os.path.join(workdir, "checkpoints")
+    if jax.process_index() != 0 or (os.path.exists(path) and os.path.isdir(ckpts) and os.listdir(ckpts)):
         return
     from data_pipelines.atomic import atomic_write
 
@@ -117,12 +131,8 @@ def main(argv: list[str]) -> int:
     if fv.config is None or not fv.workdir:
         print("fer-jax train: --config and --workdir are required", file=sys.stderr)
         return 2
-    try:
-        init_distributed(fv)
-    except flags.ValidationError as e:
-        print(f"fer-jax train: {e}", file=sys.stderr)
+    if not start(fv, "fer-jax train"):
         return 2
-    setup_logging()
     record_command(fv.workdir, argv)
     from fer_jax.train.trainer import NonFiniteLossError, train
 

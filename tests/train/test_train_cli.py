@@ -12,6 +12,7 @@ TOY = os.path.join(os.path.dirname(__file__), "toy_config.py")
 
 
 def test_overrides_reach_the_run(tmp_path):
+    (tmp_path / "command.txt").write_text("a start that failed before its first checkpoint\n")
     rc = cli.main([f"--config={TOY}", f"--workdir={tmp_path}", "--config.total_steps=3",
                    "--config.toy.hidden=5", "--config.input.split_val=", "--config.log_every=1"])
     assert rc == 0
