@@ -8,8 +8,9 @@ records. A file without a face gives no track at all: the caller reports ``statu
 Geometry per group (why: ``data_pipelines.faces.crop``):
 
 * ``frames``: a smoothed square per frame around the track's box (x ``margin``), or the landmark-aligned chip
-  with ``align`` 5/68. The whole-track input takes T frames at the segment centres of the track's own
-  frames; a timeline window holding none of the track's frames is ``no_face``.
+  with ``align`` 5/68. The whole-track input takes the model's T frames (runs of ``frames_per_segment``
+  centred in equal segments, as without tracking) of the track's own frames; a timeline window holding
+  none of the track's frames is ``no_face``.
 * ``compressed``: ONE fixed square per track (``track_square``), the video re-encoded inside it, so the crop
   adds no motion; GOPs the track does not reach are ``no_face``, and the whole-track input uses only the
   GOPs it does.
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of, gop_inputs, segment_positions, size_of
+from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of, frame_picker, gop_inputs, size_of
 
 
 def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int | None = None) -> list[Prepared]:
@@ -89,7 +90,7 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
     for track, frames in zip(result.tracks, crops):
         frames = np.stack(frames) if frames else np.zeros((0, size, size, 3), np.uint8)
         covered = track.frames[:len(frames)]
-        pick = lambda x: x[segment_positions(len(x), t)].astype(np.float32) / 255.0  # noqa: E731
+        pick = frame_picker(path, spec, t)
         rows, timeline, ok = [], [], []
         for w, s in enumerate(range(0, n, window)):
             inside = (covered >= s) & (covered < s + window)
@@ -123,8 +124,10 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
         g = clip.frame_types.shape[0]
         ok = np.array([bool(((track.frames >= i * gop) & (track.frames < (i + 1) * gop)).any()) for i in range(g)])
         sel = np.flatnonzero(ok) if ok.any() else np.arange(g)
-        whole = clip_inputs(clip.frame_types[sel], clip.residuals[sel], clip.motion_vectors[sel], k)
-        per_gop = gop_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k)
+        iframes = clip.iframes if "iframe" in keys else None  # STT's compressed tokens read the I-frame too
+        whole = clip_inputs(clip.frame_types[sel], clip.residuals[sel], clip.motion_vectors[sel], k,
+                            None if iframes is None else iframes[sel])
+        per_gop = gop_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, k, iframes)
         fps = float(clip.meta.get("fps") or 25.0)
         timeline = []
         for i in range(g):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -183,16 +183,22 @@ def _frames(path: str, spec: Any, t: int) -> Prepared:
         raise InputError(path, f"cannot read ({e})") from e
     fps = float(fps or 25.0)
     n, window = len(frames), int(spec.preprocessing.get("window") or spec.preprocessing.get("gop") or 12)
-    per = int(spec.preprocessing.get("frames_per_segment") or 1)
-    if t % per:
-        raise InputError(path, f"{t} frames are not whole runs of frames_per_segment={per}")
-    pick = lambda x: x[frame_runs(len(x), t // per, per)].astype(np.float32) / 255.0  # noqa: E731
+    pick = frame_picker(path, spec, t)
     starts = range(0, n, window)
     name = next(iter(spec.inputs))
     timeline = [{"window": i, "start_s": round(s / fps, 3), "end_s": round(min(s + window, n) / fps, 3)}
                 for i, s in enumerate(starts)]
     return Prepared({name: pick(frames)}, {name: np.stack([pick(frames[s:s + window]) for s in starts])},
                     timeline, {"frames": n, "windows": len(timeline), "fps": fps})
+
+
+def frame_picker(path: str, spec: Any, t: int) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 frames [n, S, S, 3] -> the model's T frames, float /255: runs of the spec's
+    ``frames_per_segment`` centred in T / m equal segments (:func:`frame_runs`), as training evaluates."""
+    per = int(spec.preprocessing.get("frames_per_segment") or 1)
+    if t % per:
+        raise InputError(path, f"{t} frames are not whole runs of frames_per_segment={per}")
+    return lambda x: x[frame_runs(len(x), t // per, per)].astype(np.float32) / 255.0
 
 
 def _image(path: str, spec: Any) -> Prepared:

@@ -33,6 +33,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from data_pipelines.settings import validate_input
 from fer_jax.methods.mi_fer.settings import ModelSettings as MiFerModel
 from fer_jax.models import make_resnet
 from fer_jax.settings import ConfigError, build
@@ -116,13 +117,16 @@ class RgbBaseline(MethodBase):
     evaluators = ("classification",)
 
     def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
-        s, t = int(config.input.size), int(config.input.frames)
+        s, t = int(config.input.size), validate_input(config.get("input")).num_frames
         return {"frames": Feature((t, s, s, 3)), "label": Feature((), "int32", "label")}
 
     def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
-        s, t = int(config.input.size), int(config.input.frames)
-        return ServingSpec({"frames": Feature((t, s, s, 3))}, "frames", "probabilities",
-                           tuple(config.get("class_names") or ()), {"size": s, "frames": t})
+        """The frames as training evaluated them: runs of ``frames_per_segment`` at segment centres (the
+        STT comparison's 8 × 2), so ``predict`` feeds the baseline what it learned on."""
+        s, inp = int(config.input.size), validate_input(config.get("input"))
+        return ServingSpec({"frames": Feature((inp.num_frames, s, s, 3))}, "frames", "probabilities",
+                           tuple(config.get("class_names") or ()),
+                           {"size": s, "frames": inp.num_frames, "frames_per_segment": inp.frames_per_segment})
 
     def serve(self, predictor: FrameAverageClassifier, inputs: dict) -> jax.Array:
         logits, _ = predictor(inputs["frames"])
