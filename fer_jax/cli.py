@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("fer_jax.export", "export a trained model for serving"),
     "demo": ("fer_jax.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
     "convert-stylegan2": ("fer_jax.models.stylegan2.convert", "rosinality StyleGAN2 .pt -> init_from weights dir"),
+    "invert": ("fer_jax.methods.ifer.invert", "an IFER inversion run on face images -> input | reconstruction PNG"),
 }
 
 

@@ -244,4 +244,7 @@ def reconstruction(arrays: Arrays, config: ml_collections.ConfigDict) -> dict[st
     if mse.ndim != 1 or not len(mse):
         raise ValueError(f"recon_mse must be per-example [N] with N >= 1, got shape {mse.shape}")
     mean = float(np.mean(mse))
-    return {"recon_mse": mean, "psnr": float(10 * np.log10(1.0 / max(mean, PSNR_MSE_FLOOR)))}
+    report = {"recon_mse": mean, "psnr": float(10 * np.log10(1.0 / max(mean, PSNR_MSE_FLOOR)))}
+    if "recon_lpips" in arrays:  # a perceptual distance per example, when the method gives one (IFER)
+        report["recon_lpips"] = float(np.mean(np.asarray(arrays["recon_lpips"], np.float64)))
+    return report

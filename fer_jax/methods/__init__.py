@@ -16,6 +16,7 @@ METHODS: dict[str, str] = {
     "au_intensity": "fer_jax.methods.au.regressor:AuIntensity",
     "stt": "fer_jax.methods.stt.method:Stt",
     "stylegan2": "fer_jax.methods.stylegan2.method:StyleGAN2",
+    "ifer": "fer_jax.methods.ifer.method:Ifer",
 }
 
 

@@ -83,15 +83,17 @@ def guarded_update(module: nnx.Module, opt: nnx.Optimizer, loss: jax.Array, grad
     ``jnp.where``), and the non-finite ``loss/*`` metric lets the trainer stop and name the step.
     Hand-written rather than ``optax.apply_if_finite``: that checks only the gradients and keeps its
     decision inside the optimizer state, while here the loss is checked too and the caller gets the
-    flag (MI-FER keeps a rejected step's rows out of its critic memory).
+    flag (MI-FER keeps a rejected step's rows out of its critic memory). The choice is one
+    ``jax.lax.cond`` over the whole (parameters, optimizer state) tree rather than a ``jnp.where`` per
+    leaf: the same values, but XLA:CPU compiled IFER's 238-leaf encoder update in 29 s instead of 209 s.
     """
     ok = jnp.isfinite(loss)
     for g in jax.tree.leaves(grads):
         ok &= jnp.all(jnp.isfinite(g))
-    old_params = nnx.as_pure(nnx.state(module, nnx.Param))
-    old_opt = nnx.as_pure(nnx.state(opt))
+    old = (nnx.as_pure(nnx.state(module, nnx.Param)), nnx.as_pure(nnx.state(opt)))
     opt.update(module, grads)
-    keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-    nnx.update(module, jax.tree.map(keep, nnx.as_pure(nnx.state(module, nnx.Param)), old_params))
-    nnx.update(opt, jax.tree.map(keep, nnx.as_pure(nnx.state(opt)), old_opt))
+    new = (nnx.as_pure(nnx.state(module, nnx.Param)), nnx.as_pure(nnx.state(opt)))
+    params, opt_state = jax.lax.cond(ok, lambda a, b: a, lambda a, b: b, new, old)
+    nnx.update(module, params)
+    nnx.update(opt, opt_state)
     return ok

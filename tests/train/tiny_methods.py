@@ -26,6 +26,10 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "au_intensity": ("configs/au/synthface_finetune.py", "tiny,random,scratch", {"input.size": 16, **SMALL}),
     "stylegan2": ("configs/stylegan2/synthface.py", "tiny,random", {"model.size": 8, "input.size": 8,
                                                                      "input.batch_size": 4, **SMALL}),
+    "ifer": ("configs/ifer/rafdb.py", "tiny,random,scratch", {  # the FER stage: the served classifier
+        "decoder.size": 16, "decoder.style_dim": 16, "decoder.n_mlp": 1, "decoder.channel_max": 16,
+        "model.dim": 8, "model.depths": (2, 1, 1), "model.heads": (1, 1, 2), "model.windows": (8, 8, 4),
+        "model.fpn_dim": 16, "input.size": 16, "input.batch_size": 4, "input.eval_batch_size": 4, **SMALL}),
 }
 # a few steps, no evaluation, no progress output: the tests compare numbers, not learning
 COMMON = {"progress_bar": False, "tensorboard": False, "log_every": 1, "eval_every": 0}

@@ -162,9 +162,10 @@ class Generator(nnx.Module):
     # --- synthesis ------------------------------------------------------------------------------
 
     def synthesis(self, wplus: jax.Array, noise: Sequence[jax.Array] | None = None,
-                  structure: jax.Array | None = None) -> jax.Array:
+                  structure: jax.Array | None = None, *, return_features: bool = False):
         """W+ [B, n_latent, D] -> image [B, size, size, 3]. ``noise``: one map per layer (None = the
-        fixed maps); ``structure`` [B, 4, 4, C4] replaces the learned constant."""
+        fixed maps); ``structure`` [B, 4, 4, C4] replaces the learned constant. ``return_features``:
+        also ``{resolution: feature map}`` after each resolution's convs (IFER's alignment loss)."""
         b = wplus.shape[0]
         noise = self.fixed_noise() if noise is None else list(noise)
         if len(noise) != self.num_layers:
@@ -178,13 +179,15 @@ class Generator(nnx.Module):
             out = structure
         out = self.conv1(out, wplus[:, 0], noise[0])
         skip = self.to_rgb1(out, wplus[:, 1])
+        features = {4: out}
         i = 1
         for j, to_rgb in enumerate(self.to_rgbs):
             out = self.convs[2 * j](out, wplus[:, i], noise[2 * j + 1])
             out = self.convs[2 * j + 1](out, wplus[:, i + 1], noise[2 * j + 2])
+            features[out.shape[1]] = out
             skip = to_rgb(out, wplus[:, i + 2], skip)
             i += 2
-        return skip
+        return (skip, features) if return_features else skip
 
     def __call__(self, latent: jax.Array, *, input_is_latent: bool = False, noise: Sequence[jax.Array] | None = None,
                  noise_key: jax.Array | None = None, truncation: float = 1.0,

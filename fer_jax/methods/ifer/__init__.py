@@ -1,0 +1,1 @@
+"""IFER: facial inversion (ASIT encoder against a frozen StyleGAN2) for expression recognition."""
