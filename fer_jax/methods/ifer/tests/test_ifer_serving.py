@@ -1,0 +1,90 @@
+"""IFER end to end at test size: a RAF-DB tree in the official layout is built by the RAF-DB builder, the
+FER stage trains on it through tf.data and ``fer-jax eval`` evaluates the workdir; ``fer-jax predict`` serves
+that workdir on image files with faces found by the shared face module (a detector stand-in: dlib is not a
+test dependency here), a face-less image giving ``no_face``; ``fer-jax invert`` writes input | reconstruction
+for an inversion workdir."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from ifer_helpers import REPO, SIZE, fer_config, inversion_config
+from PIL import Image
+
+from fer_jax import cli
+from fer_jax.train.trainer import train
+
+sys.path.insert(0, os.path.join(REPO, "tests", "data"))  # builder fixtures live in tests/data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fer_workdir(tmp_path_factory):
+    import input_fixtures as fx  # noqa: E402  (the RAF-DB layout writer of the builder tests)
+
+    root = tmp_path_factory.mktemp("raf")
+    data = str(root / "tfds")
+    fx.build_stills(data, str(root / "manual"), per_split={"train": 8, "test": 4})
+    c = fer_config("tiny,scratch", **{"input.data_dir": data, "input.size": fx.SIZE, "decoder.size": fx.SIZE,
+                                      "total_steps": 2, "eval_every": 2, "ckpt_every": 2})
+    c.input.update(split_val="test", shuffle_buffer=16)
+    out = train(c, str(root / "work"))
+    assert out["step"] == 2 and np.isfinite(out["train"]["loss/ce"])
+    assert out["val"]["val/num_examples"] == 4 and 0 <= out["val"]["val/war"] <= 1
+    return str(root / "work")
+
+
+def test_rafdb_build_train_eval(fer_workdir):
+    assert cli.main(["eval", f"--workdir={fer_workdir}", "--split=test", "--checkpoint=latest"]) == 0
+    with open(os.path.join(fer_workdir, "eval_test_latest.json")) as f:
+        report = json.load(f)
+    assert report["num_examples"] == 4 and set(report["per_class_recall"]) == set(fer_config().class_names)
+    assert 0 <= report["war"] <= 1 and report["step"] == 2
+
+
+class OneFace:
+    """Stands in for dlib's detector: one face box where the image is not uniform, none otherwise."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, image):
+        from data_pipelines.faces.detect import Detection
+
+        if np.ptp(image) == 0:
+            return []
+        h, w = image.shape[:2]
+        return [Detection(w * 0.2, h * 0.2, w * 0.8, h * 0.8, 1.0)]
+
+
+def test_predict_images_with_faces_and_no_face(fer_workdir, tmp_path, monkeypatch):
+    import data_pipelines.faces
+
+    monkeypatch.setattr(data_pipelines.faces, "FaceDetector", OneFace)
+    rng = np.random.default_rng(0)
+    face, blank = tmp_path / "face.png", tmp_path / "blank.png"
+    Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(face)
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
+    out = tmp_path / "pred.json"
+    assert cli.main(["predict", str(face), str(blank), "--workdir", fer_workdir, "--faces", "on",
+                     "--out", str(out)]) == 0
+    ok, none = json.loads(out.read_text())["predictions"]
+    assert ok["status"] == "ok" and ok["track_id"] == 0 and ok["prediction"] in ok["probabilities"]
+    assert sum(ok["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert none["status"] == "no_face" and "probabilities" not in none
+
+
+def test_invert_writes_input_and_reconstruction(tmp_path):
+    c = inversion_config(**{"total_steps": 1, "ckpt_every": 1, "eval_every": 0, "best_metric": ""})
+    c.input.random.update(num_train=8, num_val=4)
+    train(c, str(tmp_path / "inv"))
+    img = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(img)
+    out = tmp_path / "recon.png"
+    assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "inv"), "--out", str(out), "--scale", "2"]) == 0
+    got = np.asarray(Image.open(out))
+    assert got.shape == (SIZE * 2, 2 * SIZE * 2, 3)
+    assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
