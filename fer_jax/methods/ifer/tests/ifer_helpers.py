@@ -43,9 +43,14 @@ def inversion_config(variant: str = "tiny,random", **extra) -> ml_collections.Co
 
 
 def fer_config(variant: str = "tiny,random,scratch", **extra) -> ml_collections.ConfigDict:
-    from configs.ifer import rafdb
+    """The FER stage on RAF-DB's layout (``image`` key, 7 classes); built from ``synthface_fer.py`` with the
+    RAF-DB fields, so that a test that needs no build does not import TensorFlow (the RAF-DB builder does)."""
+    from configs.ifer import synthface_fer
 
-    return apply(rafdb.get_config(variant), {**SMALL, **extra})
+    c = synthface_fer.get_config(variant)
+    c.class_names = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")  # RafDb.LABELS
+    c.ifer.image_key, c.input.dataset, c.input.split_val = "image", "rafdb" if "random" not in variant else "random", "test"
+    return apply(c, {**SMALL, **extra})
 
 
 def flags(overrides: dict[str, Any]) -> list[str]:

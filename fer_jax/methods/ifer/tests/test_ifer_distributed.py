@@ -29,5 +29,8 @@ def test_eight_simulated_devices_match_one(tmp_path, stage, config, variant, ext
             np.testing.assert_allclose(rb[key], ra[key], rtol=2e-4, atol=1e-5, err_msg=f"{key} step {ra['step']}")
     (va,), (vb,) = read_metrics(one, "val"), read_metrics(eight, "val")
     assert va["val/num_examples"] == vb["val/num_examples"] == 8
-    for key in va:
+    for key in (k for k in va if k.startswith("val/")):
+        if va[key] is None:  # the recall of a class the 8 random examples do not hold
+            assert vb[key] is None, key
+            continue
         assert vb[key] == pytest.approx(va[key], rel=1e-3, abs=1e-6), key

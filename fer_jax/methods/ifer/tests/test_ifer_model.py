@@ -28,6 +28,7 @@ def test_gcvit_presets_and_window_check():
         GcVit(GcVitConfig(8, (1, 1, 1), (1, 1, 1), (8, 8, 8), stem_stride=1), 16, rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_encoder_outputs_and_heads():
     state = Ifer().create(fer_config(), nnx.Rngs(0))
     graphdef, params = nnx.split(state.net)
@@ -83,6 +84,7 @@ def test_mix_batch_keeps_label_mass_and_matches_lambda():
     assert float(lam) == 1.0 and np.array_equal(same, x) and np.array_equal(t, y)
 
 
+@pytest.mark.slow
 def test_adversarial_term_has_a_gradient_into_the_encoder():
     """``encoder_terms``' adversarial term, differentiated w.r.t. the encoder as the step does it, has a
     non-zero gradient (the released code computed it on a detached x̂: gradient 0)."""
