@@ -31,6 +31,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from einops import rearrange
 from flax import nnx
 
@@ -120,9 +121,9 @@ class GlobalQueryGen(nnx.Module):
         return rearrange(x, "b h w c -> b (h w) c")
 
 
-def relative_index(window: int) -> jax.Array:
-    """[w², w²] index into a (2w−1)² relative-position table (Swin's)."""
-    coords = jnp.stack(jnp.meshgrid(jnp.arange(window), jnp.arange(window), indexing="ij")).reshape(2, -1)
+def relative_index(window: int) -> np.ndarray:
+    """[w², w²] index into a (2w−1)² relative-position table (Swin's); numpy: a constant of the graph."""
+    coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
     rel = coords[:, :, None] - coords[:, None, :] + window - 1
     return rel[0] * (2 * window - 1) + rel[1]
 

@@ -94,7 +94,7 @@ class AsitEncoder(nnx.Module):
             for _ in range(count):
                 codes.append(self.styles[i](pyramid[level]))
                 i += 1
-        wplus = jnp.stack(codes, axis=1) + self.latent_avg[...]
+        wplus = jnp.concatenate([c[:, None] for c in codes], axis=1) + self.latent_avg[...]  # no `stack`: ONNX export
         return wplus, self.structure(feats[-1]), [p1, p2, p3]
 
 
