@@ -75,7 +75,7 @@ class Restored:
 def restore(workdir: str, checkpoint: str = "best", config: ml_collections.ConfigDict | None = None,
             step: int | None = None) -> Restored:
     """Rebuild the method of ``workdir/config.json`` and restore its best (else latest) checkpoint,
-    or, with ``step``, that step's checkpoint (of the ``latest`` manager unless ``checkpoint="best"``)."""
+    or, with ``step``, that step of the ``latest`` checkpoints (a step is a step, whichever was asked)."""
     config = config or load_config(workdir)
     method = resolve_method(config.method)
     model = method.create(config, nnx.Rngs(int(config.seed)))
