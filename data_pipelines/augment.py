@@ -5,7 +5,9 @@ repeats it): a horizontal flip and a translation by a multiple of 4 px. The tran
 multiple of the motion-vector cell (4 px) so the MV grid moves by whole cells with the pixels. A
 flip mirrors every image-like tensor and negates the x component of the motion vectors (content
 moving right moves left in the mirror). Translated-in borders are zero for residuals and MVs (no
-change, no motion) and edge-replicated for decoded frames.
+change, no motion) and edge-replicated for decoded frames. The decoded ``frames`` group gets the same
+draw for all its T frames: without it a clip model sees each training clip's exact pixels every epoch
+and can fit clips by their background (STT README, SynthFace-wild).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from data_pipelines.tf_compat import import_tf
 
 tf = import_tf()
 
-IMAGE_KEYS = ("iframe", "apex_frame", "image")  # decoded frames: [.., S, S, 3]
+IMAGE_KEYS = ("iframe", "apex_frame", "image", "frames")  # decoded pixels: [.., S, S, 3] (frames: [T, S, S, 3])
 ZERO_PAD_KEYS = ("residuals",)
 
 

@@ -11,6 +11,9 @@
 * ``compressed`` - the same transformer over compressed-domain tokens (I-frame + K residuals);
 * ``baseline`` - the frame-averaged ResNet (``rgb_baseline``) on the same frames, trunk and optimizer;
 * ``bf16``     - bfloat16 compute, float32 parameters and optimizer;
+* ``face=DIR`` - start the per-frame trunk from a face-recognition encoder (an identity encoder directory
+  as ``fer-jax demo`` / MI-FER's builds write it: ``DIR/params``, ``tiny`` arch, width 16), the stand-in
+  for the paper's MS-Celeb-1M ResNet-18; STT loads its stem and layer1..3, the baseline the whole trunk;
 * ``seed=N``, ``steps=N``, ``data_dir=D``.
 
 The sections' values equal ``fer_jax/methods/stt/settings.py``'s defaults (and ``OptimSettings``' where
@@ -19,12 +22,14 @@ stated); they are written out so an experiment reads top to bottom.
 
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
 from configs.mi_fer.common import parse_arg
 
 VARIANTS = dict(tiny=False, random=False, fold=(None, int), ce=False, compressed=False, baseline=False,
-                bf16=False, seed=0, steps=(None, int), data_dir=(None, str))
+                bf16=False, seed=0, steps=(None, int), data_dir=(None, str), face=(None, str))
 
 
 def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int) -> ml_collections.ConfigDict:
@@ -119,7 +124,20 @@ def finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, *,
             raise ValueError(f"fold={args.fold} outside 0..{n_folds - 1}")
         c.input.fold = int(args.fold)
         c.input.split_train, c.input.split_val = f"train@fold{args.fold}", f"test@fold{args.fold}"
-    return baseline(c) if args.baseline else c
+    out = baseline(c) if args.baseline else c
+    if args.face:
+        face_init(out, args.face)
+    return out
+
+
+def face_init(c: ml_collections.ConfigDict, encoder_dir: str) -> None:
+    """``init_from`` the trunk of a face-recognition encoder (the paper starts its ResNet-18 from MS-Celeb-1M
+    face recognition; ours is the Flax identity encoder pre-trained on SynthFace's reserved identities, so
+    no identity of the FER splits is seen). STT's tokeniser has stages 1..3 only; the baseline all four."""
+    stages = 4 if c.method == "rgb_baseline" else 3
+    parts = ("stem", "stem_norm", *(f"stages/{i}" for i in range(stages)))
+    c.init_from = {"face": dict(source=os.path.join(encoder_dir, "params"),
+                                load={f"net/trunk/{p}": f"trunk/{p}" for p in parts})}
 
 
 def get(arg: str | None):

@@ -119,7 +119,8 @@ def test_augment_flip_and_shift_consistent_across_streams():
     x[:, 12:16, 12:16, 0] = 1.0  # a patch filling MV cell (3, 3), away from the borders
     mv = np.zeros((2, s // 4, s // 4, 2), np.float32)
     mv[:, 3, 3] = (3.0, -1.0)  # the motion of that cell
-    batch = {"residuals": tf.constant(x), "motion_vectors": tf.constant(mv), "iframe": tf.constant(x[0])}
+    batch = {"residuals": tf.constant(x), "motion_vectors": tf.constant(mv), "iframe": tf.constant(x[0]),
+             "frames": tf.constant(np.stack([x[0]] * 3))}  # decoded frames [T, S, S, 3]
     flips = shifts = 0
     for i in range(40):
         out = {k: v.numpy() for k, v in augment_lib.augment(batch, tf.constant([i, 1], tf.int64)).items()}
@@ -132,6 +133,8 @@ def test_augment_flip_and_shift_consistent_across_streams():
         assert v[1] == -1.0 and v[0] in (3.0, -3.0)
         assert np.count_nonzero(out["motion_vectors"][0, ..., 0]) == 1  # the vector moved with its pixels
         np.testing.assert_array_equal(out["residuals"][0], out["residuals"][1])  # same for every time step
+        for t in range(3):  # every decoded frame moves as the I-frame does
+            np.testing.assert_array_equal(out["frames"][t], out["iframe"])
         flips += flipped
         shifts += (cy, cx) not in ((3, 3), (3, 4))
     assert 0 < flips < 40 and shifts > 0

@@ -168,3 +168,27 @@ def test_settings_errors():
             c[section][key] = value
         with pytest.raises(ConfigError, match=match):
             validate(c, method)
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_face_word_starts_the_trunk_from_a_face_encoder(tmp_path, baseline):
+    """``face=DIR``: the per-frame trunk (STT: stem + layer1..3; baseline: all of it) starts as the face
+    encoder's; everything else keeps its fresh initialisation."""
+    from configs.stt import dfew
+    from fer_jax.identity.flax_backbone import FaceEmbedder, save_params
+    from fer_jax.train import init_from
+
+    face = FaceEmbedder("tiny", 16, 32, rngs=nnx.Rngs(7))
+    save_params(face, str(tmp_path / "enc" / "params"))
+    config = dfew.get_config(f"tiny,random{',baseline' if baseline else ''},face={tmp_path / 'enc'}")
+    method = get_method(config.method)
+    validate(config, method)
+    fresh = method.create(config, nnx.Rngs(0))
+    state = method.create(config, nnx.Rngs(0))
+    assert init_from.apply(config, state)["face"] == (36 if baseline else 27)  # stem 3 + stages 6 + 9 + 9 (+ 9)
+    trunk, src = state.net.trunk, face.trunk
+    np.testing.assert_array_equal(trunk.stem.kernel[...], src.stem.kernel[...])
+    np.testing.assert_array_equal(trunk.stages[2][0].conv2.kernel[...], src.stages[2][0].conv2.kernel[...])
+    assert len(trunk.stages) == (4 if baseline else 3)
+    np.testing.assert_array_equal(state.net.head.kernel[...], fresh.net.head.kernel[...])
+    assert not np.array_equal(trunk.stem.kernel[...], fresh.net.trunk.stem.kernel[...])
