@@ -50,6 +50,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     p.add_argument("--no-apex", action="store_true",
                    help="the apex-frame constraint off in every run (its ablation; compare with a bench without)")
+    p.add_argument("--expressions-per-identity", type=int, default=None,
+                   help="expressions each training identity shows (default: the demo's)")
     p.add_argument("--quick", action="store_true", help="the demo's --quick size (smoke test)")
     p.add_argument("--workers", type=int, default=None)
     return p.parse_args(argv)
@@ -60,6 +62,8 @@ def _demo_args(b: argparse.Namespace, seed: int) -> argparse.Namespace:
     argv = ["--workdir", b.workdir, "--seed", str(seed)] + (["--quick"] if b.quick else [])
     argv += [] if b.steps is None else ["--steps", str(b.steps)]
     argv += [] if b.workers is None else ["--workers", str(b.workers)]
+    epi = b.expressions_per_identity
+    argv += [] if epi is None else ["--expressions-per-identity", str(epi)]
     a = demo._parser().parse_args(argv)
     if a.quick:
         demo._quick(a)
