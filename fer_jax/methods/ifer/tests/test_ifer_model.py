@@ -96,3 +96,27 @@ def test_adversarial_term_has_a_gradient_into_the_encoder():
     assert np.isfinite(norm) and norm > 1e-6
     # the discriminator's parameters are not in the differentiated tree: its own update is separate
     assert not any("disc" in str(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0])
+
+
+def test_frozen_variant_trains_the_head_only():
+    """``frozen``: the FER stage's optimizer holds the head alone; the encoder stays as loaded."""
+    from fer_jax.methods.ifer.method import fer_step
+
+    state = Ifer().create(fer_config("tiny,random,scratch,frozen"), nnx.Rngs(0))
+    encoder = jax.tree.map(np.array, nnx.to_pure_dict(nnx.state(state.net.encoder, nnx.Param)))
+    head = jax.tree.map(np.array, nnx.to_pure_dict(nnx.state(state.net.head, nnx.Param)))
+    rng = np.random.default_rng(0)
+    batch = {"image": jnp.asarray(rng.uniform(size=(4, SIZE, SIZE, 3)), jnp.float32),
+             "label": jnp.asarray([0, 1, 2, 3], jnp.int32)}
+    step = nnx.jit(fer_step)
+    for i in range(3):
+        out = step(state, batch, jnp.int32(i))
+    assert np.isfinite(float(out["loss/ce"]))
+    after_enc = nnx.to_pure_dict(nnx.state(state.net.encoder, nnx.Param))
+    after_head = nnx.to_pure_dict(nnx.state(state.net.head, nnx.Param))
+    jax.tree.map(np.testing.assert_array_equal, encoder, after_enc)
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: not np.array_equal(a, b), head, after_head))
+    assert all(moved)  # every head parameter was updated
+    opt_leaves = sum(x.size for x in jax.tree.leaves(nnx.state(state.opt)))
+    head_leaves = sum(x.size for x in jax.tree.leaves(nnx.state(state.net.head, nnx.Param)))
+    assert opt_leaves < 3 * head_leaves + 8  # Adam's two moments of the head (and a counter), nothing of the encoder
