@@ -11,6 +11,8 @@ import sys
 import pytest
 import toy_dataset as toy
 
+from fer_jax.testing import simulated_cpu_env
+
 pytestmark = pytest.mark.multiprocess
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -28,9 +30,8 @@ def test_two_processes_eight_devices_exactly_once(tmp_path):
     port = _free_port()
     procs = []
     for p in range(2):
-        env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
-                   COORDINATOR=f"localhost:{port}", NUM_PROCESSES="2", PROCESS_ID=str(p),
-                   PYTHONPATH=os.pathsep.join([HERE, REPO, os.environ.get("PYTHONPATH", "")]))
+        env = simulated_cpu_env(4, [HERE, REPO], COORDINATOR=f"localhost:{port}", NUM_PROCESSES="2",
+                                PROCESS_ID=str(p))
         procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "run_shards.py"), data_dir,
                                        str(tmp_path / "out")], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True))

@@ -10,19 +10,15 @@ import sys
 
 import numpy as np
 
+from fer_jax.testing import simulated_cpu_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOY_CONFIG = os.path.join(HERE, "toy_config.py")
 
 
 def env(devices: int = 1, **extra: str) -> dict[str, str]:
-    e = dict(os.environ)
-    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    e["PYTHONPATH"] = os.pathsep.join([HERE, REPO, e.get("PYTHONPATH", "")])
-    e["JAX_PLATFORMS"] = "cpu"
-    e.pop("FER_JAX_COORDINATOR", None)
-    e.update(extra)
-    return e
+    return simulated_cpu_env(devices, [HERE, REPO], **extra)
 
 
 def train_cmd(workdir: str, flags: list[str]) -> list[str]:

@@ -15,14 +15,15 @@ import sys
 import numpy as np
 import pytest
 
+from fer_jax.testing import simulated_cpu_env
+
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 FLAGS = ["--config.total_steps=8", "--config.ckpt_every=4", "--config.log_every=1", "--config.keep_ckpts=3"]
 
 
 def _train(config: str, workdir: str, devices: int = 1) -> str:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    env = simulated_cpu_env(devices, [REPO])
     cmd = [sys.executable, "-m", "fer_jax.cli", "train", f"--config={os.path.join(REPO, config)}",
            f"--workdir={workdir}", *FLAGS]
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)

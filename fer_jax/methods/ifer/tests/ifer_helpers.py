@@ -12,6 +12,8 @@ from typing import Any
 
 import ml_collections
 
+from fer_jax.testing import simulated_cpu_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 SIZE = 16
 SMALL: dict[str, Any] = {
@@ -58,12 +60,7 @@ def flags(overrides: dict[str, Any]) -> list[str]:
 
 
 def env(devices: int = 1) -> dict[str, str]:
-    e = dict(os.environ)
-    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    e["PYTHONPATH"] = os.pathsep.join([REPO, e.get("PYTHONPATH", "")])
-    e["JAX_PLATFORMS"] = "cpu"
-    e.pop("FER_JAX_COORDINATOR", None)
-    return e
+    return simulated_cpu_env(devices, [REPO])
 
 
 def run_train(workdir: str, config: str, overrides: dict[str, Any], devices: int = 1) -> None:

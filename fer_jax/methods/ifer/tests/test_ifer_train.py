@@ -15,26 +15,13 @@ from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.frozen import Frozen
 from fer_jax.train.trainer import train
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("persistent_compile_cache")]  # the runs compile one step
 STEPS = 3
 
 
 def _config(steps=STEPS):
     return inversion_config(**{"total_steps": steps, "ckpt_every": 1, "eval_every": 0, "best_metric": ""})
 
-
-@pytest.fixture(scope="module", autouse=True)
-def compile_cache(tmp_path_factory):
-    """The runs compile the same step: a persistent cache compiles it once."""
-    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-            "jax_persistent_cache_min_entry_size_bytes")
-    old = {k: getattr(jax.config, k) for k in keys}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    yield
-    for k, v in old.items():
-        jax.config.update(k, v)
 
 
 def _bytes(path: str) -> int:

@@ -11,6 +11,8 @@ import sys
 
 import ml_collections
 
+from fer_jax.testing import simulated_cpu_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 CONFIG = os.path.join(REPO, "configs", "stt", "dfew.py")
 # Tiny enough for a CPU test: 4 frames of 2x2 tokens, width 16, one block; compact term from step 0,
@@ -36,12 +38,7 @@ def tiny_config(**model) -> ml_collections.ConfigDict:
 
 
 def env(devices: int = 1) -> dict[str, str]:
-    e = dict(os.environ)
-    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    e["PYTHONPATH"] = os.pathsep.join([REPO, e.get("PYTHONPATH", "")])
-    e["JAX_PLATFORMS"] = "cpu"
-    e.pop("FER_JAX_COORDINATOR", None)
-    return e
+    return simulated_cpu_env(devices, [REPO])
 
 
 def train_cmd(workdir: str, flags: list[str], variant: str = "tiny,random") -> list[str]:

@@ -34,18 +34,7 @@ def stills():
     return {"image": images.reshape(-1, 16, 2, 16, 2, 3).mean(axis=(2, 4))}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compile_cache(tmp_path_factory):
-    """The three runs compile the same step: a persistent cache compiles it once."""
-    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-            "jax_persistent_cache_min_entry_size_bytes")
-    old = {k: getattr(jax.config, k) for k in keys}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    yield
-    for k, v in old.items():
-        jax.config.update(k, v)
+pytestmark = pytest.mark.usefixtures("persistent_compile_cache")  # the runs compile the same step
 
 
 def _run(workdir, stills, steps=STEPS):
