@@ -23,7 +23,6 @@ def _config(steps=STEPS):
     return inversion_config(**{"total_steps": steps, "ckpt_every": 1, "eval_every": 0, "best_metric": ""})
 
 
-
 def _bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 
