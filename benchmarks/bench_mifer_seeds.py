@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from fer_jax import demo  # noqa: E402
 
 PROBES = (("linear_acc", "linear"), ("mlp_acc", "MLP"))
@@ -115,13 +114,8 @@ def _row(seed: int, weight: float, res: dict, base: dict | None) -> dict[str, An
 
 
 def _mean_sd(xs: list[float], fmt: str = ".3f", unit: str = "") -> str:
-    """mean ± sd (ddof 1) of the finite values; one value alone has no sd."""
-    xs = [x for x in xs if x is not None and np.isfinite(x)]
-    if not xs:
-        return "–"
-    if len(xs) == 1:
-        return f"{xs[0]:{fmt}}{unit} (1 seed)"
-    return f"{np.mean(xs):{fmt}}{unit} ± {np.std(xs, ddof=1):{fmt.lstrip('+')}}{unit}"
+    """mean ± sd over seeds; one value alone has no sd."""
+    return common.mean_sd(xs, fmt, unit, one=" (1 seed)")
 
 
 def _cut(r: dict, key: str) -> str:

@@ -31,6 +31,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import common  # noqa: E402
+
 RUNS = {  # name -> (config file, extra variant words)
     "stt": ("configs/stt/synthface_wild.py", ""),
     "ce": ("configs/stt/synthface_wild.py", ",ce"),
@@ -90,12 +95,7 @@ def _result(wd: Path) -> dict | None:
 
 
 def _fmt(xs: list[float | None], nd: int = 3) -> str:
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    if len(xs) == 1:
-        return f"{xs[0]:.{nd}f}"
-    return f"{np.mean(xs):.{nd}f} ± {np.std(xs, ddof=1):.{nd}f}"
+    return common.mean_sd(xs, f".{nd}f")
 
 
 def table(results: dict[str, dict[int, dict]]) -> str:

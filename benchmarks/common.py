@@ -36,6 +36,19 @@ def stats(ts: list[float], scale: float = 1e3) -> dict[str, float]:
     return {"min": round(min(ts) * scale, 3), "median": round(statistics.median(ts) * scale, 3)}
 
 
+def mean_sd(xs: list[float | None], fmt: str = ".3f", unit: str = "", one: str = "") -> str:
+    """mean ± sd (ddof 1) of the finite values of ``xs`` for a results table: "–" when there are none, the
+    value alone (followed by ``one``) when there is one."""
+    import math
+
+    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return f"{xs[0]:{fmt}}{unit}{one}"
+    return f"{statistics.mean(xs):{fmt}}{unit} ± {statistics.stdev(xs):{fmt.lstrip('+')}}{unit}"
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on: CPU count and model, JAX backend and device kind."""
     import jax
