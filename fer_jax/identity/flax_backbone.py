@@ -66,6 +66,24 @@ def save_params(model: nnx.Module, path: str) -> None:
         ckptr.wait_until_finished()
 
 
+def _path(path: tuple) -> str:
+    return "/".join(str(getattr(k, "key", k)) for k in path)
+
+
+def _like(raw: Any, template: Any) -> Any:
+    """``raw`` (a restored tree: integer keys come back as strings) in ``template``'s structure; raise
+    ValueError naming the first missing, extra or differently shaped array."""
+    flat = {_path(p): np.asarray(a) for p, a in jax.tree_util.tree_leaves_with_path(raw)}
+    want = {_path(p): b for p, b in jax.tree_util.tree_leaves_with_path(template)}
+    for key in sorted(set(flat) ^ set(want)):
+        raise ValueError(f"{key}: {'not in the checkpoint' if key in want else 'not in the model'}")
+    for key, b in want.items():
+        a = flat[key]
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise ValueError(f"{key}: {a.dtype}{list(a.shape)} in the checkpoint, {b.dtype}{list(b.shape)} in the model")
+    return jax.tree_util.tree_map_with_path(lambda p, _: flat[_path(p)], template)
+
+
 class FlaxBackbone:
     """``embed(uint8 [N, H, W, 3]) -> float32 [N, dim]`` (L2-normalised), from a pre-trained checkpoint."""
 
@@ -96,10 +114,13 @@ class FlaxBackbone:
             raise ValueError(f"{meta_path}: unreadable identity-encoder metadata: {e}") from e
         model = build_embedder(meta)
         template = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template)
         try:
+            # No target tree: a target without the saving machine's sharding makes some orbax versions
+            # refuse a checkpoint written on another device kind ("Topology mismatch"); read host arrays
+            # and check them against the model instead.
             with ocp.StandardCheckpointer() as ckptr:
-                restored = ckptr.restore(os.path.abspath(os.path.join(directory, PARAMS_DIR)), abstract)
+                raw = ckptr.restore(os.path.abspath(os.path.join(directory, PARAMS_DIR)))
+            restored = _like(raw, template)
         except Exception as e:  # orbax raises several types; name the checkpoint either way
             raise ValueError(f"{directory}: cannot restore identity-encoder parameters: {e}") from e
         params = nnx.state(model, nnx.Param)

@@ -11,7 +11,9 @@ Stills: ``data_pipelines.synthface_stills.render_stills`` at the config's size. 
 ``eval_every`` steps; it writes ``recon_grid.png`` (rows of held-out inputs over their reconstructions).
 FER trains on the labelled stills of identities ``[--fer-start, --fer-start + --fer-train)`` and evaluates
 on the ``--fer-test`` identities after them: identities neither the decoder, the encoder nor the classifier
-saw. A folder: every image, centre-cropped square and resized; a tenth (by sorted name) held out.
+saw. With ``--fer-val N`` the trainer's evaluations use the N identities after the test ones instead (for
+choosing settings), and the final model is evaluated once on the test identities (``"test"`` in the JSON).
+A folder: every image, centre-cropped square and resized; a tenth (by sorted name) held out.
 Results: ``<workdir>/stills_run.json`` (the last evaluation and the config).
 """
 
@@ -79,6 +81,24 @@ def reconstructions(model, images01: np.ndarray) -> np.ndarray:
     return np.asarray(run(state, jnp.asarray(images01, jnp.float32)))
 
 
+def evaluate_final(model, config, batches) -> dict[str, float]:
+    """The config's evaluators on one pass of ``batches`` with the trained ``model`` (``test/war``, ...)."""
+    import jax
+    from flax import nnx
+
+    from fer_jax.evaluate import runner
+    from fer_jax.methods import get_method
+    from fer_jax.parallel import make_mesh, replicated
+
+    method = get_method(config.method)
+    graphdef, state = nnx.split(model)
+    mesh = make_mesh()
+    arrays = runner.collect(runner.make_eval_fn(method, graphdef), jax.device_put(state, replicated(mesh)),
+                            batches, mesh)
+    report = runner.evaluate_arrays(arrays, config, runner.method_evaluators(method))
+    return runner.scalar_metrics("test", report)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("stage", choices=("inversion", "fer"))
@@ -90,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fer-start", type=int, default=216)
     p.add_argument("--fer-train", type=int, default=40)
     p.add_argument("--fer-test", type=int, default=30)
+    p.add_argument("--fer-val", type=int, default=0,
+                   help="FER: validation identities after the test ones (0: the trainer evaluates on the test ones)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (Python literal), e.g. --set eval_every=100")
     args = p.parse_args(argv)
@@ -119,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         tr = render_stills(args.fer_train, size, start=args.fer_start)
         te = render_stills(args.fer_test, size, start=args.fer_start + args.fer_train)
         train_arr, held_arr = {key: tr["image"], "label": tr["label"]}, {key: te["image"], "label": te["label"]}
+        if args.fer_val:
+            va = render_stills(args.fer_val, size, start=args.fer_start + args.fer_train + args.fer_test)
+            test_arr, held_arr = held_arr, {key: va["image"], "label": va["label"]}
     to01 = lambda a: {k: (v.astype(np.float32) / 255.0 if v.dtype == np.uint8 else v) for k, v in a.items()}  # noqa: E731
     train_arr, held_arr = to01(train_arr), to01(held_arr)
+    test_arr = to01(test_arr) if args.stage == "fer" and args.fer_val else None
     render_s = time.perf_counter() - t0
     batch, eval_batch = int(c.input.batch_size), int(c.input.get("eval_batch_size") or c.input.batch_size)
     it = ArrayIterator(train_arr, batch, seed=int(c.seed))
@@ -128,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"stage": args.stage, "render_s": round(render_s, 1), "train_images": len(train_arr[key]),
               "heldout_images": len(held_arr[key]), "step": out["step"], "val": out["val"], "train": out["train"],
               "seconds": round(time.perf_counter() - t0, 1), "config": c.to_dict()}
+    if test_arr is not None:
+        report["test"] = evaluate_final(out["model"], c, ArrayIterator(test_arr, eval_batch, train=False))
     if args.stage == "inversion":
         sample = held_arr[key][:: max(len(held_arr[key]) // 8, 1)][:8]
         grid_png(sample, reconstructions(out["model"], sample), os.path.join(args.workdir, "recon_grid.png"))

@@ -94,3 +94,22 @@ def test_bad_inputs_and_missing_checkpoints_are_reported(tmp_path):
     (tmp_path / "bad" / META_FILE).write_text("{not json")
     with pytest.raises(ValueError, match="unreadable"):
         FlaxBackbone.from_checkpoint(str(tmp_path / "bad"))
+
+
+def test_parameters_of_another_shape_are_named(tmp_path):
+    """The checkpoint is read as host arrays (no target tree: portable across device kinds) and then
+    checked against the model its metadata describes; a mismatch names the checkpoint and the array."""
+    import orbax.checkpoint as ocp
+    from flax import nnx
+
+    from fer_jax.identity.flax_backbone import PARAMS_DIR, build_embedder
+
+    meta = {"arch": "tiny", "width": 8, "dim": 32, "input_size": S}
+    other = build_embedder(dict(meta, dim=16))
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(str(tmp_path / PARAMS_DIR), nnx.to_pure_dict(nnx.state(other, nnx.Param)))
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"cannot restore identity-encoder parameters: .*\[32\] in the model"):
+        FlaxBackbone.from_checkpoint(str(tmp_path))
+    (tmp_path / META_FILE).write_text(json.dumps(dict(meta, dim=16)))
+    assert FlaxBackbone.from_checkpoint(str(tmp_path)).dim == 16
