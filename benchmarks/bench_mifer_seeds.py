@@ -51,6 +51,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="the apex-frame constraint off in every run (its ablation; compare with a bench without)")
     p.add_argument("--expressions-per-identity", type=int, default=None,
                    help="expressions each training identity shows (default: the demo's)")
+    p.add_argument("--train-clips", type=int, default=None,
+                   help="clips per shown expression kept for training identities (0 = all; default: the demo's)")
     p.add_argument("--quick", action="store_true", help="the demo's --quick size (smoke test)")
     p.add_argument("--workers", type=int, default=None)
     return p.parse_args(argv)
@@ -63,6 +65,7 @@ def _demo_args(b: argparse.Namespace, seed: int) -> argparse.Namespace:
     argv += [] if b.workers is None else ["--workers", str(b.workers)]
     epi = b.expressions_per_identity
     argv += [] if epi is None else ["--expressions-per-identity", str(epi)]
+    argv += [] if b.train_clips is None else ["--train-clips", str(b.train_clips)]
     a = demo._parser().parse_args(argv)
     if a.quick:
         demo._quick(a)
