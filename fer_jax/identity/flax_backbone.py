@@ -75,8 +75,9 @@ def _like(raw: Any, template: Any) -> Any:
     ValueError naming the first missing, extra or differently shaped array."""
     flat = {_path(p): np.asarray(a) for p, a in jax.tree_util.tree_leaves_with_path(raw)}
     want = {_path(p): b for p, b in jax.tree_util.tree_leaves_with_path(template)}
-    for key in sorted(set(flat) ^ set(want)):
-        raise ValueError(f"{key}: {'not in the checkpoint' if key in want else 'not in the model'}")
+    odd = sorted(set(flat) ^ set(want))
+    if odd:
+        raise ValueError(f"{odd[0]}: {'not in the checkpoint' if odd[0] in want else 'not in the model'}")
     for key, b in want.items():
         a = flat[key]
         if a.shape != b.shape or a.dtype != b.dtype:
