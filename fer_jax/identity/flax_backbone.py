@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-from flax import nnx
+from flax import nnx, traverse_util
 
 from fer_jax.models import make_resnet
 
@@ -66,23 +66,17 @@ def save_params(model: nnx.Module, path: str) -> None:
         ckptr.wait_until_finished()
 
 
-def _path(path: tuple) -> str:
-    return "/".join(str(getattr(k, "key", k)) for k in path)
-
-
-def _like(raw: Any, template: Any) -> Any:
-    """``raw`` (a restored tree: integer keys come back as strings) in ``template``'s structure; raise
-    ValueError naming the first missing, extra or differently shaped array."""
-    flat = {_path(p): np.asarray(a) for p, a in jax.tree_util.tree_leaves_with_path(raw)}
-    want = {_path(p): b for p, b in jax.tree_util.tree_leaves_with_path(template)}
+def _check_like(raw: Any, template: Any) -> None:
+    """Raise ValueError naming the first array of ``raw`` (restored without a target tree, so integer keys
+    come back as strings) that is missing from, extra to, or shaped unlike ``template``'s."""
+    flat, want = ({"/".join(map(str, k)): v for k, v in traverse_util.flatten_dict(t).items()} for t in (raw, template))
     odd = sorted(set(flat) ^ set(want))
     if odd:
         raise ValueError(f"{odd[0]}: {'not in the checkpoint' if odd[0] in want else 'not in the model'}")
     for key, b in want.items():
-        a = flat[key]
+        a = np.asarray(flat[key])
         if a.shape != b.shape or a.dtype != b.dtype:
             raise ValueError(f"{key}: {a.dtype}{list(a.shape)} in the checkpoint, {b.dtype}{list(b.shape)} in the model")
-    return jax.tree_util.tree_map_with_path(lambda p, _: flat[_path(p)], template)
 
 
 class FlaxBackbone:
@@ -120,12 +114,12 @@ class FlaxBackbone:
             # refuse a checkpoint written on another device kind ("Topology mismatch"); read host arrays
             # and check them against the model instead.
             with ocp.StandardCheckpointer() as ckptr:
-                raw = ckptr.restore(os.path.abspath(os.path.join(directory, PARAMS_DIR)))
-            restored = _like(raw, template)
+                restored = ckptr.restore(os.path.abspath(os.path.join(directory, PARAMS_DIR)))
+            _check_like(restored, template)
         except Exception as e:  # orbax raises several types; name the checkpoint either way
             raise ValueError(f"{directory}: cannot restore identity-encoder parameters: {e}") from e
         params = nnx.state(model, nnx.Param)
-        nnx.replace_by_pure_dict(params, restored)
+        nnx.replace_by_pure_dict(params, restored)  # maps the string keys back to the model's integer ones
         nnx.update(model, params)
         return cls(model, meta, directory)
 
