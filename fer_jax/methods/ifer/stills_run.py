@@ -82,7 +82,8 @@ def reconstructions(model, images01: np.ndarray) -> np.ndarray:
 
 
 def evaluate_final(model, config, batches) -> dict[str, float]:
-    """The config's evaluators on one pass of ``batches`` with the trained ``model`` (``test/war``, ...)."""
+    """One pass of ``batches`` through the trainer's ``val`` evaluation (same evaluators and options) with
+    the trained ``model``, reported as ``test/<metric>``."""
     import jax
     from flax import nnx
 
@@ -90,12 +91,10 @@ def evaluate_final(model, config, batches) -> dict[str, float]:
     from fer_jax.methods import get_method
     from fer_jax.parallel import make_mesh, replicated
 
-    method = get_method(config.method)
     graphdef, state = nnx.split(model)
     mesh = make_mesh()
-    arrays = runner.collect(runner.make_eval_fn(method, graphdef), jax.device_put(state, replicated(mesh)),
-                            batches, mesh)
-    report = runner.evaluate_arrays(arrays, config, runner.method_evaluators(method))
+    evals = runner.Evaluations(config, get_method(config.method), graphdef, mesh, iter_fns={"val": lambda: batches})
+    _, report = evals.run("val", jax.device_put(state, replicated(mesh)))
     return runner.scalar_metrics("test", report)
 
 
