@@ -10,7 +10,7 @@ command with ``--inversion-batch``), saves its encoder as a weights directory an
 
 Runs go ``--jobs`` at a time in subprocesses (on one GPU: small memory fractions, one shared persistent
 compilation cache, so seeds after the first reuse the compiled step); no TensorFlow is imported. Every
-finished run is appended to ``OUT/runs.jsonl`` at once; ``OUT/summary.md`` / ``summary.json`` are rewritten
+finished run is appended to ``OUT/runs.jsonl`` at once; ``OUT/summary.md`` / ``summary.json`` are replaced
 after each; ``--summarise`` rebuilds them from stored ``runs.jsonl`` files. ``--deadline`` stops launching
 runs after that many seconds. Concurrent first compiles are slow (15 at once on a 16-core host took over
 240 s each): give ``--run-timeout`` room for them.
@@ -34,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.common import mean_sd  # noqa: E402
+from data_pipelines.atomic import atomic_write, atomic_write_json  # noqa: E402
 
 
 def child_env(out: str) -> dict[str, str]:
@@ -135,11 +136,19 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", {"chosen": best, "rows": rows}
 
 
+def write_summary(out: str, rows: list[dict]) -> str:
+    """``OUT/summary.md`` and ``summary.json`` of ``rows`` (temporary name, then rename); returns the table."""
+    table, summary = summarise(rows)
+    atomic_write(os.path.join(out, "summary.md"), table)
+    atomic_write_json(os.path.join(out, "summary.json"), summary, indent=1)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--summarise", nargs="+", default=None, metavar="RUNS_JSONL",
-                   help="only rebuild OUT/summary.md from stored runs.jsonl files (several: later rows count too)")
+                   help="only rebuild OUT/summary.md and summary.json from stored runs.jsonl files (later rows count too)")
     p.add_argument("--encoder", action="append", default=[], metavar="NAME=PATH",
                    help="an inversion encoder (workdir or weights directory); repeatable")
     p.add_argument("--invert", type=int, default=0, help="first train an inversion encoder for this many steps")
@@ -157,14 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     if a.summarise:
-        rows = [json.loads(line) for path in a.summarise for line in open(path) if line.strip()]
-        table, summary = summarise(rows)
-        with open(os.path.join(a.out, "summary.md"), "w") as f:
-            f.write(table)
-        print(table)
+        print(write_summary(a.out, [json.loads(line) for path in a.summarise for line in open(path) if line.strip()]))
         return 0
     env, t0 = child_env(os.path.abspath(a.out)), time.time()
     encoders = dict(e.split("=", 1) for e in a.encoder)
+    encoder_variants = [v for v in a.variants if v != "scratch"]
 
     def fer_jobs(enc: dict[str, str], variants: list[str]) -> list[dict]:
         jobs = []
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return jobs  # seed-major: the first seed of every setting compiles, the later ones hit the cache
 
     os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
-    pending = fer_jobs(encoders, [v for v in a.variants if v != "scratch"])
+    pending = fer_jobs(encoders, encoder_variants)
     if "scratch" in a.variants:
         pending += fer_jobs({"none": ""}, ["scratch"])
     pending.sort(key=lambda j: j["seed"])
@@ -191,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 except (SystemExit, Exception) as e:  # the grid on the given encoders still runs
                     print(json.dumps({"inversion_error": str(e)}), flush=True)
                     enc = {}
-                pending = sorted(pending + fer_jobs(enc, [v for v in a.variants if v != "scratch"]),
-                                 key=lambda j: j["seed"])
+                pending = sorted(pending + fer_jobs(enc, encoder_variants), key=lambda j: j["seed"])
                 inv = None
             late = a.deadline and time.time() - t0 > a.deadline
             while pending and len(running) < a.jobs - (inv is not None) and not late:
@@ -211,12 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
                 with open(os.path.join(a.out, "runs.jsonl"), "a") as f:
                     f.write(json.dumps(row) + "\n")
-                table, summary = summarise(rows)
-                with open(os.path.join(a.out, "summary.md"), "w") as f:
-                    f.write(table)
-                with open(os.path.join(a.out, "summary.json"), "w") as f:
-                    json.dump(summary, f, indent=1)
-    print(summarise(rows)[0])
+                table = write_summary(a.out, rows)
+    print(table if rows else "no run finished")
     return 0
 
 
