@@ -53,6 +53,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="expressions each training identity shows (default: the demo's)")
     p.add_argument("--train-clips", type=int, default=None,
                    help="clips per shown expression kept for training identities (0 = all; default: the demo's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field of every run, as `fer-jax demo --set` (e.g. mi.refit_memory=512)")
     p.add_argument("--quick", action="store_true", help="the demo's --quick size (smoke test)")
     p.add_argument("--workers", type=int, default=None)
     return p.parse_args(argv)
@@ -66,6 +68,7 @@ def _demo_args(b: argparse.Namespace, seed: int) -> argparse.Namespace:
     epi = b.expressions_per_identity
     argv += [] if epi is None else ["--expressions-per-identity", str(epi)]
     argv += [] if b.train_clips is None else ["--train-clips", str(b.train_clips)]
+    argv += [x for item in b.set for x in ("--set", item)]
     a = demo._parser().parse_args(argv)
     if a.quick:
         demo._quick(a)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from fer_jax.settings import apply_overrides
+
 log = logging.getLogger("fer_jax.demo")
 
 # More test identities than the generator's default 70/15/15: the identity audit's probes need several
@@ -68,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="(default: the config's)")
     p.add_argument("--workers", type=int, default=None, help="processes for rendering and extraction")
     p.add_argument("--quick", action="store_true", help="a tiny smoke-sized demo (tests, first look)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of both runs' config (configs/mi_fer/demo.py), as fer-jax train's "
+                        "--config.KEY=VALUE does, e.g. --set mi.refit_memory=512")
     return p
 
 
@@ -142,6 +147,7 @@ def train_config(args: argparse.Namespace, data_dir: Path, backbone: str, baseli
     from configs.mi_fer import demo as experiment
 
     c = experiment.get_config(config_arg(args, data_dir, backbone, baseline))
+    apply_overrides(c, getattr(args, "set", None) or [])
     c.progress_bar = sys.stderr.isatty()
     return c
 
@@ -223,7 +229,7 @@ def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds
     run_dir = work / run_name
     report.setdefault("train_commands", {})[run_name] = (
         f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
-        f"--workdir={run_dir}")
+        + "".join(f"--config.{item} " for item in getattr(args, "set", None) or []) + f"--workdir={run_dir}")
     with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
         if not st.done:
             from fer_jax.train.trainer import train

@@ -12,6 +12,35 @@ may import nothing from fer_jax, needs it too); this module is fer_jax's name fo
 
 from __future__ import annotations
 
+import ast
+from typing import Any, Iterable
+
 from data_pipelines.settings import ConfigError, build, check_keys, plain, unknown_key_error
 
-__all__ = ["ConfigError", "build", "check_keys", "plain", "unknown_key_error"]
+__all__ = ["ConfigError", "apply_overrides", "build", "check_keys", "plain", "unknown_key_error"]
+
+
+def apply_overrides(config: Any, items: Iterable[str]) -> None:
+    """Set ``KEY=VALUE`` items (dotted keys, Python-literal values; anything else stays a string) on a
+    ConfigDict, as ``fer-jax train --config.KEY=VALUE`` does.
+
+    For the tools that build a config in Python (``stills_run --set``, the demo's bench): a key the
+    config does not hold is a :class:`ConfigError` naming it, not a new field nothing reads.
+    """
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"an override is KEY=VALUE, got {item!r}")
+        *parents, leaf = key.split(".")
+        node, where = config, ""
+        for part in parents:
+            if part not in node:
+                raise unknown_key_error(where, part, sorted(node.keys()))
+            node, where = node[part], f"{where}.{part}" if where else part
+        if leaf not in node:
+            raise unknown_key_error(where, leaf, sorted(node.keys()))
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        node[leaf] = value

@@ -3,6 +3,7 @@ from another run (``init_from``), frozen sub-modules kept out of checkpoints, an
 randomness rule. Each runs the real trainer on the toy method (random data, a few steps)."""
 
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ import pytest
 import toy_config
 from flax import nnx
 
-from fer_jax.settings import ConfigError
+from fer_jax.settings import ConfigError, apply_overrides
 from fer_jax.train import init_from
 from fer_jax.train.frozen import Frozen, freeze
 from fer_jax.train.method import Feature, MethodBase
@@ -57,6 +58,20 @@ def test_a_misspelt_key_stops_the_run_before_anything_is_built(tmp_path, where, 
     assert message in str(e.value)
     assert not os.path.exists(tmp_path / "wd")  # nothing was written
 
+
+
+def test_overrides_set_typed_values_and_name_an_unknown_key():
+    """``apply_overrides`` (``stills_run --set``, ``fer-jax demo --set``) is the Python twin of
+    ``fer-jax train --config.KEY=VALUE``: literals are parsed, other text stays a string, and a key the
+    config lacks is an error naming it (not a new field that nothing reads)."""
+    c = _config()
+    apply_overrides(c, ["total_steps=7", "toy.hidden=5", "input.dataset=random"])
+    assert (c.total_steps, c.toy.hidden, c.input.dataset) == (7, 5, "random")
+    for item, message in (("toy.hiden=5", "unknown config key toy.hiden (did you mean 'hidden'?)"),
+                          ("tyo.hidden=5", "unknown config key tyo"), ("total_steps", "KEY=VALUE")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            apply_overrides(c, [item])
+    assert c.toy.hidden == 5 and "hiden" not in c.toy
 
 # --- init_from: a two-stage run --------------------------------------------------------------------
 

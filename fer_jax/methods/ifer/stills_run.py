@@ -20,7 +20,6 @@ Results: ``<workdir>/stills_run.json`` (the last evaluation and the config).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import time
@@ -116,17 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from data_pipelines.synthface_stills import render_stills
+    from fer_jax.settings import apply_overrides
     from fer_jax.train.array_iterator import ArrayIterator
     from fer_jax.train.trainer import train
 
     c = load_config(args.config)
-    for item in args.set:
-        key, _, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = c
-        for part in parents:
-            node = node[part]
-        node[leaf] = ast.literal_eval(value)
+    apply_overrides(c, args.set)
     size, key = int(c.decoder.size), str(c.ifer.image_key)
     t0 = time.perf_counter()
     if args.stage == "inversion":
