@@ -106,6 +106,17 @@ def run(b: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows, "weights": weights}
 
 
+def seed_noise(rows: list[dict]) -> dict[str, list[float]]:
+    """The margin cut one λ = 0 run "shows" against another seed's λ = 0 run, every ordered pair, per probe.
+
+    Why: no game acted between them, so these values are what training-seed noise alone does to the
+    statistic; a game's cut inside their range is not an effect (issue 17: "larger than seed noise").
+    """
+    base = [r for r in rows if r["mi_weight"] == 0.0]
+    return {key: [margin_cut(b[key], a[key], a["chance"]) for a in base for b in base if a is not b]
+            for key, _ in PROBES}
+
+
 def _row(seed: int, weight: float, res: dict, base: dict | None) -> dict[str, Any]:
     au = res["identity_audit"]
     row = {"seed": seed, "mi_weight": weight, "war": res["war"], "uar": res["uar"], "chance": au["chance"],
@@ -152,6 +163,11 @@ def table(rows: list[dict], weights: list[float]) -> list[str]:
             f"{_mean_sd([r['mlp_acc'] for r in sel])} | {sel[0]['chance']:.3f} | "
             f"{_mean_sd([r['mi_club'] for r in sel])} | {pct('linear_acc_cut') if w else ''} | "
             f"{pct('mlp_acc_cut') if w else ''} | {_mean_sd([r.get('war_delta_points') for r in sel], '+.1f') if w else ''} |")
+    noise = seed_noise(rows)
+    if noise["linear_acc"]:
+        span = {k: f"{100 * min(v):.0f}% … {100 * max(v):+.0f}%" for k, v in noise.items()}
+        lines.append(f"| seed noise: λ = 0 vs λ = 0 of another seed | 0 | | | | | | | {span['linear_acc']} | "
+                     f"{span['mlp_acc']} | |")
     return lines
 
 
@@ -185,7 +201,8 @@ def _write(work: Path, report: dict, rows: list[dict], weights: list[float], sec
     (work / "seeds.json").write_text(json.dumps(out, indent=2, default=float))
     lines = ["# MI-FER over seeds (the demo's setting)", "", *table(rows, weights), "",
              "Probes: mean ± sd over the audit's probe splits (per row) or over seeds (mean rows; sd with "
-             "ddof 1). Margin cut = 1 − (probe − chance)_MI-FER / (probe − chance)_baseline of the same seed.",
+             "ddof 1). Margin cut = 1 − (probe − chance)_MI-FER / (probe − chance)_baseline of the same seed; "
+             "the seed-noise row is the same statistic between two baselines (no game): its range is noise.",
              "", "![WAR vs identity leakage](seeds.png)", ""]
     (work / "seeds.md").write_text("\n".join(lines) + "\n")
     figure(rows, work / "seeds.png")
