@@ -168,3 +168,25 @@ def test_demo_config_launches_the_demo_run_from_the_train_cli(tmp_path, monkeypa
         from configs.mi_fer import demo as experiment
 
         experiment.get_config("stepz=3")
+
+
+def test_demo_set_overrides_both_runs_as_the_train_cli_flags_it_records(tmp_path, monkeypatch):
+    """``fer-jax demo --set KEY=VALUE`` changes both runs' config, and the ``--config.KEY=VALUE`` flag it
+    writes into the recorded train command builds the same config through ``fer-jax train``."""
+    from fer_jax.demo import train_config
+    from fer_jax.settings import ConfigError
+    from fer_jax.train import cli as train_cli
+
+    monkeypatch.chdir(REPO)
+    args = _demo_args(["--set", "mi.refit_memory=64", "--set", "mi.refit_ridge=3.0"])
+    data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
+    for word, baseline in (("", False), ("baseline,", True)):
+        got = train_config(args, data_dir, backbone, baseline)
+        assert (got.mi.refit_memory, got.mi.refit_ridge) == (64, 3.0)
+        fv = train_cli.parse([f"--config=configs/mi_fer/demo.py:{word}data_dir={data_dir},backbone={backbone}",
+                              *(f"--config.{item}" for item in args.set), "--workdir=w"],
+                             "fer-jax train", train_cli._define_flags)
+        got.progress_bar = fv.config.progress_bar
+        assert fv.config.to_dict() == got.to_dict()
+    with pytest.raises(ConfigError, match="mi.refit_memroy"):
+        train_config(_demo_args(["--set", "mi.refit_memroy=64"]), data_dir, backbone)
