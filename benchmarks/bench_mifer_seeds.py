@@ -155,7 +155,9 @@ def table(rows: list[dict], weights: list[float]) -> list[str]:
         if not sel:
             continue
         def pct(k: str, sel: list[dict] = sel) -> str:
-            return _mean_sd([100 * r[k] for r in sel if k in r], ".0f", "%")
+            """mean ± sd of the cut, and in how many seeds the probe fell at all (the paired sign)."""
+            cuts = [r[k] for r in sel if k in r]
+            return f"{_mean_sd([100 * c for c in cuts], '.0f', '%')} ({sum(c > 0 for c in cuts)}/{len(cuts)} lower)"
 
         lines.append(
             f"| **mean ± sd ({len(sel)} seeds)** | {w:g} | {_mean_sd([r['war'] for r in sel])} | "

@@ -25,3 +25,13 @@ def test_seed_noise_compares_baselines_of_different_seeds_only():
     assert table(rows, [0.5])[-1].startswith("| seed noise") and "-100% … +50%" in table(rows, [0.5])[-1]
     assert seed_noise(rows[:1] + rows[2:])["linear_acc"] == []  # one seed: no noise row
     assert not table(rows[:1] + rows[2:], [0.5])[-1].startswith("| seed noise")
+
+
+def test_mean_row_counts_the_seeds_whose_probe_fell():
+    rows = [row(0, 0.0, 0.09, 0.07), row(0, 0.5, 0.07, 0.08), row(1, 0.0, 0.09, 0.07), row(1, 0.5, 0.07, 0.06)]
+    for r in rows[1::2]:
+        base = next(b for b in rows if b["seed"] == r["seed"] and b["mi_weight"] == 0.0)
+        for k in ("linear_acc", "mlp_acc"):
+            r[f"{k}_cut"] = margin_cut(r[k], base[k], r["chance"])
+    mean_row = next(line for line in table(rows, [0.5]) if line.startswith("| **mean") and "| 0.5 |" in line)
+    assert "50% ± 0% (2/2 lower)" in mean_row and "0% ± 71% (1/2 lower)" in mean_row
