@@ -7,7 +7,8 @@ section and raises :class:`ConfigError` naming the full dotted key and the known
 section holds a key the dataclass lacks: ``c.mi.wieght = 0`` stops the run instead of being ignored.
 
 The implementation lives in ``data_pipelines.settings`` (the bottom layer: the input pipeline, which
-may import nothing from fer_jax, needs it too); this module is fer_jax's name for it.
+may import nothing from fer_jax, needs it too); this module is fer_jax's name for it, plus
+:func:`apply_overrides` for the tools that build a config in Python.
 """
 
 from __future__ import annotations
