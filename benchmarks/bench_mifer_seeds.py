@@ -113,8 +113,9 @@ def seed_noise(rows: list[dict]) -> dict[str, list[float]]:
     statistic; a game's cut inside their range is not an effect (issue 17: "larger than seed noise").
     """
     base = [r for r in rows if r["mi_weight"] == 0.0]
-    return {key: [margin_cut(b[key], a[key], a["chance"]) for a in base for b in base if a is not b]
+    cuts = {key: [margin_cut(b[key], a[key], a["chance"]) for a in base for b in base if a is not b]
             for key, _ in PROBES}
+    return {key: [c for c in v if c == c] for key, v in cuts.items()}  # a baseline at chance has no margin: nan
 
 
 def _row(seed: int, weight: float, res: dict, base: dict | None) -> dict[str, Any]:
@@ -166,7 +167,7 @@ def table(rows: list[dict], weights: list[float]) -> list[str]:
             f"{_mean_sd([r['mi_club'] for r in sel])} | {pct('linear_acc_cut') if w else ''} | "
             f"{pct('mlp_acc_cut') if w else ''} | {_mean_sd([r.get('war_delta_points') for r in sel], '+.1f') if w else ''} |")
     noise = seed_noise(rows)
-    if noise["linear_acc"]:
+    if noise["linear_acc"] and noise["mlp_acc"]:
         span = {k: f"{100 * min(v):.0f}% … {100 * max(v):+.0f}%" for k, v in noise.items()}
         lines.append(f"| seed noise: λ = 0 vs λ = 0 of another seed | 0 | | | | | | | {span['linear_acc']} | "
                      f"{span['mlp_acc']} | |")

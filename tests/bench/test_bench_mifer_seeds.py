@@ -35,3 +35,10 @@ def test_mean_row_counts_the_seeds_whose_probe_fell():
             r[f"{k}_cut"] = margin_cut(r[k], base[k], r["chance"])
     mean_row = next(line for line in table(rows, [0.5]) if line.startswith("| **mean") and "| 0.5 |" in line)
     assert "50% ± 0% (2/2 lower)" in mean_row and "0% ± 71% (1/2 lower)" in mean_row
+
+
+def test_seed_noise_leaves_out_a_baseline_without_margin():
+    rows = [row(0, 0.0, 0.09, 0.07), row(1, 0.0, 0.07, 0.06), row(2, 0.0, 0.05, 0.07)]  # seed 2 linear at chance
+    linear = seed_noise(rows)["linear_acc"]
+    assert len(linear) == 4 and all(c == c for c in linear)  # the two pairs measured against seed 2 are dropped
+    assert "-100% … +100%" in table(rows, [])[-1]
