@@ -14,19 +14,20 @@ may import nothing from fer_jax, needs it too); this module is fer_jax's name fo
 from __future__ import annotations
 
 import ast
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from data_pipelines.settings import ConfigError, build, check_keys, plain, unknown_key_error
 
 __all__ = ["ConfigError", "apply_overrides", "build", "check_keys", "plain", "unknown_key_error"]
 
 
-def apply_overrides(config: Any, items: Iterable[str]) -> None:
-    """Set ``KEY=VALUE`` items (dotted keys, Python-literal values; anything else stays a string) on a
-    ConfigDict, as ``fer-jax train --config.KEY=VALUE`` does.
+def apply_overrides(config: Any, items: Iterable[str], parse: Callable[[str], Any] = ast.literal_eval) -> None:
+    """Set ``KEY=VALUE`` items (dotted keys; ``parse`` reads the value, Python literals by default, and text
+    it cannot read stays a string) on a ConfigDict, as ``fer-jax train --config.KEY=VALUE`` does.
 
-    For the tools that build a config in Python (``stills_run --set``, the demo's bench): a key the
-    config does not hold is a :class:`ConfigError` naming it, not a new field nothing reads.
+    For the tools that take overrides of a config built in Python or read from a run (``stills_run --set``,
+    ``fer-jax demo --set``, ``fer-jax eval --override`` with JSON values): a key the config does not hold
+    is a :class:`ConfigError` naming it, not a new field nothing reads.
     """
     for item in items:
         key, sep, text = item.partition("=")
@@ -41,7 +42,7 @@ def apply_overrides(config: Any, items: Iterable[str]) -> None:
         if leaf not in node:
             raise unknown_key_error(where, leaf, sorted(node.keys()))
         try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+            value = parse(text)
+        except (ValueError, SyntaxError):  # json.JSONDecodeError is a ValueError
             value = text
         node[leaf] = value

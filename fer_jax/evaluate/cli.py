@@ -31,23 +31,6 @@ def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
     define_distributed_flags(fv)
 
 
-def _apply_override(config, text: str) -> None:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise ValueError(f"--override {text!r}: expected KEY=VALUE")
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value  # a bare string
-    *parents, leaf = key.split(".")
-    node = config
-    for p in parents:
-        node = node[p]
-    if leaf not in node:
-        raise KeyError(f"--override {text!r}: the config has no field {key!r}")
-    node[leaf] = parsed
-
-
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "--helpfull") for a in argv):
         print(__doc__)
@@ -60,12 +43,12 @@ def main(argv: list[str]) -> int:
     if not fv.workdir:
         print("fer-jax eval: --workdir is required", file=sys.stderr)
         return 2
+    from fer_jax.settings import apply_overrides
     from fer_jax.train.workdir import load_config
 
     try:
         config = load_config(fv.workdir)
-        for text in fv.override:
-            _apply_override(config, text)
+        apply_overrides(config, fv.override, parse=json.loads)
     except (FileNotFoundError, KeyError, ValueError) as e:
         print(f"fer-jax eval: {e}", file=sys.stderr)
         return 2
