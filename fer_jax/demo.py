@@ -142,17 +142,12 @@ def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline
     return ",".join(parts)
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """``--set KEY=VALUE`` items (absent from argument sets built before the flag existed)."""
-    return list(getattr(args, "set", None) or [])
-
-
 def train_config(args: argparse.Namespace, data_dir: Path, backbone: str, baseline: bool = False):
     """``configs/mi_fer/demo.py`` with the demo's flags, as ``fer-jax train --config=...`` builds it."""
     from configs.mi_fer import demo as experiment
 
     c = experiment.get_config(config_arg(args, data_dir, backbone, baseline))
-    apply_overrides(c, _overrides(args))
+    apply_overrides(c, args.set)
     c.progress_bar = sys.stderr.isatty()
     return c
 
@@ -234,7 +229,7 @@ def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds
     run_dir = work / run_name
     report.setdefault("train_commands", {})[run_name] = (
         f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
-        + "".join(f"--config.{item} " for item in _overrides(args)) + f"--workdir={run_dir}")
+        + "".join(f"--config.{item} " for item in args.set) + f"--workdir={run_dir}")
     with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
         if not st.done:
             from fer_jax.train.trainer import train
