@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -115,7 +116,7 @@ def seed_noise(rows: list[dict]) -> dict[str, list[float]]:
     base = [r for r in rows if r["mi_weight"] == 0.0]
     cuts = {key: [margin_cut(b[key], a[key], a["chance"]) for a in base for b in base if a is not b]
             for key, _ in PROBES}
-    return {key: [c for c in v if c == c] for key, v in cuts.items()}  # a baseline at chance has no margin: nan
+    return {key: [c for c in v if not math.isnan(c)] for key, v in cuts.items()}  # a baseline at chance: nan
 
 
 def _row(seed: int, weight: float, res: dict, base: dict | None) -> dict[str, Any]:
