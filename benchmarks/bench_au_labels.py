@@ -59,7 +59,7 @@ def _common(c, args, steps: int, seed: int):
 
 
 def pretrain(args, train: dict, seed: int) -> str:
-    from fer_jax.train.array_iterator import ArrayIterator
+    from fer_jax.core.array_iterator import ArrayIterator
     from fer_jax.train.trainer import train as run
 
     wd = os.path.join(args.out, f"pre_s{seed}")
@@ -75,8 +75,8 @@ def pretrain(args, train: dict, seed: int) -> str:
 
 
 def finetune(args, train: dict, test: dict, seed: int, fraction: float, pre: str | None) -> dict:
+    from fer_jax.core.array_iterator import ArrayIterator
     from fer_jax.methods.au import label_subset
-    from fer_jax.train.array_iterator import ArrayIterator
     from fer_jax.train.trainer import train as run
 
     name = f"{'pre' if pre else 'scratch'}_f{fraction:g}_s{seed}"

@@ -63,7 +63,7 @@ GOP = 12
 
 def sampled_frames(n_frames: int, gop: int, k: int) -> np.ndarray:
     """Frame indices of the K evaluation segments' P-frames (the same ones ``clip_inputs`` picks)."""
-    from fer_jax.inference import segment_positions
+    from fer_jax.serving.predictor import segment_positions
 
     p = np.array([t for t in range(n_frames) if t % gop], np.int64)
     if p.size == 0:
@@ -79,7 +79,7 @@ def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int 
 
     from configs.mi_fer import synthface as mi_cfg
     from configs.rgb_baseline import synthface as rgb_cfg
-    from fer_jax.methods import get_method
+    from fer_jax.core.registry import get_method
 
     fns = {}
     for name, cfg in (("mi_fer", mi_cfg.get_config()), ("rgb_baseline", rgb_cfg.get_config())):
@@ -221,7 +221,7 @@ def reference_speed(args) -> dict:
 
     from data_pipelines.compressed.faces import track_video
     from data_pipelines.faces import FaceSettings
-    from fer_jax.predict import run_rows
+    from fer_jax.commands.predict import run_rows
     from fer_jax.serving.faces import frames_tracks
     from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 
@@ -264,7 +264,7 @@ def _acc_data(synth_dir: str, args) -> dict[str, dict[str, np.ndarray]]:
     from data_pipelines.compressed import extract_file
     from data_pipelines.synthface import generate
     from fer_jax.identity import get_backbone
-    from fer_jax.inference import clip_inputs
+    from fer_jax.serving.predictor import clip_inputs
 
     size = parse_size(args.size)[0]
     if not os.path.exists(os.path.join(synth_dir, "labels.jsonl")):
@@ -328,9 +328,9 @@ def _predict(method, state, key: str, x: np.ndarray, batch: int = 16) -> np.ndar
 
 def accuracy(args) -> dict:
     """Train MI-FER (λ > 0, residual-only) and the RGB baseline on one SynthFace split; test WAR/UAR."""
+    from fer_jax.core.array_iterator import ArrayIterator
+    from fer_jax.core.registry import get_method
     from fer_jax.evaluate.metrics import classification_report
-    from fer_jax.methods import get_method
-    from fer_jax.train.array_iterator import ArrayIterator
     from fer_jax.train.trainer import train
 
     work = args.acc_dir or tempfile.mkdtemp(prefix="bench_acc_")

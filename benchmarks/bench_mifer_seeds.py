@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import common  # noqa: E402
-from fer_jax import demo  # noqa: E402
+from fer_jax.commands import demo  # noqa: E402
 
 PROBES = (("linear_acc", "linear"), ("mlp_acc", "MLP"))
 

@@ -76,7 +76,7 @@ def jax_step(config, frames: np.ndarray, labels: np.ndarray):
     import jax
     from flax import nnx
 
-    from fer_jax.methods import get_method
+    from fer_jax.core.registry import get_method
 
     method = get_method("stt")
     graphdef, state = nnx.split(method.create(config, nnx.Rngs(0)))

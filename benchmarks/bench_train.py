@@ -72,7 +72,7 @@ def jax_step(config, batch: dict):
     import jax
     from flax import nnx
 
-    from fer_jax.methods import get_method
+    from fer_jax.core.registry import get_method
 
     method = get_method("mi_fer")
     graphdef, state = nnx.split(method.create(config, nnx.Rngs(0)))

@@ -12,9 +12,10 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any, Callable
+
+from data_pipelines.atomic import atomic_write_json, json_safe
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -67,17 +68,10 @@ def machine() -> dict[str, Any]:
 
 def write_json(obj: Any, path: str | None) -> None:
     """Print ``obj`` as JSON, or write it to ``path`` atomically (temp name, then rename)."""
-    text = json.dumps(obj, indent=1, default=float)
     if not path:
-        print(text)
+        print(json.dumps(json_safe(obj), indent=1, default=float))
         return
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=1, default=float)
 
 
 def block(x: Any) -> Any:

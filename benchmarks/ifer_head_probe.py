@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     from flax import nnx
 
     from data_pipelines.synthface_stills import render_stills
-    from fer_jax.methods import get_method
+    from fer_jax.core import init_from
+    from fer_jax.core.registry import get_method
     from fer_jax.methods.ifer.model import LinearHead, ModulationHead
     from fer_jax.methods.ifer.stills_run import load_config
-    from fer_jax.train import init_from
 
     c = load_config(f"configs/ifer/synthface_fer.py:tiny,inversion={a.inversion}")
     state = get_method("ifer").create(c, nnx.Rngs(0))

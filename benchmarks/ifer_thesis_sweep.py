@@ -55,7 +55,7 @@ def run(cmd: list[str], log: str, env: dict[str, str], timeout: float) -> int:
 
 def invert(a: argparse.Namespace, env: dict[str, str]) -> str:
     """Train the inversion encoder; returns the weights directory of its encoder."""
-    from fer_jax.train import init_from
+    from fer_jax.core import init_from
 
     workdir = os.path.join(a.out, f"inv{a.invert}")
     spec = (f"configs/ifer/synthface_inversion.py:tiny,decoder={a.decoder},identity={a.identity},"

@@ -51,7 +51,7 @@ def profile(config, batch: dict[str, np.ndarray], out_dir: str, tag: str) -> dic
     import jax.numpy as jnp
     from flax import nnx
 
-    from fer_jax.methods import get_method
+    from fer_jax.core.registry import get_method
     from fer_jax.methods.mi_fer.method import encoder_phase, estimator_phase
 
     method = get_method("mi_fer")

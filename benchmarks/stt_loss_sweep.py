@@ -19,8 +19,8 @@ sys.path[:0] = [os.path.dirname(HERE), os.path.join(os.path.dirname(HERE), "fer_
 from stt_helpers import tiny_config  # noqa: E402
 
 import fer_jax.methods.stt.method as M  # noqa: E402
-from fer_jax.methods import get_method  # noqa: E402
-from fer_jax.train.data import random_arrays  # noqa: E402
+from fer_jax.core.data import random_arrays  # noqa: E402
+from fer_jax.core.registry import get_method  # noqa: E402
 
 raw = M.compactness
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from typing import Any, Callable
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -42,7 +45,21 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Any], Any]) -> N
         write(f)
 
 
+def json_safe(obj: Any) -> Any:
+    """Numpy values -> Python, NaN/inf -> None (JSON has no NaN; e.g. recall of an absent class)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return json_safe(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dump_kwargs: Any) -> None:
-    """``json.dumps(obj, **dump_kwargs)`` written atomically (indent 2 unless given)."""
+    """``json.dumps(json_safe(obj), **dump_kwargs)`` written atomically, strict JSON (indent 2 unless
+    given): the one JSON writer of the project's workdirs, reports and benchmarks."""
     dump_kwargs.setdefault("indent", 2)
-    atomic_write(path, json.dumps(obj, **dump_kwargs) + "\n")
+    atomic_write(path, json.dumps(json_safe(obj), allow_nan=False, **dump_kwargs) + "\n")

@@ -5,7 +5,7 @@ section holds the defaults of its fields. ``build(cls, section, where)`` makes t
 config section and raises :class:`ConfigError` naming the full dotted key (and the closest known one)
 when the section holds a key the dataclass lacks, so ``c.input.segmnets = 8`` stops the run instead of
 being ignored. The generic part lives here, at the bottom, because ``data_pipelines`` may import nothing
-from ``fer_jax``; ``fer_jax.settings`` re-exports it. Imports neither TensorFlow nor fer_jax.
+from ``fer_jax``; ``fer_jax.core.settings`` re-exports it. Imports neither TensorFlow nor fer_jax.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _dataclass_type(cls: type, name: str, ftype: Any) -> type | None:
 
 @dataclasses.dataclass(frozen=True)
 class RandomSettings:
-    """``config.input.random``: sizes of the in-memory ``random`` dataset (``fer_jax/train/data.py``)."""
+    """``config.input.random``: sizes of the in-memory ``random`` dataset (``fer_jax/core/data.py``)."""
 
     num_train: int = 64
     num_val: int = 32

@@ -15,16 +15,16 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("data_pipelines.compressed.cli", "video files -> I-frames, motion vectors, residuals (.npz)"),
     "synthface": ("data_pipelines.synthface.cli", "render the SynthFace procedural face-video dataset"),
-    "build": ("fer_jax.build_cli", "build a TFDS dataset (compressed-domain tensors, optionally decoded frames)"),
-    "train": ("fer_jax.train.cli", "train a model from a config (--config=configs/...)"),
-    "eval": ("fer_jax.evaluate.cli", "evaluate a trained workdir"),
-    "cv": ("fer_jax.cv", "train and evaluate every fold of a k-fold config; cv.md/cv.json tables"),
-    "au": ("fer_jax.methods.au.cli", "per-frame AU intensities of videos -> OpenFace-style CSV + PNG"),
-    "predict": ("fer_jax.predict", "a trained method's predictor on video or image files -> JSON records"),
-    "export": ("fer_jax.export", "export a trained model for serving"),
-    "demo": ("fer_jax.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
+    "build": ("fer_jax.commands.build", "build a TFDS dataset (compressed-domain tensors, optionally decoded frames)"),
+    "train": ("fer_jax.commands.train", "train a model from a config (--config=configs/...)"),
+    "eval": ("fer_jax.commands.eval", "evaluate a trained workdir"),
+    "cv": ("fer_jax.commands.cv", "train and evaluate every fold of a k-fold config; cv.md/cv.json tables"),
+    "au": ("fer_jax.commands.au", "per-frame AU intensities of videos -> OpenFace-style CSV + PNG"),
+    "predict": ("fer_jax.commands.predict", "a trained method's predictor on video or image files -> JSON records"),
+    "export": ("fer_jax.commands.export", "export a trained model for serving"),
+    "demo": ("fer_jax.commands.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
     "convert-stylegan2": ("fer_jax.models.stylegan2.convert", "rosinality StyleGAN2 .pt -> init_from weights dir"),
-    "invert": ("fer_jax.methods.ifer.invert", "an IFER inversion run on face images -> input | reconstruction PNG"),
+    "invert": ("fer_jax.commands.invert", "an IFER inversion run on face images -> input | reconstruction PNG"),
 }
 
 

@@ -1,5 +1,5 @@
 """Child processes on simulated CPU devices: how the tests (and a user without an accelerator) check that a
-run gives the same numbers on 1 and N devices (``fer_jax/parallel.py``)."""
+run gives the same numbers on 1 and N devices (``fer_jax/core/parallel.py``)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 from IPython.display import Image, Markdown, display
 
-from fer_jax import cli, demo
+from fer_jax import cli
+from fer_jax.commands import demo
 
 logging.getLogger("absl").setLevel(logging.ERROR)
 WORK = Path(os.environ.get("QUICKSTART_DIR", "runs/quickstart")).resolve()

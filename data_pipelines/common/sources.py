@@ -6,7 +6,7 @@ compressed-domain extraction, identity embedding, corrupt-input handling) is her
 imports neither TensorFlow nor TFDS, so it can run in spawned worker processes or Beam workers.
 
 The identity embedder (``name``, ``dim``, ``embed(uint8 [N, H, W, 3]) -> float32 [N, dim]``) is passed
-in by the caller (``fer_jax/build_cli.py`` resolves ``--identity-backbone``); data_pipelines knows no
+in by the caller (``fer_jax/commands/build.py`` resolves ``--identity-backbone``); data_pipelines knows no
 model. A worker process gets it once, as the object itself or, when that does not pickle (a compiled
 JAX function), as a picklable zero-argument factory that each worker calls once.
 """

@@ -2,7 +2,7 @@
 
 What a GAN or an inversion encoder trains on when no TFDS build is wanted (tests, CPU benchmarks): the
 same pixels a SynthFace build stores as ``apex_frame`` for those clips, without encoding any video.
-Numpy only (no TensorFlow, no PyAV); served by ``fer_jax.train.array_iterator.ArrayIterator``.
+Numpy only (no TensorFlow, no PyAV); served by ``fer_jax.core.array_iterator.ArrayIterator``.
 """
 
 from __future__ import annotations

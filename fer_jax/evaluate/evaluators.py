@@ -25,8 +25,8 @@ from typing import Any, Callable
 import ml_collections
 import numpy as np
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.evaluate.metrics import classification_report
-from fer_jax.settings import ConfigError
 
 Arrays = dict[str, np.ndarray]
 Evaluator = Callable[..., dict[str, Any]]

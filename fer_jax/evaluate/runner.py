@@ -26,11 +26,11 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from fer_jax.core.data import make_iterator
+from fer_jax.core.parallel import make_mesh, replicated, shard_batch, to_host
+from fer_jax.core.settings import ConfigError, build, check_keys
+from fer_jax.core.workdir import restore
 from fer_jax.evaluate import evaluators as evaluators_lib
-from fer_jax.parallel import make_mesh, replicated, shard_batch, to_host
-from fer_jax.settings import ConfigError, build, check_keys
-from fer_jax.train.data import make_iterator
-from fer_jax.train.workdir import restore
 
 # Batch keys copied through the eval step next to the method's outputs (when the batch has them).
 PASSTHROUGH = ("label", "identity", "mask")

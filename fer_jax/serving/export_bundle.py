@@ -53,7 +53,7 @@ def servable(workdir: str, checkpoint: str = "best") -> tuple[Any, Any, tuple, A
     """(restored, serving spec, (output shape, output names), params, ``fn(*inputs)``) of a workdir, the
     params closed over in ``fn`` (constants of an exported graph); :class:`ExportError` (exit 2) when the
     workdir has no checkpoint or its method cannot be served."""
-    from fer_jax.inference import ServingError, make_serve_fn, output_info, restore, serving_spec
+    from fer_jax.serving.predictor import ServingError, make_serve_fn, output_info, restore, serving_spec
 
     try:
         restored = restore(workdir, checkpoint)
@@ -73,7 +73,7 @@ def servable(workdir: str, checkpoint: str = "best") -> tuple[Any, Any, tuple, A
 def export_bundle(workdir: str, out: str, fmt: str, checkpoint: str = "best",
                   platforms: tuple[str, ...] = ("cpu",)) -> dict[str, Any]:
     """Write the bundle ``out/`` (see the module docstring); returns ``spec.json``'s content."""
-    from fer_jax.inference import make_predict_fn
+    from fer_jax.serving.predictor import make_predict_fn
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
@@ -298,7 +298,7 @@ def _predictor_from_params(config, tensors: dict[str, np.ndarray]) -> Callable:
     """The method's predictor built from ``config`` with its variables replaced by ``tensors``; jitted."""
     from flax import nnx
 
-    from fer_jax.train.workdir import resolve_method
+    from fer_jax.core.registry import resolve_method
 
     method = resolve_method(config.method)
     graphdef, params = nnx.split(method.predictor(method.create(config, nnx.Rngs(int(config.seed)))))

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fer_jax.train.method import Feature, ServingSpec
+from fer_jax.core.method import Feature, ServingSpec
 
 NAME = "minixception"
 MARGIN = 1.25

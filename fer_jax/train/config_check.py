@@ -2,7 +2,7 @@
 
 Every top-level key of a config must belong to someone: a field of :class:`TrainSettings` (read by
 the trainer), ``input`` (the data path's ``InputSettings``), ``evals`` (the evaluators'
-``EvalSettings``), ``init_from`` (``fer_jax.train.init_from``), or a section the method declares in
+``EvalSettings``), ``init_from`` (``fer_jax.core.init_from``), or a section the method declares in
 ``Method.settings``. Each section is built into its dataclass, so a misspelt key anywhere is a
 ``ConfigError`` naming it, raised before a device is touched.
 """
@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from data_pipelines.settings import validate_input
-from fer_jax.settings import build, check_keys, plain
+from fer_jax.core.settings import build, check_keys, plain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +57,8 @@ SECTIONS = ("input", "evals", "init_from")  # top-level sections owned by the da
 
 def validate(config: Any, method: Any) -> TrainSettings:
     """Check every key of ``config`` against its owner (see module docstring); the trainer's settings."""
+    from fer_jax.core import init_from
     from fer_jax.evaluate.runner import eval_settings
-    from fer_jax.train import init_from
 
     method_sections = dict(getattr(method, "settings", {}) or {})
     top = {f.name for f in dataclasses.fields(TrainSettings)} | set(SECTIONS) | set(method_sections)

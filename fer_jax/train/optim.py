@@ -2,7 +2,7 @@
 non-finite guard every method's update goes through.
 
 A method's optimizer section (``config.optim``; MI-FER's estimator has its own, ``config.mi.optim``)
-is built with ``fer_jax.settings.build(OptimSettings, config.optim, "optim")``: the dataclass below
+is built with ``fer_jax.core.settings.build(OptimSettings, config.optim, "optim")``: the dataclass below
 holds the only defaults, and an unknown key (``optim.lr_decay``) is a ``ConfigError``.
 """
 
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from fer_jax.settings import ConfigError
+from fer_jax.core.settings import ConfigError
 
 NAMES = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "step")

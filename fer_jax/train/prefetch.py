@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import jax
 
-from fer_jax.parallel import shard_batch
+from fer_jax.core.parallel import shard_batch
 
 
 class _Failure:

@@ -14,35 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from typing import Any
 
 import jax
 import numpy as np
 
+from data_pipelines.atomic import json_safe
+
 log = logging.getLogger(__name__)
-
-
-def json_safe(obj: Any) -> Any:
-    """Numpy values -> Python, NaN/inf -> None (JSON has no NaN; e.g. recall of an absent class)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (np.generic, np.ndarray)):
-        return json_safe(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def atomic_write_json(path: str, obj: Any) -> None:
-    """Write JSON to a temporary name, then rename: readers never see half a file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(json_safe(obj), f, indent=1, sort_keys=True, allow_nan=False)
-    os.replace(tmp, path)
 
 
 def scalars_only(metrics: dict[str, Any]) -> dict[str, float]:

@@ -36,16 +36,18 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from data_pipelines.atomic import atomic_write_json
 from data_pipelines.settings import validate_input
+from fer_jax.core import init_from
+from fer_jax.core.checkpointing import Checkpoints
+from fer_jax.core.data import make_iterator
+from fer_jax.core.parallel import data_sharding, make_mesh, replicated
+from fer_jax.core.registry import resolve_method
+from fer_jax.core.workdir import save_config
 from fer_jax.evaluate import runner
-from fer_jax.parallel import data_sharding, make_mesh, replicated
-from fer_jax.train import init_from
-from fer_jax.train.checkpointing import Checkpoints
 from fer_jax.train.config_check import validate
-from fer_jax.train.data import make_iterator
 from fer_jax.train.prefetch import DevicePrefetcher
-from fer_jax.train.summaries import Summaries, atomic_write_json
-from fer_jax.train.workdir import resolve_method, save_config
+from fer_jax.train.summaries import Summaries
 
 log = logging.getLogger(__name__)
 

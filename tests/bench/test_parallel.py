@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from data_pipelines.compressed.parallel import Producer, WorkerError, bare_decode, decode_compact
-from fer_jax import predict
-from fer_jax.train.method import Feature, ServingSpec
+from fer_jax.commands import predict
+from fer_jax.core.method import Feature, ServingSpec
 
 
 def _slow_square(x: int) -> int:

@@ -7,8 +7,8 @@ import numpy as np
 from flax import nnx
 
 from configs.rgb_baseline import synthface
-from fer_jax.methods import get_method
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.registry import get_method
 
 METHOD = get_method("rgb_baseline")
 STEP = nnx.jit(METHOD.train_step)

@@ -8,7 +8,7 @@ from skimage import data as skdata
 from benchmarks.bench_inference import sampled_frames
 from data_pipelines.compressed import canonical
 from data_pipelines.compressed.extract import extract_stream
-from fer_jax.inference import clip_inputs
+from fer_jax.serving.predictor import clip_inputs
 
 S, GOP, N = 32, 6, 15  # 3 GOPs, the last one short (3 frames)
 

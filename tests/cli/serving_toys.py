@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
 
 HIDDEN = 8
 

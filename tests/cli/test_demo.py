@@ -8,7 +8,7 @@ import pytest
 
 from data_pipelines.synthface.facs import EXPRESSIONS
 from fer_jax import cli
-from fer_jax.demo import select_coverage
+from fer_jax.commands.demo import select_coverage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
 
 
 def _legacy_train_config(args, data_dir, backbone, mi_weight):
-    """What ``fer_jax.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it, plus
+    """What ``fer_jax.commands.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it, plus
     the one change made since (augmentation off)."""
     from configs.mi_fer import synthface
 
@@ -120,7 +120,7 @@ def _legacy_train_config(args, data_dir, backbone, mi_weight):
 
 
 def _demo_args(argv):
-    from fer_jax import demo
+    from fer_jax.commands import demo
 
     args = demo._parser().parse_args(argv)
     if args.quick:
@@ -138,7 +138,7 @@ LEGACY = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
 def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
     """configs/mi_fer/demo.py reproduces the demo's former Python-built configs (+ augmentation off), for
     both runs."""
-    from fer_jax.demo import train_config
+    from fer_jax.commands.demo import train_config
 
     args = _demo_args(list(argv))
     if tuple(argv) in LEGACY:
@@ -153,8 +153,8 @@ def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
 
 def test_demo_config_launches_the_demo_run_from_the_train_cli(tmp_path, monkeypatch):
     """``fer-jax train --config=configs/mi_fer/demo.py:data_dir=...,backbone=flax:...`` = the demo's run."""
-    from fer_jax.demo import train_config
-    from fer_jax.train import cli as train_cli
+    from fer_jax.commands import train as train_cli
+    from fer_jax.commands.demo import train_config
 
     monkeypatch.chdir(REPO)
     data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
@@ -173,9 +173,9 @@ def test_demo_config_launches_the_demo_run_from_the_train_cli(tmp_path, monkeypa
 def test_demo_set_overrides_both_runs_as_the_train_cli_flags_it_records(tmp_path, monkeypatch):
     """``fer-jax demo --set KEY=VALUE`` changes both runs' config, and the ``--config.KEY=VALUE`` flag it
     writes into the recorded train command builds the same config through ``fer-jax train``."""
-    from fer_jax.demo import train_config
-    from fer_jax.settings import ConfigError
-    from fer_jax.train import cli as train_cli
+    from fer_jax.commands import train as train_cli
+    from fer_jax.commands.demo import train_config
+    from fer_jax.core.settings import ConfigError
 
     monkeypatch.chdir(REPO)
     args = _demo_args(["--set", "mi.refit_memory=64", "--set", "mi.refit_ridge=3.0"])

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from fer_jax import cli
-from fer_jax.inference import make_predict_fn, restore
-from fer_jax.methods import METHODS
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.registry import METHODS
+from fer_jax.core.workdir import save_config
 from fer_jax.serving import export_bundle
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
-from fer_jax.train.workdir import save_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 for d in (HERE, os.path.join(os.path.dirname(HERE), "train")):  # serving_toys, tiny_methods

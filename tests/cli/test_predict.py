@@ -9,7 +9,7 @@ from configs.mi_fer import synthface as synthface_config
 from data_pipelines.synthface import render_clip
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
-from fer_jax.inference import clip_inputs, segment_positions
+from fer_jax.serving.predictor import clip_inputs, segment_positions
 from fer_jax.train.trainer import train
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys
         assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     # the record equals the in-framework predictor on the clip extracted as in training
     from data_pipelines.compressed import extract_file
-    from fer_jax.inference import restore
+    from fer_jax.serving.predictor import restore
 
     clip = extract_file(good, size=16, gop=12)
     r = restore(str(workdir))
@@ -83,8 +83,8 @@ def test_predict_usage_error_without_workdir_config(tmp_path):
 
 
 def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
-    from fer_jax.export import load_exported
-    from fer_jax.inference import make_predict_fn, restore
+    from fer_jax.commands.export import load_exported
+    from fer_jax.serving.predictor import make_predict_fn, restore
 
     out = tmp_path / "model.jaxexport"
     assert cli.main(["export", "--workdir", str(workdir), "--out", str(out)]) == 0

@@ -10,9 +10,9 @@ import pytest
 from data_pipelines.faces import FaceSettings
 from data_pipelines.faces.track import Track, TrackResult
 from data_pipelines.synthface.video_io import encode_video
+from fer_jax.core.method import Feature, ServingSpec
 from fer_jax.serving import faces
 from fer_jax.serving.prepare import frame_runs
-from fer_jax.train.method import Feature, ServingSpec
 
 N, SIDE = 24, 64
 

@@ -16,11 +16,11 @@ from PIL import Image
 
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
-from fer_jax.export import load_exported
-from fer_jax.inference import make_predict_fn, restore, segment_positions
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.commands.export import load_exported
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.workdir import save_config
+from fer_jax.serving.predictor import make_predict_fn, restore, segment_positions
 from fer_jax.train.trainer import train
-from fer_jax.train.workdir import save_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # serving_toys is named by "module:Class" in the configs
@@ -223,5 +223,5 @@ def test_serving_modules_import_without_pyav_pillow_or_tensorflow():
     import subprocess
 
     code = ("import sys\nfor m in ('av', 'PIL', 'tensorflow'): sys.modules[m] = None\n"
-            "import fer_jax.inference, fer_jax.predict, fer_jax.export, fer_jax.serving.prepare")
+            "import fer_jax.serving.predictor, fer_jax.commands.predict, fer_jax.commands.export, fer_jax.serving.prepare")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(HERE)))

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import toy_dataset as toy  # noqa: E402
 
 from data_pipelines.input_pipeline import make_iterator  # noqa: E402
-from fer_jax.parallel import make_mesh, shard_batch, to_host  # noqa: E402
+from fer_jax.core.parallel import make_mesh, shard_batch, to_host  # noqa: E402
 
 
 def rows(batches) -> list:

@@ -5,7 +5,7 @@ import os
 from builder_helpers import FakeBackbone, corrupt, face_frames, write_images
 
 import fer_jax.identity as identity
-from fer_jax.build_cli import main
+from fer_jax.commands.build import main
 
 
 def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkeypatch):

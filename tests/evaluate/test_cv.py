@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from fer_jax import cv
+from fer_jax.commands import cv
 from fer_jax.evaluate import tables
 
 TOY_FOLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "toy_fold_config.py")

@@ -9,9 +9,9 @@ import pytest
 import toy_config
 import toy_regression
 
+from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.evaluate import evaluators as ev
 from fer_jax.evaluate.runner import evaluate_splits
-from fer_jax.train.array_iterator import ArrayIterator
 from fer_jax.train.trainer import train
 
 

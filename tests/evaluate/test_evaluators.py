@@ -8,10 +8,10 @@ import pingouin
 import pytest
 import scipy.stats
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.evaluate import evaluators as ev
 from fer_jax.evaluate.metrics import classification_report
 from fer_jax.evaluate.runner import EvalSettings, eval_settings, scalar_metrics
-from fer_jax.settings import ConfigError
 
 
 def pingouin_icc3(pred, target):

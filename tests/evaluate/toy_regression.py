@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from fer_jax.train.method import Feature, MethodBase
+from fer_jax.core.method import Feature, MethodBase
 
 
 @dataclasses.dataclass(frozen=True)

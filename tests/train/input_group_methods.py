@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from fer_jax.train.method import Feature, MethodBase
+from fer_jax.core.method import Feature, MethodBase
 
 
 class ColourMLP(nnx.Module):

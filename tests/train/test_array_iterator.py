@@ -4,7 +4,7 @@ padded one-pass evaluation and exact resume from get_state()."""
 import numpy as np
 import pytest
 
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.core.array_iterator import ArrayIterator
 
 
 def _arrays(n):

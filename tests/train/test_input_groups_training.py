@@ -12,8 +12,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "data"))  # builder fixtures live in tests/data
 
-from fer_jax.train.data import make_iterator, random_arrays  # noqa: E402
-from fer_jax.train.method import Feature  # noqa: E402
+from fer_jax.core.data import make_iterator, random_arrays  # noqa: E402
+from fer_jax.core.method import Feature  # noqa: E402
 
 
 def config(method: str, data_dir: str, dataset: str, split_val: str, **input_kw) -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ import pytest
 import tiny_methods
 from train_helpers import REPO, env, read_metrics
 
-from fer_jax.methods import METHODS
+from fer_jax.core.registry import METHODS
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 STEPS = 3

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from fer_jax.parallel import make_mesh
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.parallel import make_mesh
 from fer_jax.train.prefetch import DevicePrefetcher
 
 

@@ -13,13 +13,13 @@ import pytest
 import toy_config
 from flax import nnx
 
-from fer_jax.settings import ConfigError, apply_overrides
-from fer_jax.train import init_from
-from fer_jax.train.frozen import Frozen, freeze
-from fer_jax.train.method import Feature, MethodBase
+from fer_jax.core import init_from
+from fer_jax.core.frozen import Frozen, freeze
+from fer_jax.core.method import Feature, MethodBase
+from fer_jax.core.settings import ConfigError, apply_overrides
+from fer_jax.core.workdir import restore
 from fer_jax.train.rng import step_key, step_rngs
 from fer_jax.train.trainer import train
-from fer_jax.train.workdir import restore
 
 
 def _config(**top):

@@ -6,7 +6,7 @@ import os
 import pytest
 from train_helpers import REPO, read_metrics
 
-from fer_jax.train import cli
+from fer_jax.commands import train as cli
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_config.py")
 

@@ -11,8 +11,8 @@ import toy_config
 from flax import nnx
 from train_helpers import read_metrics
 
-from fer_jax.evaluate import cli as eval_cli
-from fer_jax.train.checkpointing import Checkpoints
+from fer_jax.commands import eval as eval_cli
+from fer_jax.core.checkpointing import Checkpoints
 from fer_jax.train.trainer import NonFiniteLossError, train
 
 

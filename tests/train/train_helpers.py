@@ -42,7 +42,7 @@ def final_params(workdir: str, step: int) -> dict[str, np.ndarray]:
     """Parameters of checkpoint ``step`` of a toy run, restored in this (1-device) process."""
     import toy_config
 
-    from fer_jax.train.workdir import arrays, restore
+    from fer_jax.core.workdir import arrays, restore
 
     restored = restore(workdir, "latest", step=step)
     assert restored.config.method == toy_config.get_config().method and restored.step == step

@@ -29,11 +29,11 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from fer_jax.core.method import Feature, MethodBase
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.au.model import ContrastiveNet
 from fer_jax.methods.au.settings import ContrastiveSettings, ModelSettings
-from fer_jax.settings import ConfigError, build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_key
 

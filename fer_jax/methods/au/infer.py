@@ -104,8 +104,8 @@ class AuPredictor:
         import jax
 
         from data_pipelines.faces import FaceSettings
+        from fer_jax.core.workdir import restore
         from fer_jax.methods.au.regressor import predict_frames
-        from fer_jax.train.workdir import restore
 
         r = restore(workdir, checkpoint)
         if r.config.method != "au_intensity":

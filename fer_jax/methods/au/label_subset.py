@@ -105,8 +105,8 @@ def record_from_dataset(config: Any, workdir: str) -> str:
     from data_pipelines.input_pipeline import dataset_dir
     from data_pipelines.settings import validate_input
     from data_pipelines.tf_compat import import_tfds
+    from fer_jax.core.settings import build
     from fer_jax.methods.au.settings import LabelSettings
-    from fer_jax.settings import build
 
     tfds = import_tfds()
     s = validate_input(config.input)

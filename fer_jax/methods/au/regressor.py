@@ -19,7 +19,7 @@ Choices, and why:
   "net/backbone"}}}`` in the config; without it the same model trains from scratch (the baseline).
 * **Serving**: the predictor maps a window of frames to per-frame intensities clipped to [0, 5];
   ``serve`` (generic ``predict``/``export``) gives the window's mean per AU; ``fer-jax au`` gives every
-  frame (``fer_jax/methods/au/cli.py``).
+  frame (``fer_jax/commands/au.py``).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.au import label_subset
 from fer_jax.methods.au.contrastive import window_frames
 from fer_jax.methods.au.label_subset import chosen
 from fer_jax.methods.au.model import AuRegressor
 from fer_jax.methods.au.settings import LabelSettings, ModelSettings, RegressorSettings
-from fer_jax.settings import ConfigError, build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 SETTINGS = {"model": ModelSettings, "labels": LabelSettings, "regressor": RegressorSettings,

@@ -3,7 +3,7 @@
 ``model`` (both stages: the spatio-temporal backbone, and the stage-1 projection width), ``contrastive``
 (stage 1: views, positives, temperature, augmentation), ``labels`` (stage 2: which frames' labels the
 loss may read) and ``regressor`` (stage 2: loss and what trains). ``optim`` is the shared
-``fer_jax.train.optim.OptimSettings``. Built with ``fer_jax.settings.build``: an unknown key or a bad
+``fer_jax.train.optim.OptimSettings``. Built with ``fer_jax.core.settings.build``: an unknown key or a bad
 value is a ``ConfigError`` naming it. The defaults are the CPU-sized SynthFace setting of the method
 README; why each choice was made is in ``contrastive.py`` / ``regressor.py``.
 """
@@ -14,7 +14,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from fer_jax.settings import ConfigError
+from fer_jax.core.settings import ConfigError
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 TEMPORAL = ("gru", "tcn")

@@ -41,17 +41,17 @@ import ml_collections
 import optax
 from flax import nnx
 
+from fer_jax.core import init_from
+from fer_jax.core.frozen import freeze
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.ifer import losses
 from fer_jax.methods.ifer.model import AsitEncoder, Classifier, Embedder, LinearHead, ModulationHead, cosine
 from fer_jax.methods.ifer.settings import DecoderSettings, FerSettings, IferSettings, InversionSettings, ModelSettings
 from fer_jax.methods.stylegan2.method import Ema, as_ema
 from fer_jax.models.lpips import LPIPS
 from fer_jax.models.stylegan2 import Generator, channel_table
-from fer_jax.settings import ConfigError, build
-from fer_jax.train import init_from
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.frozen import freeze
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_key
 
@@ -271,7 +271,7 @@ def fer_step(state: IferState, batch: dict, step: jax.Array) -> dict[str, jax.Ar
 
 
 class Ifer(MethodBase):
-    """The ``ifer`` Method (see ``fer_jax.train.method.Method``). Evaluation: ``classification`` of the
+    """The ``ifer`` Method (see ``fer_jax.core.method.Method``). Evaluation: ``classification`` of the
     FER stage's logits; the inversion configs name the ``reconstruction`` evaluator in ``evals``."""
 
     name = "ifer"

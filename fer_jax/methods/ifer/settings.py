@@ -1,4 +1,4 @@
-"""The ``ifer`` method's config sections; built with ``fer_jax.settings.build`` (an unknown key is a ``ConfigError``).
+"""The ``ifer`` method's config sections; built with ``fer_jax.core.settings.build`` (an unknown key is a ``ConfigError``).
 
 * ``ifer``: which stage this run is (``inversion`` | ``fer``) and the batch key of the images;
 * ``model``: the ASIT encoder (GC ViT preset and overrides, FPN width) and the FER head;
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.methods.stylegan2.settings import ModelSettings as DecoderSettings
 from fer_jax.models.gcvit import PRESETS, GcVitConfig
-from fer_jax.settings import ConfigError
 
 __all__ = ["DecoderSettings", "FerSettings", "IferSettings", "InversionSettings", "ModelSettings"]
 

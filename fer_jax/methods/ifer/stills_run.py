@@ -86,9 +86,9 @@ def evaluate_final(model, config, batches) -> dict[str, float]:
     import jax
     from flax import nnx
 
+    from fer_jax.core.parallel import make_mesh, replicated
+    from fer_jax.core.registry import get_method
     from fer_jax.evaluate import runner
-    from fer_jax.methods import get_method
-    from fer_jax.parallel import make_mesh, replicated
 
     graphdef, state = nnx.split(model)
     mesh = make_mesh()
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from data_pipelines.synthface_stills import render_stills
-    from fer_jax.settings import apply_overrides
-    from fer_jax.train.array_iterator import ArrayIterator
+    from fer_jax.core.array_iterator import ArrayIterator
+    from fer_jax.core.settings import apply_overrides
     from fer_jax.train.trainer import train
 
     c = load_config(args.config)

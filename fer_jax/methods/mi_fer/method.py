@@ -55,6 +55,8 @@ import ml_collections
 import optax
 from flax import nnx
 
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.settings import build
 from fer_jax.methods.mi_fer.club import (
     ClubEstimator,
     club_estimate,
@@ -65,9 +67,7 @@ from fer_jax.methods.mi_fer.club import (
 )
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
 from fer_jax.methods.mi_fer.settings import DTYPES, ApexSettings, MiSettings, ModelSettings
-from fer_jax.settings import build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 SETTINGS = {"model": ModelSettings, "mi": MiSettings, "apex": ApexSettings, "optim": OptimSettings}
@@ -249,7 +249,7 @@ def encoder_phase(state: MiFerState, batch: dict, step: jax.Array) -> dict[str, 
 
 
 class MiFer(MethodBase):
-    """The ``mi_fer`` Method (see ``fer_jax.train.method.Method``)."""
+    """The ``mi_fer`` Method (see ``fer_jax.core.method.Method``)."""
 
     name = "mi_fer"
     settings = SETTINGS

@@ -1,7 +1,7 @@
 """MI-FER's config sections (``model``, ``mi``, ``apex``; ``optim`` is ``fer_jax.train.optim.OptimSettings``)
 as settings dataclasses: the only home of their defaults and of the checks on their values.
 
-Built with ``fer_jax.settings.build(cls, config.<section>, "<section>")``, so an unknown key
+Built with ``fer_jax.core.settings.build(cls, config.<section>, "<section>")``, so an unknown key
 (``c.mi.wieght = 0``) is a ``ConfigError`` naming it. The defaults are the full-size experiment of
 ``configs/mi_fer/common.py:base_config`` (ResNet-18 on residuals + motion vectors, CLUB game with the
 refit penalty, λ = 0.1 from step 1000); a test keeps that config and these defaults equal. Why each
@@ -15,7 +15,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from fer_jax.settings import ConfigError
+from fer_jax.core.settings import ConfigError
 from fer_jax.train.optim import OptimSettings
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}

@@ -34,11 +34,11 @@ import optax
 from flax import nnx
 
 from data_pipelines.settings import validate_input
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.mi_fer.settings import ModelSettings as MiFerModel
 from fer_jax.models import make_resnet
-from fer_jax.settings import ConfigError, build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -110,7 +110,7 @@ def _loss(net: FrameAverageClassifier, batch: dict):
 
 
 class RgbBaseline(MethodBase):
-    """The ``rgb_baseline`` Method (see ``fer_jax.train.method.Method``)."""
+    """The ``rgb_baseline`` Method (see ``fer_jax.core.method.Method``)."""
 
     name = "rgb_baseline"
     settings = SETTINGS

@@ -37,11 +37,11 @@ import optax
 from flax import nnx
 
 from data_pipelines.settings import validate_input
+from fer_jax.core.method import Feature, MethodBase, ServingSpec
+from fer_jax.core.settings import build
 from fer_jax.methods.stt.model import SpatioTemporalTransformer
 from fer_jax.methods.stt.settings import DTYPES, CompactSettings, ModelSettings
-from fer_jax.settings import build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase, ServingSpec
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_rngs
 
@@ -139,7 +139,7 @@ def _loss(net: SpatioTemporalTransformer, centres: jax.Array, seen: jax.Array, b
 
 
 class Stt(MethodBase):
-    """The ``stt`` Method (see ``fer_jax.train.method.Method``)."""
+    """The ``stt`` Method (see ``fer_jax.core.method.Method``)."""
 
     name = "stt"
     settings = SETTINGS

@@ -14,8 +14,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.models.transformer import IMPLEMENTATIONS
-from fer_jax.settings import ConfigError
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

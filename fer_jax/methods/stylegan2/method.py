@@ -33,11 +33,11 @@ import ml_collections
 import optax
 from flax import nnx
 
+from fer_jax.core.method import Feature, MethodBase
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.stylegan2.settings import GanSettings, ModelSettings
 from fer_jax.models.stylegan2 import Discriminator, Generator
-from fer_jax.settings import ConfigError, build
 from fer_jax.train.config_check import TrainSettings
-from fer_jax.train.method import Feature, MethodBase
 from fer_jax.train.optim import guarded_update
 from fer_jax.train.rng import step_key
 
@@ -233,7 +233,7 @@ def samples(g: Generator, seed: int, n: int, truncation: float = 1.0) -> jax.Arr
 
 
 class StyleGAN2(MethodBase):
-    """The ``stylegan2`` Method (see ``fer_jax.train.method.Method``)."""
+    """The ``stylegan2`` Method (see ``fer_jax.core.method.Method``)."""
 
     name = "stylegan2"
     settings = SETTINGS

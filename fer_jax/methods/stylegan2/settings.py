@@ -1,5 +1,5 @@
 """The ``stylegan2`` method's config sections: ``model`` (the networks) and ``gan`` (losses, regularisers,
-optimizers, EMA). Built with ``fer_jax.settings.build``: an unknown key is a ``ConfigError``.
+optimizers, EMA). Built with ``fer_jax.core.settings.build``: an unknown key is a ``ConfigError``.
 
 Defaults are rosinality's ``train.py`` for a 256 px generator (config F widths, R1 γ = 10 every 16
 steps, path length weight 2 every 4 steps on half the batch, style mixing 0.9, Adam(0, 0.99) at lr
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.models.stylegan2.generator import check_size
-from fer_jax.settings import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,9 +29,9 @@ from flax import nnx
 
 from configs.stylegan2.synthface import get_config
 from data_pipelines.synthface_stills import render_stills
+from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.methods.stylegan2.method import StyleGAN2, samples
 from fer_jax.models.lpips import LPIPS
-from fer_jax.train.array_iterator import ArrayIterator
 from fer_jax.train.trainer import train
 
 

@@ -1,5 +1,5 @@
 """Convert a rosinality StyleGAN2 checkpoint (``.pt`` with ``g_ema`` / ``g`` / ``d`` state dicts) into a
-weights directory that ``init_from`` loads (``fer_jax.train.init_from.save_weights``).
+weights directory that ``init_from`` loads (``fer_jax.core.init_from.save_weights``).
 
     fer-jax convert-stylegan2 550000.pt weights/ffhq256
     c.init_from = {"decoder": dict(source="weights/ffhq256", load={"decoder": "g_ema"})}
@@ -24,9 +24,9 @@ import jax
 import numpy as np
 from flax import nnx
 
+from fer_jax.core.init_from import InitFrom, read_source, save_weights
 from fer_jax.models.stylegan2.discriminator import Discriminator
 from fer_jax.models.stylegan2.generator import Generator, channel_table
-from fer_jax.train.init_from import InitFrom, read_source, save_weights
 
 NETS = ("g_ema", "g", "d")
 

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from fer_jax.methods.au import cli
+from fer_jax.commands import au as cli
 
 pytestmark = pytest.mark.slow
 AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")

@@ -10,7 +10,7 @@ from configs.au import (
     synthface_finetune,
     synthface_pretrain,
 )
-from fer_jax.methods import get_method
+from fer_jax.core.registry import get_method
 from fer_jax.train.config_check import validate
 
 

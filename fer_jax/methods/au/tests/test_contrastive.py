@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from fer_jax.core.settings import ConfigError
 from fer_jax.methods.au.contrastive import augment, info_nce, make_views
 from fer_jax.methods.au.model import AuRegressor, ContrastiveNet
 from fer_jax.methods.au.settings import ContrastiveSettings, ModelSettings
-from fer_jax.settings import ConfigError
 
 
 def test_views_same_window_twice_and_a_nearby_one():

@@ -40,7 +40,7 @@ def test_disfa_tree_to_three_fold_per_au_table(tmp_path, monkeypatch):
     from configs.au import disfa_finetune, disfa_pretrain
     from data_pipelines.disfa import Disfa
     from data_pipelines.tf_compat import import_tfds
-    from fer_jax import cv
+    from fer_jax.commands import cv
     from fer_jax.methods.au import label_subset
     from fer_jax.train.trainer import train
 

@@ -38,7 +38,7 @@ def _metrics(workdir: str) -> list[dict]:
 
 
 def _params(workdir: str, step: int) -> dict:
-    from fer_jax.train.workdir import arrays, restore
+    from fer_jax.core.workdir import arrays, restore
 
     restored = restore(workdir, "latest", step=step)
     assert restored.step == step

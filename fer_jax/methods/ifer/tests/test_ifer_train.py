@@ -11,8 +11,8 @@ import pytest
 from flax import nnx
 from ifer_helpers import inversion_config, read_metrics
 
-from fer_jax.train.checkpointing import Checkpoints
-from fer_jax.train.frozen import Frozen
+from fer_jax.core.checkpointing import Checkpoints
+from fer_jax.core.frozen import Frozen
 from fer_jax.train.trainer import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("persistent_compile_cache")]  # the runs compile one step

@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 from mifer_helpers import D, hparams, make_batch, make_config
 
-from fer_jax.methods import get_method
+from fer_jax.core.registry import get_method
 from fer_jax.methods.mi_fer.method import encoder_phase, estimator_phase
 from fer_jax.methods.mi_fer.settings import MiSettings
 

@@ -10,11 +10,11 @@ import pytest
 from flax import nnx
 
 from configs.mi_fer import common
-from fer_jax.methods import get_method
+from fer_jax.core.registry import get_method
+from fer_jax.core.settings import ConfigError, build
 from fer_jax.methods.mi_fer.method import SETTINGS, build_settings
 from fer_jax.methods.mi_fer.settings import ApexSettings, MiSettings, ModelSettings
 from fer_jax.methods.rgb_baseline.method import ModelSettings as RgbModelSettings
-from fer_jax.settings import ConfigError, build
 from fer_jax.train.optim import OptimSettings
 
 METHOD = get_method("mi_fer")

@@ -25,9 +25,9 @@ from flax import nnx
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mifer_helpers import make_config  # noqa: E402
 
+from fer_jax.core.registry import get_method  # noqa: E402
 from fer_jax.evaluate.identity_audit import audit  # noqa: E402
 from fer_jax.evaluate.metrics import classification_report  # noqa: E402
-from fer_jax.methods import get_method  # noqa: E402
 
 S, K, NID, C, D = 32, 2, 16, 7, 32
 pat = np.random.default_rng(0)

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 import fer_jax.identity as identity
-from fer_jax import build_cli, cv
+from fer_jax.commands import build as build_cli
+from fer_jax.commands import cv
 
 pytestmark = pytest.mark.multiprocess
 CLIPS_PER_FOLD, FRAMES, SHORT = 3, 18, 6

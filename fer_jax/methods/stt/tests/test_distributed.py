@@ -20,9 +20,10 @@ def final_state(workdir: str, step: int) -> dict[str, np.ndarray]:
     import jax
     from flax import nnx
 
+    from fer_jax.core.checkpointing import Checkpoints
+    from fer_jax.core.registry import resolve_method
+    from fer_jax.core.workdir import load_config
     from fer_jax.methods.stt.method import Centres
-    from fer_jax.train.checkpointing import Checkpoints
-    from fer_jax.train.workdir import load_config, resolve_method
 
     config = load_config(workdir)
     _, state = nnx.split(resolve_method(config.method).create(config, nnx.Rngs(0)))

@@ -9,14 +9,14 @@ import pytest
 from flax import nnx
 from stt_helpers import tiny_config
 
-from fer_jax.methods import get_method
+from fer_jax.core.data import random_arrays
+from fer_jax.core.registry import get_method
+from fer_jax.core.settings import ConfigError
 from fer_jax.methods.stt.method import compactness, step_centres
 from fer_jax.methods.stt.model import SpatioTemporalTransformer, token_grid
 from fer_jax.methods.stt.settings import CompactSettings
 from fer_jax.models.transformer import FactorisedBlock, attention_implementation
-from fer_jax.settings import ConfigError
 from fer_jax.train.config_check import validate
-from fer_jax.train.data import random_arrays
 
 
 def _attend(x, attn):
@@ -175,8 +175,8 @@ def test_face_word_starts_the_trunk_from_a_face_encoder(tmp_path, baseline):
     """``face=DIR``: the per-frame trunk (STT: stem + layer1..3; baseline: all of it) starts as the face
     encoder's; everything else keeps its fresh initialisation."""
     from configs.stt import dfew
+    from fer_jax.core import init_from
     from fer_jax.identity.flax_backbone import FaceEmbedder, save_params
-    from fer_jax.train import init_from
 
     face = FaceEmbedder("tiny", 16, 32, rngs=nnx.Rngs(7))
     save_params(face, str(tmp_path / "enc" / "params"))

@@ -16,9 +16,9 @@ from PIL import Image
 from stt_helpers import tiny_config
 
 from fer_jax import cli
-from fer_jax.export import load_exported
-from fer_jax.inference import make_predict_fn, restore
-from fer_jax.train.array_iterator import ArrayIterator
+from fer_jax.commands.export import load_exported
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
 
 S, TOL = 32, 1e-5  # exported vs live; JSON records are rounded to 6 decimals, so 2e-6 there
@@ -122,7 +122,7 @@ def test_export_rgb_stt_equals_the_predictor(frames_workdir, tmp_path):
 
 def test_predict_compressed_stt_feeds_the_iframe(tmp_path_factory, video, tmp_path):
     from data_pipelines.compressed import extract_file
-    from fer_jax.inference import clip_inputs
+    from fer_jax.serving.predictor import clip_inputs
 
     rng = np.random.default_rng(1)
     arrays = {"iframe": rng.uniform(size=(8, S, S, 3)).astype(np.float32),

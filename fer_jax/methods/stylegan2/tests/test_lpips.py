@@ -14,8 +14,8 @@ import jax.numpy as jnp  # noqa: E402
 from flax import nnx  # noqa: E402
 from skimage import data, filters, transform  # noqa: E402
 
+from fer_jax.core.frozen import Frozen  # noqa: E402
 from fer_jax.models.lpips import LPIPS, LpipsWeightsError, load_weights, numpy_images  # noqa: E402
-from fer_jax.train.frozen import Frozen  # noqa: E402
 
 
 def _distortions(size=128):

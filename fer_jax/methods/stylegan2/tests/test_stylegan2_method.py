@@ -12,9 +12,9 @@ from flax import nnx
 
 from configs.stylegan2.synthface import get_config
 from data_pipelines.synthface_stills import render_stills
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.settings import ConfigError
 from fer_jax.methods.stylegan2.method import Ema, StyleGAN2, samples
-from fer_jax.settings import ConfigError
-from fer_jax.train.array_iterator import ArrayIterator
 from fer_jax.train.trainer import train
 
 STEPS = 4

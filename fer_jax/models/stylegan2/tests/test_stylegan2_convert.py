@@ -18,10 +18,10 @@ from flax import nnx  # noqa: E402
 
 from benchmarks import torch_stylegan2 as ref  # noqa: E402
 from fer_jax import cli  # noqa: E402
+from fer_jax.core import init_from  # noqa: E402
+from fer_jax.core.init_from import InitFrom, read_source  # noqa: E402
 from fer_jax.models.stylegan2 import Generator, convert  # noqa: E402
 from fer_jax.models.stylegan2.discriminator import Discriminator  # noqa: E402
-from fer_jax.train import init_from  # noqa: E402
-from fer_jax.train.init_from import InitFrom, read_source  # noqa: E402
 
 TOL = 1e-4  # fp32, images of std ~1
 

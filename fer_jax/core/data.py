@@ -2,7 +2,7 @@
 
 ``config.input`` is read through ``data_pipelines.settings.InputSettings`` (defaults there; an unknown
 key is a ``ConfigError``). ``config.input.dataset == "random"`` builds the batch keys of the method's
-``input_spec`` (``Feature`` roles, see ``fer_jax.train.method``) in memory and serves them with
+``input_spec`` (``Feature`` roles, see ``fer_jax.core.method``) in memory and serves them with
 :class:`ArrayIterator`. The arrays are not pure noise: every class has a fixed pattern in each
 ``signal`` key and fixed values in each ``target`` key, every identity a fixed pattern in each
 ``identity_signal`` key and a unit vector in each ``embedding`` key, so a model can fit them and a smoke
@@ -20,8 +20,8 @@ import ml_collections
 import numpy as np
 
 from data_pipelines.settings import InputSettings, validate_input
-from fer_jax.train.array_iterator import ArrayIterator
-from fer_jax.train.method import Feature
+from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.method import Feature
 
 
 def legacy_spec(settings: InputSettings) -> dict[str, Feature]:

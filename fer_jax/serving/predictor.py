@@ -15,9 +15,9 @@ import jax
 import numpy as np
 from flax import nnx
 
+from fer_jax.core.method import ServingSpec
+from fer_jax.core.workdir import Restored, restore  # noqa: F401  (restore: used by predict and export)
 from fer_jax.serving.prepare import P_FRAME, check_spec, clip_inputs, gop_inputs, segment_positions  # noqa: F401
-from fer_jax.train.method import ServingSpec
-from fer_jax.train.workdir import Restored, restore  # noqa: F401  (restore: used by predict and export)
 
 
 class ServingError(RuntimeError):

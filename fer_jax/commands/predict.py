@@ -1,6 +1,6 @@
 """``fer-jax predict INPUT... (--workdir DIR | --model minixception)``: a model on raw files -> JSON (+ CSV, PNGs).
 
-Any method that declares a serving spec (``fer_jax.train.method.ServingSpec``): each file is prepared
+Any method that declares a serving spec (``fer_jax.core.method.ServingSpec``): each file is prepared
 as its input group says (``fer_jax.serving.prepare``: compressed-domain extraction for MI-FER, decoded
 RGB frames for frame models, one image for still-image models), then the predictor runs on the whole
 file and on each part of its timeline (GOPs or frame windows). MI-FER sees only residuals (and motion
@@ -217,7 +217,7 @@ def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool
         return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), True)
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         raise FileNotFoundError("no config.json; is it a training workdir?")
-    from fer_jax.inference import make_predict_fn, output_info, restore, serving_spec
+    from fer_jax.serving.predictor import make_predict_fn, output_info, restore, serving_spec
 
     restored = restore(args.workdir, args.checkpoint)
     spec = serving_spec(restored)
@@ -244,8 +244,8 @@ def main(argv: list[str]) -> int:
     if args.workers < 0:
         print("fer-jax predict: --workers must be >= 0", file=sys.stderr)
         return 2
-    from fer_jax.inference import ServingError
     from fer_jax.models.minixception import WeightsError
+    from fer_jax.serving.predictor import ServingError
     from fer_jax.serving.prepare import InputError
 
     if args.detect_every < 1 or args.max_side < 32:

@@ -30,8 +30,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from fer_jax.settings import ConfigError, build
-from fer_jax.train.frozen import Frozen
+from fer_jax.core.frozen import Frozen
+from fer_jax.core.settings import ConfigError, build
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ def read_source(entry: InitFrom) -> dict:
     """The source's saved state as a nested dict of numpy arrays."""
     source = os.path.abspath(entry.source)
     if os.path.isfile(os.path.join(source, "config.json")):
-        from fer_jax.train.checkpointing import Checkpoints
+        from fer_jax.core.checkpointing import Checkpoints
 
         with open(os.path.join(source, "config.json")) as f:
             best_metric = json.load(f).get("best_metric") or None

@@ -27,7 +27,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from fer_jax.train.cli import define_distributed_flags, parse, start
+from fer_jax.commands.train import define_distributed_flags, parse, start
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def run_fold(config: ml_collections.ConfigDict, fold_dir: str, fold: int, checkp
     import jax
     import numpy as np
 
+    from data_pipelines.atomic import atomic_write_json
     from fer_jax.evaluate import runner, tables
-    from fer_jax.train.summaries import atomic_write_json
     from fer_jax.train.trainer import train
 
     done = os.path.join(fold_dir, "cv_eval.json")

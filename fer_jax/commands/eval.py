@@ -20,7 +20,7 @@ from absl import flags
 
 
 def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
-    from fer_jax.train.cli import define_distributed_flags
+    from fer_jax.commands.train import define_distributed_flags
 
     flags.DEFINE_string("workdir", None, "a training workdir (holds config.json)", flag_values=fv)
     flags.DEFINE_string("split", None, "split to evaluate (default: config.input.split_val)", flag_values=fv)
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "--helpfull") for a in argv):
         print(__doc__)
         return 0
-    from fer_jax.train.cli import parse, start
+    from fer_jax.commands.train import parse, start
 
     fv = parse(argv, "fer-jax eval", _define_flags)
     if fv is None:
@@ -43,8 +43,8 @@ def main(argv: list[str]) -> int:
     if not fv.workdir:
         print("fer-jax eval: --workdir is required", file=sys.stderr)
         return 2
-    from fer_jax.settings import apply_overrides
-    from fer_jax.train.workdir import load_config
+    from fer_jax.core.settings import apply_overrides
+    from fer_jax.core.workdir import load_config
 
     try:
         config = load_config(fv.workdir)
@@ -56,8 +56,8 @@ def main(argv: list[str]) -> int:
         return 2
     import jax
 
+    from data_pipelines.atomic import atomic_write_json, json_safe
     from fer_jax.evaluate.runner import evaluate
-    from fer_jax.train.summaries import atomic_write_json, json_safe
 
     try:
         result = evaluate(config, fv.workdir, fv.split, fv.checkpoint)

@@ -9,7 +9,6 @@ keeps the import graph free of cycles.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -21,23 +20,11 @@ import numpy as np
 from flax import nnx
 
 from data_pipelines.atomic import atomic_write_json
-from fer_jax.train import init_from
-from fer_jax.train.checkpointing import Checkpoints
+from fer_jax.core import init_from
+from fer_jax.core.checkpointing import Checkpoints
+from fer_jax.core.registry import resolve_method
 
 log = logging.getLogger(__name__)
-
-
-def resolve_method(name: str) -> Any:
-    """A registered method name (``fer_jax.methods``) or an import path ``"module:Class"``.
-
-    Import paths let a user (or a test) run a method that is not in the registry.
-    """
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module_name), attr)()
-    from fer_jax.methods import get_method
-
-    return get_method(name)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -8,7 +8,7 @@ states, EMA buffers), which is what makes alternating optimizers inside one jitt
 Besides the step, a method declares (defaults in :class:`MethodBase`):
 
 * ``settings``: the config sections it reads, each with the dataclass that holds their defaults
-  (``fer_jax.settings``); an unknown key in any of them is an error before anything is built.
+  (``fer_jax.core.settings``); an unknown key in any of them is an error before anything is built.
 * ``input_spec(config)``: the batch keys its step and eval step read (:class:`Feature`: shape without
   the batch axis, dtype, role). The ``random`` dataset builds batches from it; the data path is asked
   only for the feature groups named there.

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from data_pipelines.atomic import atomic_write
     from data_pipelines.common.sources import SourceError, read_image, square_resize
-    from fer_jax.inference import restore
+    from fer_jax.serving.predictor import restore
 
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         print(f"fer-jax invert: {args.workdir}: no config.json; is it a training workdir?", file=sys.stderr)

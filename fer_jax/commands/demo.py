@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from fer_jax.settings import apply_overrides
+from data_pipelines.atomic import atomic_write_json
+from fer_jax.core.settings import apply_overrides
 
-log = logging.getLogger("fer_jax.demo")
+log = logging.getLogger("fer_jax.commands.demo")
 
 # More test identities than the generator's default 70/15/15: the identity audit's probes need several
 # unseen identities (24 of 80) to tell "identity is readable" from chance. Training identities keep one
@@ -116,18 +117,6 @@ class Stage:
             self.report.setdefault("seconds", {})[self.name] = round(time.perf_counter() - self.t0, 1)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable))
-    os.replace(tmp, path)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
 def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline: bool) -> str:
@@ -161,8 +150,8 @@ def run(args: argparse.Namespace) -> dict:
         results[run_name] = train_and_evaluate(args, work, run_name, tfds_dir, backbone, baseline, report)
     report["runs"] = results
     report["comparison"] = _compare(results)
-    _write_json(work / "report.json", report)
-    from fer_jax.demo_report import write_markdown
+    atomic_write_json(work / "report.json", report)
+    from fer_jax.commands.demo_report import write_markdown
 
     write_markdown(work, report, RUNS)
     return report
@@ -196,7 +185,7 @@ def prepare_data(args: argparse.Namespace, work: Path, report: dict) -> tuple[Pa
             pool = np.load(synth_dir / "identity_pool.npz")
             metrics = pretrain_identity_encoder(pool["images"], pool["identity"], str(id_dir),
                                                 steps=args.id_steps, seed=args.seed)
-            _write_json(id_dir / "done.json", metrics)
+            atomic_write_json(id_dir / "done.json", metrics)
     report["identity_encoder"] = json.loads((id_dir / "done.json").read_text())
     backbone = f"flax:{id_dir}"
 
@@ -215,7 +204,7 @@ def prepare_data(args: argparse.Namespace, work: Path, report: dict) -> tuple[Pa
                                 backbone_factory=functools.partial(get_backbone, backbone))
             builder.download_and_prepare()
             splits = {k: v.num_examples for k, v in builder.info.splits.items()}
-            _write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits})
+            atomic_write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits})
     report["tfds"] = json.loads((work / "tfds.done.json").read_text())
     return tfds_dir, backbone
 
@@ -236,11 +225,11 @@ def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds
 
             t0 = time.perf_counter()
             out = train(config, str(run_dir))
-            _write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
+            atomic_write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
                                                    "seconds": time.perf_counter() - t0})
     with Stage(report, f"evaluate {run_name}", run_dir / "test_report.json") as st:
         if not st.done:
-            _write_json(run_dir / "test_report.json", evaluate_run(config, run_dir, args.audit_splits))
+            atomic_write_json(run_dir / "test_report.json", evaluate_run(config, run_dir, args.audit_splits))
     if not baseline:
         report["penalty"] = str(config.mi.penalty)
         report["mi_schedule"] = {"start_step": int(config.mi.start_step),

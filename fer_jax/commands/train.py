@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
     except NonFiniteLossError as e:
         print(f"fer-jax train: {e}", file=sys.stderr)
         return 1
-    from fer_jax.train.summaries import json_safe
+    from data_pipelines.atomic import json_safe
 
     print(json.dumps(json_safe({k: v for k, v in result.items() if k != "model"}), sort_keys=True))
     return 0

@@ -6,7 +6,7 @@ Layout under ``workdir``::
     best/<step>/{state,meta}                   the single best checkpoint by ``best_metric``
 
 ``state`` is the NNX state as a pure dict (``nnx.to_pure_dict``), less the variables of frozen
-sub-modules (``fer_jax.train.frozen.Frozen``): those are loaded when the state is built and never
+sub-modules (``fer_jax.core.frozen.Frozen``): those are loaded when the state is built and never
 written; on restore they are taken from the template. Typed PRNG keys (the ``nnx.Rngs``
 streams, i.e. the run's rng state) are stored as their raw ``key_data`` and re-wrapped on restore,
 because a pure array tree is what every orbax version reads back. ``iterator`` is the input
@@ -32,7 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from fer_jax.train.frozen import Frozen
+from fer_jax.core.frozen import Frozen
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ a pretrained StyleGAN2 generator).
 
 Their variables are of type :class:`Frozen`, not ``nnx.Param``: optimizers built ``wrt=nnx.Param`` do
 not see them, ``jax.grad`` over ``nnx.Param`` does not differentiate them, and the checkpoints leave
-them out (``fer_jax.train.checkpointing``): they are loaded when the state is built (from the weights
+them out (``fer_jax.core.checkpointing``): they are loaded when the state is built (from the weights
 a package ships, or by ``init_from``) and never written again, so a run with a 100 MB frozen
 generator saves only what it trains.
 """
