@@ -1,6 +1,11 @@
-"""The layering of docs/ARCHITECTURE.md, checked on the source: no import cycle between the project's
-modules (function-level imports count: a lazy import hides a cycle from Python, not from a reader),
-and ``data_pipelines`` knows no model: it imports nothing from ``fer_jax``."""
+"""The layering of docs/ARCHITECTURE.md, checked on the source (function-level imports count: a lazy
+import hides a cycle from Python, not from a reader):
+
+* no import cycle between modules, nor between packages (``fer_jax.train`` -> ``fer_jax.evaluate`` ->
+  ``fer_jax.train`` is a cycle even when no single module closes it);
+* arrows point down the layers of :data:`LAYERS`: ``core`` imports none of fer_jax; models, serving and
+  evaluate import ``core`` (and models) but never ``train``; only methods and commands import ``train``;
+* ``data_pipelines`` knows no model: it imports nothing from ``fer_jax``."""
 
 import ast
 import os
@@ -86,10 +91,98 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+# Package -> layer. An import must point to a lower layer; within a layer only the methods may import each
+# other (IFER builds on StyleGAN2, the rgb baseline on MI-FER's trunk), and cycles are caught apart.
+LAYERS = {
+    "data_pipelines": 0,
+    "fer_jax": 1, "fer_jax.core": 1, "fer_jax.testing": 1,
+    "configs": 2,
+    "fer_jax.models": 2,
+    "fer_jax.identity": 3,
+    "fer_jax.evaluate": 4, "fer_jax.serving": 4,
+    "fer_jax.train": 5,
+    "fer_jax.methods": 6,
+    "fer_jax.commands": 7,
+    "fer_jax.cli": 8,
+    "benchmarks": 9,
+}
+
+
+def package_of(module: str) -> str:
+    """The package a module belongs to for layering: ``fer_jax.methods.<m>`` per method, ``fer_jax.<part>``
+    for the rest of fer_jax, the top-level name for the other trees."""
+    parts = module.split(".")
+    if parts[0] != "fer_jax" or len(parts) == 1:
+        return parts[0]
+    if parts[1] == "methods" and len(parts) > 2:
+        return ".".join(parts[:3])
+    return ".".join(parts[:2])
+
+
+def layer_of(package: str) -> int:
+    if package.startswith("fer_jax.methods"):
+        return LAYERS["fer_jax.methods"]
+    if package not in LAYERS:
+        raise AssertionError(f"package {package} has no layer in tests/test_house.py LAYERS: give it one")
+    return LAYERS[package]
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        a = package_of(module)
+        out.setdefault(a, set()).update(b for b in map(package_of, deps) if b != a)
+    return out
+
+
+def wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    """Module imports that point up the layers (or sideways outside the methods), as ``a -> b`` lines."""
+    bad = []
+    for module, deps in sorted(graph.items()):
+        a = package_of(module)
+        for dep in sorted(deps):
+            b = package_of(dep)
+            if a == b:
+                continue
+            la, lb = layer_of(a), layer_of(b)
+            sideways_ok = la == lb == LAYERS["fer_jax.methods"]
+            if lb > la or (lb == la and not sideways_ok):
+                bad.append(f"{module} -> {dep}")
+    return bad
+
+
 def test_no_import_cycles():
     graph = _graph()
     assert len(graph) > 50 and "fer_jax.train.trainer" in graph  # the scan saw the project
     assert _cycles(graph) == []
+
+
+def test_no_package_cycles():
+    assert _cycles(package_graph(_graph())) == []
+
+
+def test_imports_point_down_the_layers():
+    graph = _graph()
+    assert wrong_way(graph) == []
+    nothing_imports_train = {package_of(m) for m, deps in graph.items()
+                             if any(package_of(d) == "fer_jax.train" for d in deps)} - {"fer_jax.train"}
+    assert all(p.startswith(("fer_jax.methods.", "fer_jax.commands", "benchmarks")) for p in nothing_imports_train), (
+        nothing_imports_train)
+
+
+def test_package_checks_catch_a_loop_and_an_upward_import():
+    """The checkers themselves, on the loop the project once had (the trainer runs evaluators, the
+    evaluator's runner built iterators with the trainer's data module) and on a model importing the trainer."""
+    graph = {"fer_jax.train.trainer": {"fer_jax.evaluate.runner"}, "fer_jax.evaluate.runner": {"fer_jax.train.data"},
+             "fer_jax.train.data": set()}
+    assert _cycles(graph) == []  # no module-level cycle ...
+    assert _cycles(package_graph(graph)) == [["fer_jax.evaluate", "fer_jax.train"]]  # ... but a package one
+    assert wrong_way(graph) == ["fer_jax.evaluate.runner -> fer_jax.train.data"]
+    for layer in ("fer_jax.models.lpips", "fer_jax.serving.predictor", "fer_jax.evaluate.runner", "fer_jax.core.workdir"):
+        assert wrong_way({layer: {"fer_jax.train.trainer"}}) == [f"{layer} -> fer_jax.train.trainer"]
+    assert wrong_way({"fer_jax.methods.ifer.method": {"fer_jax.methods.stylegan2.method", "fer_jax.train.optim"}}) == []
+    assert wrong_way({"fer_jax.serving.prepare": {"fer_jax.evaluate.metrics"}}) == [
+        "fer_jax.serving.prepare -> fer_jax.evaluate.metrics"]
 
 
 def test_cycle_detection_sees_function_level_imports(tmp_path):
