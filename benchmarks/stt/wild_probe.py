@@ -9,7 +9,7 @@ Reads the train and test splits of a ``--store-frames`` synthface build and prin
   apex frame alone (``apex``) or the mean feature of the 8 frames the baseline sees at evaluation
   (4 segment centres × 2 consecutive frames, ``clip``); train CE per 100 steps and test accuracy.
 
-    python benchmarks/stt_wild_probe.py --data-dir D --probes pixels cnn:apex cnn:clip --steps 600
+    python benchmarks/stt/wild_probe.py --data-dir D --probes pixels cnn:apex cnn:clip --steps 600
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def load(data_dir: str, split: str) -> dict[str, np.ndarray]:
