@@ -9,7 +9,7 @@ seeds. Heads: ``logreg`` (converged logistic regressions on the standardised mea
 with the training codes' statistics; ``modulation_std`` = the modulated conv in standard parametrisation
 (weights N(0, 1/fan_in), no equalised-lr scale: Adam then moves them sqrt(fan_in) faster).
 
-    python benchmarks/ifer_head_probe.py --inversion /work/exp/ifer/encoder_inv300 \
+    python benchmarks/ifer/head_probe.py --inversion /work/exp/ifer/encoder_inv300 \
         --heads linear modulation linear_z modulation_z modulation_std
 """
 
@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def standard_parametrisation(head) -> None:
@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     import optax
     from flax import nnx
 
+    from benchmarks.ifer.stills_run import load_config
     from data_pipelines.synthface_stills import render_stills
     from fer_jax.core import init_from
     from fer_jax.core.registry import get_method
     from fer_jax.methods.ifer.model import LinearHead, ModulationHead
-    from fer_jax.methods.ifer.stills_run import load_config
 
     c = load_config(f"configs/ifer/synthface_fer.py:tiny,inversion={a.inversion}")
     state = get_method("ifer").create(c, nnx.Rngs(0))
