@@ -7,7 +7,9 @@ Reads the train and test splits of a ``--store-frames`` synthface build and prin
 * ``cnn``: the baseline's per-frame trunk (``tiny`` ResNet, width 16) + linear head trained from scratch
   (or from a face encoder's trunk, ``--face DIR``) with AdamW, batch 32, horizontal flips, on either the
   apex frame alone (``apex``) or the mean feature of the 8 frames the baseline sees at evaluation
-  (4 segment centres × 2 consecutive frames, ``clip``); train CE per 100 steps and test accuracy.
+  (4 segment centres × 2 consecutive frames, ``clip``); train CE per 100 steps and test accuracy. It is
+  the ``rgb_baseline`` method (that network) trained by the shared trainer from in-memory arrays; each
+  run keeps a workdir under ``--workdir`` (default: a temporary directory).
 
     python benchmarks/stt/wild_probe.py --data-dir D --probes pixels cnn:apex cnn:clip --steps 600
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -63,51 +66,78 @@ def pixel_probe(tr: dict, te: dict) -> list[dict]:
     return rows
 
 
-def cnn_probe(tr: dict, te: dict, view: str, steps: int, lr: float, face: str | None, seed: int) -> dict:
-    import jax.numpy as jnp
-    import optax
-    from flax import nnx
+class FlipIterator:
+    """An ``ArrayIterator`` whose batches are flipped horizontally as a whole with probability 1/2 (the probe's
+    augmentation). The coin is drawn from (seed, epoch, position), so the iterator's state still says
+    everything: a resumed run sees the same batches."""
 
-    from fer_jax.models.resnet import make_resnet
+    def __init__(self, arrays: dict[str, np.ndarray], batch: int, seed: int):
+        from fer_jax.core.array_iterator import ArrayIterator
 
-    class Net(nnx.Module):
-        def __init__(self, rngs):
-            self.trunk = make_resnet("tiny", 3, 16, "imagenet", rngs=rngs)
-            self.head = nnx.Linear(self.trunk.out_dim, 7, rngs=rngs)
+        self.inner, self.seed = ArrayIterator(arrays, batch, seed=seed), seed
 
-        def __call__(self, x):  # [B, S, S, 3] or [B, T, S, S, 3] (mean feature over T)
-            lead = x.shape[:-3]
-            f = self.trunk(x.reshape((-1,) + x.shape[-3:])).reshape(lead + (-1,))
-            return self.head(f.mean(axis=1) if x.ndim == 5 else f)
+    def get_state(self) -> dict[str, int]:
+        return self.inner.get_state()
 
-    net = Net(nnx.Rngs(seed))
+    def set_state(self, state) -> None:
+        self.inner.set_state(state)
+
+    def __iter__(self) -> "FlipIterator":
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        state = self.inner.get_state()
+        flip = np.random.default_rng([self.seed, state["epoch"], state["position"]]).random() < 0.5
+        batch = next(self.inner)
+        if flip:
+            batch["frames"] = batch["frames"][..., ::-1, :]
+        return batch
+
+
+def cnn_config(size: int, frames: int, steps: int, lr: float, face: str | None, seed: int):
+    """The ``rgb_baseline`` method as the probe's network: the baseline's per-frame trunk (``tiny`` ResNet,
+    width 16) + linear head on the mean feature over ``frames`` (1: the apex frame alone), AdamW at a
+    constant ``lr`` (weight decay 1e-4, global-norm clip 1), batch 32; ``face``: the trunk starts from an
+    identity encoder directory's ``params``."""
+    import ml_collections
+
+    c = ml_collections.ConfigDict()
+    c.method, c.seed, c.num_classes, c.total_steps = "rgb_baseline", seed, 7, steps
+    c.log_every, c.eval_every, c.ckpt_every, c.keep_ckpts = 1, 0, steps, 1
+    c.progress_bar, c.tensorboard = False, False
+    c.model = ml_collections.ConfigDict(dict(encoder="tiny", width=16, stem="imagenet", dtype="float32"))
+    c.optim = ml_collections.ConfigDict(dict(name="adamw", lr=lr, weight_decay=1e-4, schedule="constant",
+                                             warmup_steps=0, grad_clip=1.0))
+    c.input = ml_collections.ConfigDict(dict(dataset="random", batch_size=32, eval_batch_size=64, size=size,
+                                             frames=frames))
     if face:
-        import orbax.checkpoint as ocp
+        c.init_from = ml_collections.ConfigDict({"face": dict(source=os.path.join(face, "params"),
+                                                              load={"net/trunk": "trunk"})})
+    return c
 
-        tree = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(face, "params")))
-        state = nnx.state(net.trunk, nnx.Param)
-        nnx.replace_by_pure_dict(state, tree["trunk"])
-        nnx.update(net.trunk, state)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr, weight_decay=1e-4))
-    opt = nnx.Optimizer(net, tx, wrt=nnx.Param)
 
-    @nnx.jit
-    def step(net, opt, x, y):
-        loss, grads = nnx.value_and_grad(lambda n: optax.softmax_cross_entropy_with_integer_labels(n(x), y).mean())(net)
-        opt.update(net, grads)
-        return loss
+def cnn_probe(tr: dict, te: dict, view: str, steps: int, lr: float, face: str | None, seed: int,
+              workdir: str) -> dict:
+    """The probe's network trained by the shared trainer (``fer_jax.train.trainer.train``) on the ``view``
+    arrays; test accuracy = the trainer's final evaluation on the test split (WAR)."""
+    from fer_jax.core.array_iterator import ArrayIterator
+    from fer_jax.train.trainer import train
 
-    rng, losses, t0 = np.random.default_rng(seed), [], time.perf_counter()
-    x_all, y_all = tr[view], tr["label"]
-    for _ in range(steps):
-        idx = rng.choice(len(y_all), 32, replace=False)
-        x = x_all[idx][..., ::-1, :] if rng.random() < 0.5 else x_all[idx]
-        losses.append(float(step(net, opt, jnp.asarray(x), jnp.asarray(y_all[idx]))))
-    pred = np.concatenate([np.asarray(net(jnp.asarray(te[view][i:i + 64])).argmax(-1))
-                           for i in range(0, len(te["label"]), 64)])
+    def frames(d):  # [N, T, S, S, 3]: the apex frame is a clip of one frame
+        return d[view][:, None] if view == "apex" else d[view]
+
+    train_arrays = {"frames": frames(tr), "label": tr["label"].astype(np.int32)}
+    test_arrays = {"frames": frames(te), "label": te["label"].astype(np.int32)}
+    c = cnn_config(tr[view].shape[-2], train_arrays["frames"].shape[1], steps, lr, face, seed)
+    run_dir = os.path.join(workdir, f"cnn_{view}_seed{seed}" + ("_face" if face else ""))
+    t0 = time.perf_counter()
+    out = train(c, run_dir, train_iter=FlipIterator(train_arrays, int(c.input.batch_size), seed),
+                eval_iter_fn=lambda: ArrayIterator(test_arrays, int(c.input.eval_batch_size), train=False))
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        losses = [r["loss/ce"] for r in map(json.loads, f) if r["split"] == "train"]
     return {"probe": f"cnn:{view}", "face_init": bool(face), "lr": lr, "seed": seed,
             "train_ce_per_100": [round(float(np.mean(losses[i:i + 100])), 3) for i in range(0, steps, 100)],
-            "test_acc": round(float(np.mean(pred == te["label"])), 3), "seconds": round(time.perf_counter() - t0)}
+            "test_acc": round(float(out["val"]["val/war"]), 3), "seconds": round(time.perf_counter() - t0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,18 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--face", default=None, help="identity encoder directory: start the trunk from it")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=None, help="where the cnn runs keep their workdirs (default: a temporary "
+                   "directory, removed at the end)")
     a = p.parse_args(argv)
     tr, te = load(a.data_dir, "train"), load(a.data_dir, "test")
     print(json.dumps({"train_clips": len(tr["label"]), "test_clips": len(te["label"]), "size": tr["apex"].shape[1]}))
-    for probe in a.probes:
-        if probe == "pixels":
-            rows = pixel_probe(tr, te)
-        elif probe in ("cnn:apex", "cnn:clip"):
-            rows = [cnn_probe(tr, te, probe.split(":")[1], a.steps, a.lr, a.face, a.seed)]
-        else:
-            raise SystemExit(f"unknown probe {probe!r}: pixels, cnn:apex or cnn:clip")
-        for row in rows:
-            print(json.dumps(row), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for probe in a.probes:
+            if probe == "pixels":
+                rows = pixel_probe(tr, te)
+            elif probe in ("cnn:apex", "cnn:clip"):
+                rows = [cnn_probe(tr, te, probe.split(":")[1], a.steps, a.lr, a.face, a.seed, a.workdir or tmp)]
+            else:
+                raise SystemExit(f"unknown probe {probe!r}: pixels, cnn:apex or cnn:clip")
+            for row in rows:
+                print(json.dumps(row), flush=True)
     return 0
 
 
