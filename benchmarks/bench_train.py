@@ -1,7 +1,7 @@
 """Train-step throughput of MI-FER: fer-jax (one jitted step, both optimizer phases) vs PyTorch eager and
 PyTorch's strongest setup (``torch.compile`` + bf16 autocast + channels_last + fused AdamW), in one run.
 
-Both sides run the same work per step (see ``benchmarks/torch_mifer.py``): a forward of the residual
+Both sides run the same work per step (see ``benchmarks/mi_fer/torch_reference.py``): a forward of the residual
 encoder for the estimator phase, ``mi.estimator_steps`` (2) CLUB estimator updates, then forward +
 backward of residual ResNet + classifier + CLUB bound and one clipped AdamW update. Same shapes, batch
 and initial hyper-parameters; the batch is resident on the device for both (the input pipeline is
@@ -98,7 +98,7 @@ def torch_step(batch: dict, arch: str, width: int, device: str = "cpu", variant:
     channels_last + fused AdamW); ``compile`` (the same + torch.compile)."""
     import torch
 
-    from benchmarks.torch_mifer import TorchMiFer
+    from benchmarks.mi_fer.torch_reference import TorchMiFer
 
     torch.manual_seed(0)
     model = TorchMiFer(arch, width, **TORCH_VARIANTS[variant]).to(device)

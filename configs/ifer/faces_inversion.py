@@ -2,7 +2,7 @@
 
 The folder is read into memory by the runner, which trains this config from an ``ArrayIterator``:
 
-    python -m fer_jax.methods.ifer.stills_run inversion --folder FACES --workdir /runs/ifer_inv \\
+    python benchmarks/ifer/stills_run.py inversion --folder FACES --workdir /runs/ifer_inv \\
         --config configs/ifer/faces_inversion.py:decoder=/runs/sg,identity=/runs/id_enc
 
 Every image is centre-cropped to a square and resized to ``decoder.size``; a tenth of the files (by sorted

@@ -2,7 +2,7 @@
 
     fer-jax build synthface --size 256 ... ; fer-jax train --config=configs/ifer/synthface_fer.py:inversion=/runs/inv
 
-The README's CPU experiment renders the stills in memory instead (``python -m fer_jax.methods.ifer.stills_run``).
+The README's CPU experiment renders the stills in memory instead (``python benchmarks/ifer/stills_run.py``).
 """
 
 from configs.ifer.common import fer_config

@@ -6,7 +6,7 @@
 ``decoder=`` is a ``stylegan2`` workdir (``configs/stylegan2/synthface.py``) or a ``fer-jax convert-stylegan2``
 directory; ``identity=`` an identity encoder pre-trained on SynthFace's identity pool
 (``fer_jax.identity.pretrain``). The README's CPU run renders the stills in memory instead
-(``python -m fer_jax.methods.ifer.stills_run``).
+(``python benchmarks/ifer/stills_run.py``).
 """
 
 from configs.ifer.common import inversion_config

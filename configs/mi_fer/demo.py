@@ -10,7 +10,7 @@ from this file; once those exist, the same runs launch by hand (the demo's workd
 
 Variants: ``baseline`` (λ = 0), ``quick`` (the smoke size of ``fer-jax demo --quick``), and
 ``seed=``, ``steps=``, ``width=``, ``size=``, ``mi_weight=`` (the demo's flags of the same names), and
-``apex=false`` (the apex-frame constraint off: its ablation, ``benchmarks/bench_mifer_seeds.py --no-apex``).
+``apex=false`` (the apex-frame constraint off: its ablation, ``benchmarks/mi_fer/bench_seeds.py --no-apex``).
 Starts from ``synthface.py:tiny``.
 """
 

@@ -1,6 +1,6 @@
 """STT on SynthFace's ``wild`` regime (DFEW-like pose, light, occlusion, clutter, noise; identity-disjoint
 train/val/test, so test faces are unseen identities). The README's comparison runs use ``:tiny`` at 48 px
-(``--config.input.size=48``) through ``benchmarks/bench_stt_wild.py``.
+(``--config.input.size=48``) through ``benchmarks/stt/bench_wild.py``.
 
 Data (what the README's latest runs used: 300 identities, one clip per expression, 210 train identities)::
 

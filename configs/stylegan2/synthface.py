@@ -10,7 +10,7 @@ variants (``configs/mi_fer/common.py:parse_arg`` syntax):
 
 The data: ``fer-jax build synthface --size 256 ...`` (any power-of-two ``size``); the method reads
 ``apex_frame`` (``gan.image_key``; ``image`` for a still-image build). Without a build, the stills can be
-rendered in memory and trained from an ``ArrayIterator``: ``python -m fer_jax.methods.stylegan2.stills_run``.
+rendered in memory and trained from an ``ArrayIterator``: ``python benchmarks/stylegan2/stills_run.py``.
 """
 
 import ml_collections

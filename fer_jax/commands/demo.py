@@ -124,7 +124,7 @@ def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline
     parts = (["baseline"] if baseline else []) + [
         f"seed={args.seed}", f"steps={args.steps}", f"width={args.width}", f"size={args.size}",
         f"mi_weight={args.mi_weight!r}", f"data_dir={data_dir}", f"backbone={backbone}"]
-    if not getattr(args, "apex", True):  # the apex constraint's ablation (benchmarks/bench_mifer_seeds.py)
+    if not getattr(args, "apex", True):  # the apex constraint's ablation (benchmarks/mi_fer/bench_seeds.py)
         parts.append("apex=false")
     if any("," in str(x) for x in (data_dir, backbone)):
         raise ValueError(f"the demo's paths may not contain ',': {data_dir}, {backbone}")

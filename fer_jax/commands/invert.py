@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
         print(f"fer-jax invert: {args.workdir} is not an IFER inversion run (method {restored.config.method!r})",
               file=sys.stderr)
         return 2
-    from fer_jax.methods.ifer.stills_run import reconstructions
+    from fer_jax.methods.ifer.method import reconstructions
 
     size = int(restored.config.decoder.size)
     images, paths, failed = [], [], 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.bench_mifer_seeds import margin_cut, seed_noise, table
+from benchmarks.mi_fer.bench_seeds import margin_cut, seed_noise, table
 
 
 def row(seed, weight, linear, mlp, chance=0.05, war=0.8):

@@ -1,6 +1,6 @@
 """The thesis sweep's choice: settings are chosen on validation WAR, the test WAR only reported."""
 
-from benchmarks.ifer_thesis_sweep import summarise
+from benchmarks.ifer.thesis_sweep import summarise
 
 
 def row(variant, lr, steps, seed, val, test, rc=0):

@@ -14,7 +14,7 @@ import jax  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from benchmarks.bench_train import make_batch, mifer_config  # noqa: E402
-from benchmarks.torch_mifer import TorchMiFer, param_count  # noqa: E402
+from benchmarks.mi_fer.torch_reference import TorchMiFer, param_count  # noqa: E402
 from fer_jax.core.registry import get_method  # noqa: E402
 from fer_jax.methods.mi_fer.club import club_estimate, estimator_loss  # noqa: E402
 

@@ -38,6 +38,7 @@ import math
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from flax import nnx
 
@@ -182,6 +183,18 @@ def reconstruct(state: IferState, encoder: AsitEncoder, x: jax.Array):
     wplus, structure, feats = encoder(x)
     x_hat, gen = state.decoder.synthesis(wplus, None, structure, return_features=True)
     return x_hat, feats, [gen[f.shape[1]] for f in feats]
+
+
+def reconstructions(model, images01: np.ndarray) -> np.ndarray:
+    """The inversion state's reconstructions of [N, S, S, 3] images in [0, 1], in [0, 1]."""
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def run(state, x):
+        m = nnx.merge(graphdef, state)
+        return (reconstruct(m, m.encoder, x * 2.0 - 1.0)[0] + 1.0) / 2.0
+
+    return np.asarray(run(state, jnp.asarray(images01, jnp.float32)))
 
 
 def encoder_terms(state: IferState, encoder: AsitEncoder, x: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:

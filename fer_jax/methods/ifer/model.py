@@ -1,6 +1,6 @@
 """IFER's networks: the ASIT encoder, the MoCo-like inversion discriminator and the two FER heads.
 
-* :class:`AsitEncoder`: GC ViT (``fer_jax.models.gcvit``) -> a pSp feature pyramid over its first three
+* :class:`AsitEncoder`: GC ViT (``gcvit.py``) -> a pSp feature pyramid over its first three
   levels (p3 = 1×1(c3), p2 = up(p3) + 1×1(c2), p1 = up(p2) + 1×1(c1); ``fpn_dim`` channels each: these are
   also the alignment loss's feature branches) -> one map2style block per W+ code (stride-2 3×3 convs down
   to 1×1, then a linear layer; pSp's ``GradualStyleBlock``): codes [0, 3) from p3, [3, 7) from p2, the
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from fer_jax.models.gcvit import GcVit, GcVitConfig
+from fer_jax.methods.ifer.gcvit import GcVit, GcVitConfig
 from fer_jax.models.stylegan2 import Discriminator, channel_table
 from fer_jax.models.stylegan2.ops import EqualLinear, FusedLeakyReLU, ModulatedConv2d
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from fer_jax.core.settings import ConfigError
+from fer_jax.methods.ifer.gcvit import PRESETS, GcVitConfig
 from fer_jax.methods.stylegan2.settings import ModelSettings as DecoderSettings
-from fer_jax.models.gcvit import PRESETS, GcVitConfig
 
 __all__ = ["DecoderSettings", "FerSettings", "IferSettings", "InversionSettings", "ModelSettings"]
 

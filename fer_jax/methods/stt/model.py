@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from fer_jax.methods.stt.transformer import FactorisedBlock
 from fer_jax.models.resnet import ARCHS, DEFAULT_WIDTH, ResNet
-from fer_jax.models.transformer import FactorisedBlock
 
 TOKEN_STAGES = 3  # ResNet stages kept: layer1..layer3
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from fer_jax.core.settings import ConfigError
-from fer_jax.models.transformer import IMPLEMENTATIONS
+from fer_jax.methods.stt.transformer import IMPLEMENTATIONS
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

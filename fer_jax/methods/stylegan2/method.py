@@ -19,7 +19,7 @@ Choices, and why:
   this formula); the noise strengths are averaged too, the constant noise maps are g's at creation.
 * **Images in [-1, 1]**: the data path serves [0, 1]; ×2 − 1 here, as the generator's output range.
 * Evaluation computes nothing by default (``evaluators = ()``): a GAN's measures (sample grids,
-  nearest-training-image LPIPS) are in ``stills_run.py`` and the README.
+  nearest-training-image LPIPS) are in ``benchmarks/stylegan2/stills_run.py`` and the README.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from ifer_helpers import SIZE, fer_config, inversion_config
 
 from fer_jax.core.settings import ConfigError
 from fer_jax.methods.ifer import losses
+from fer_jax.methods.ifer.gcvit import PRESETS, GcVit, GcVitConfig
 from fer_jax.methods.ifer.method import Ifer, encoder_terms
-from fer_jax.models.gcvit import PRESETS, GcVit, GcVitConfig
 
 
 def test_gcvit_presets_and_window_check():

@@ -15,7 +15,7 @@ from fer_jax.core.settings import ConfigError
 from fer_jax.methods.stt.method import compactness, step_centres
 from fer_jax.methods.stt.model import SpatioTemporalTransformer, token_grid
 from fer_jax.methods.stt.settings import CompactSettings
-from fer_jax.models.transformer import FactorisedBlock, attention_implementation
+from fer_jax.methods.stt.transformer import FactorisedBlock, attention_implementation
 from fer_jax.train.config_check import validate
 
 

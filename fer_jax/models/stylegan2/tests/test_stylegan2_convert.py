@@ -1,9 +1,9 @@
 """Converter parity: a PyTorch StyleGAN2 with random weights in rosinality's key layout
-(``benchmarks/torch_stylegan2.py``) -> ``torch.save`` -> ``fer-jax convert-stylegan2`` -> the Flax
+(``benchmarks/stylegan2/torch_reference.py``) -> ``torch.save`` -> ``fer-jax convert-stylegan2`` -> the Flax
 generator and discriminator give the same outputs for the same W+ and noise (fp32).
 
 Sizes: 64 px and 256 px with reduced widths (``channel_max`` 64 / 32) so a 2-core CPU runs them in
-seconds; the full-width 256 px check is ``benchmarks/bench_stylegan2.py --parity``.
+seconds; the full-width 256 px check is ``benchmarks/stylegan2/bench_parity_speed.py --parity``.
 """
 
 import numpy as np
@@ -16,7 +16,7 @@ import jax.numpy as jnp  # noqa: E402
 import ml_collections  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from benchmarks import torch_stylegan2 as ref  # noqa: E402
+from benchmarks.stylegan2 import torch_reference as ref  # noqa: E402
 from fer_jax import cli  # noqa: E402
 from fer_jax.core import init_from  # noqa: E402
 from fer_jax.core.init_from import InitFrom, read_source  # noqa: E402

@@ -12,9 +12,9 @@ ratios within this run. Precision: parity in strict fp32 (TF32 off on both sides
 framework's GPU default for fp32 convolutions (TF32 allowed on both: XLA's default precision, and
 ``torch.backends.cudnn.allow_tf32`` / ``cuda.matmul.allow_tf32`` set True).
 
-    python benchmarks/bench_stylegan2.py                      # 256 px, batch 8, config F (GPU)
-    python benchmarks/bench_stylegan2.py --size 32 --channel-max 64 --batch 4 --steps 2   # CPU smoke
-    python benchmarks/bench_stylegan2.py --parity-only        # full-width parity check on CPU
+    python benchmarks/stylegan2/bench_parity_speed.py                 # 256 px, batch 8, config F (GPU)
+    python benchmarks/stylegan2/bench_parity_speed.py --size 32 --channel-max 64 --batch 4 --steps 2   # CPU smoke
+    python benchmarks/stylegan2/bench_parity_speed.py --parity-only   # full-width parity check on CPU
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from benchmarks import common  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def build(args):
     import torch
     from flax import nnx
 
-    from benchmarks import torch_stylegan2 as ref
+    from benchmarks.stylegan2 import torch_reference as ref
     from fer_jax.models.stylegan2 import Generator, convert
 
     torch.manual_seed(args.seed)

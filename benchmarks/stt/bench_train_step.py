@@ -1,7 +1,7 @@
 """Train-step throughput of STT: fer-jax (one jitted step) vs a PyTorch reference of the same network,
 eager and ``torch.compile``, at the paper's shapes by default (batch 32 × 16 frames × 112²).
 
-Both sides do the same work per step (``benchmarks/torch_stt.py``): forward of ResNet-18-to-layer3 on
+Both sides do the same work per step (``benchmarks/stt/torch_reference.py``): forward of ResNet-18-to-layer3 on
 every frame, the factorised space-time transformer (width 512, 4 blocks, 8 heads), CE + compact loss with
 EMA centres, backward, one SGD-momentum update; dropout 0.1 on both. Synthetic inputs resident on the
 device; no TensorFlow. ``--dtype bfloat16``: bf16 compute with float32 parameters on every side (JAX:
@@ -13,8 +13,8 @@ analytically (:func:`step_flops`: 2 × multiply-adds of every convolution and ma
 QKᵀ and AV included, forward × 3 for forward + backward); MFU = model FLOPs/s over ``--peak-tflops``.
 The last line printed is one JSON object with everything.
 
-    python benchmarks/bench_stt.py [--batch 32 --frames 16 --size 112 --steps 5 --dtype bfloat16
-                                    --peak-tflops 989] [--no-compile] [--no-torch]
+    python benchmarks/stt/bench_train_step.py [--batch 32 --frames 16 --size 112 --steps 5 --dtype bfloat16
+                                               --peak-tflops 989] [--no-compile] [--no-torch]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from benchmarks import common  # noqa: E402
 
 CLASSES = 7
@@ -94,7 +94,7 @@ def jax_step(config, frames: np.ndarray, labels: np.ndarray):
 def torch_step(frames: np.ndarray, labels: np.ndarray, *, compile: bool, bf16: bool, device: str):
     import torch
 
-    from benchmarks.torch_stt import TorchSttStep
+    from benchmarks.stt.torch_reference import TorchSttStep
 
     torch.manual_seed(0)
     b, t, s = frames.shape[:3]
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = row
     ratios = {f"{jax_key} / {k}": round(results[jax_key]["steps_per_s"] / r["steps_per_s"], 3)
               for k, r in results.items() if k != jax_key}
-    from fer_jax.models.transformer import attention_implementation
+    from fer_jax.methods.stt.transformer import attention_implementation
 
     out_impl = {a: attention_implementation(a, args.dtype, 64)
                 for a in args.attention}

@@ -1,7 +1,7 @@
 """STT vs the frame-averaged ResNet baseline, and the compact loss vs plain CE, on SynthFace-wild over seeds.
 
-    python benchmarks/bench_stt_wild.py --data-dir D --workdir W --seeds 0 1 --steps 1500 --size 48
-    python benchmarks/bench_stt_wild.py ... --runs compressed compressed_ce --compressed-data-dir DC
+    python benchmarks/stt/bench_wild.py --data-dir D --workdir W --seeds 0 1 --steps 1500 --size 48
+    python benchmarks/stt/bench_wild.py ... --runs compressed compressed_ce --compressed-data-dir DC
 
 Every run is ``fer-jax train`` with ``configs/stt/synthface_wild.py`` (``:tiny`` plus the run's word:
 ``stt`` = compact loss, ``ce`` = plain CE, ``baseline`` = ``rgb_baseline``, ``compressed`` /
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

@@ -2,7 +2,7 @@
 
 Written from the architecture (Karras et al. 2020, config F, as rosinality's ``model.py`` lays out its
 modules and parameters), not copied: it is the other side of the converter parity check
-(``fer_jax/models/stylegan2/tests/``) and of the throughput benchmark (``bench_stylegan2.py``).
+(``fer_jax/models/stylegan2/tests/``) and of the throughput benchmark (``benchmarks/stylegan2/bench_parity_speed.py``).
 Modulated convs use per-example weights in one grouped conv (rosinality's fused path), an
 implementation independent of the JAX one (which scales inputs and outputs instead).
 

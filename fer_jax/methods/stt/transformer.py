@@ -1,4 +1,4 @@
-"""Transformer parts shared by the video methods: self-attention through ``jax.nn.dot_product_attention``,
+"""STT's transformer parts: self-attention through ``jax.nn.dot_product_attention``,
 the MLP, and the factorised space-time block STT stacks.
 
 Choices, and why:

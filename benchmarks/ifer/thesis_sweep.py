@@ -1,6 +1,6 @@
 """IFER's thesis over a grid, settings chosen on validation identities (ifer README, "The thesis").
 
-Each run is ``python -m fer_jax.methods.ifer.stills_run fer`` on the README's split (identities 216-255
+Each run is ``python benchmarks/ifer/stills_run.py fer`` on the README's split (identities 216-255
 train, 256-285 test) plus ``--fer-val`` validation identities after the test ones: the trainer evaluates on
 the validation identities, the final model once on the test ones. For every (encoder, variant) the
 (lr, steps) with the best mean validation WAR over seeds is chosen, and its test WAR is reported: the test
@@ -15,7 +15,7 @@ after each; ``--summarise`` rebuilds them from stored ``runs.jsonl`` files. ``--
 runs after that many seconds. Concurrent first compiles are slow (15 at once on a 16-core host took over
 240 s each): give ``--run-timeout`` room for them.
 
-    python benchmarks/ifer_thesis_sweep.py --out OUT --encoder inv300=/work/exp/ifer/encoder_inv300 \
+    python benchmarks/ifer/thesis_sweep.py --out OUT --encoder inv300=/work/exp/ifer/encoder_inv300 \
         --invert 2000 --decoder D --identity I --lrs 1e-4 3e-4 --steps 600 1500 --seeds 0 1 2 --jobs 16
 """
 
@@ -30,7 +30,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from benchmarks.common import mean_sd  # noqa: E402
@@ -60,7 +60,7 @@ def invert(a: argparse.Namespace, env: dict[str, str]) -> str:
     workdir = os.path.join(a.out, f"inv{a.invert}")
     spec = (f"configs/ifer/synthface_inversion.py:tiny,decoder={a.decoder},identity={a.identity},"
             f"steps={a.invert},seed=0")
-    cmd = [sys.executable, "-m", "fer_jax.methods.ifer.stills_run", "inversion", "--workdir", workdir,
+    cmd = [sys.executable, "-m", "benchmarks.ifer.stills_run", "inversion", "--workdir", workdir,
            "--config", spec, "--set", f"input.batch_size={a.inversion_batch}",
            "--set", f"eval_every={max(a.invert // 4, 1)}", "--set", f"ckpt_every={a.invert}",
            "--set", "progress_bar=False", "--set", "tensorboard=False"]
@@ -83,7 +83,7 @@ def job_command(a: argparse.Namespace, job: dict) -> list[str]:
         words.append(f"inversion={job['encoder_path']}")
         if job["variant"] == "linear":
             words.append("linear")
-    return [sys.executable, "-m", "fer_jax.methods.ifer.stills_run", "fer", "--workdir", job["workdir"],
+    return [sys.executable, "-m", "benchmarks.ifer.stills_run", "fer", "--workdir", job["workdir"],
             "--config", "configs/ifer/synthface_fer.py:" + ",".join(words), "--fer-val", str(a.fer_val),
             "--set", f"optim.lr={job['lr']}", "--set", "input.batch_size=16", "--set", "input.eval_batch_size=30",
             "--set", "eval_every=0", "--set", f"ckpt_every={job['steps']}", "--set", "progress_bar=False",

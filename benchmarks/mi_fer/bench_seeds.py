@@ -1,8 +1,8 @@
 """The demo's MI-FER result over training seeds (and optionally λ values): is the effect larger than the noise?
 
-    python benchmarks/bench_mifer_seeds.py --seeds 0 1 2 --workdir runs/bench_mifer
-    python benchmarks/bench_mifer_seeds.py --seeds 0 1 2 --mi-weights 0.1 0.2 --workdir runs/bench_mifer
-    python benchmarks/bench_mifer_seeds.py --quick --seeds 0 1 --workdir /tmp/b   # smoke size
+    python benchmarks/mi_fer/bench_seeds.py --seeds 0 1 2 --workdir runs/bench_mifer
+    python benchmarks/mi_fer/bench_seeds.py --seeds 0 1 2 --mi-weights 0.1 0.2 --workdir runs/bench_mifer
+    python benchmarks/mi_fer/bench_seeds.py --quick --seeds 0 1 --workdir /tmp/b   # smoke size
 
 What a seed controls: the data (render, training-coverage selection, identity encoder, TFDS build) is
 made ONCE with ``--data-seed`` (default 0, the demo's) under ``WORKDIR/data`` (or ``--data``); each ``--seeds`` value
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

@@ -1,14 +1,14 @@
-"""Experiment (not collected by pytest): does the min-min game remove an identity signal from z_exp?
+"""Experiment: does the min-min game remove an identity signal from z_exp?
 
 Toy clips whose residuals carry both a class pattern (0.3) and a stronger identity pattern (0.6)
 plus noise; identity embeddings are per-identity unit vectors. Trains the tiny MI-FER model for
 STEPS steps per variant and reports expression WAR/UAR and the identity audit of held-out features.
 
-    python fer_jax/methods/mi_fer/tests/toy_identity_game.py 600 '[[0.0,2,0.001,"raw"],[1.0,5,0.003,"unit"]]'
+    python benchmarks/mi_fer/toy_identity_game.py 600 '[[0.0,2,0.001,"raw"],[1.0,5,0.003,"unit"]]'
 
 Each variant is [mi.weight, mi.estimator_steps, estimator lr, mi.critic_input(, mi.hidden = 128,
 mi.penalty = "club", {other config overrides})]; the batch size is $TOY_BATCH (default 64). Meant for an
-accelerator (about 20 s per variant on one H100; many minutes on a CPU). Results: ../README.md.
+accelerator (about 20 s per variant on one H100; many minutes on a CPU). Results: fer_jax/methods/mi_fer/README.md.
 """
 
 import json
@@ -22,7 +22,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [REPO, os.path.join(REPO, "fer_jax", "methods", "mi_fer", "tests")]  # the tests' tiny config
 from mifer_helpers import make_config  # noqa: E402
 
 from fer_jax.core.registry import get_method  # noqa: E402

@@ -2,7 +2,7 @@
 trained from few labelled frames? A CPU-sized learning curve (mean ICC(3,1) on unseen identities vs the
 labelled fraction), pretrained vs from scratch, over seeds.
 
-    python benchmarks/bench_au_labels.py --out runs/bench_au --seeds 0 1 --fractions 0.01 0.02 0.05 1.0
+    python benchmarks/au/bench_labels.py --out runs/bench_au --seeds 0 1 --fractions 0.01 0.02 0.05 1.0
 
 Data: SynthFace clips rendered in memory (``data_pipelines.synthface.render_clip``, the renderer the
 TFDS builder uses, without the MPEG-4 round trip), one clip per expression per identity; training
@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 
 from configs.au import synthface_finetune, synthface_pretrain  # noqa: E402

@@ -1,4 +1,4 @@
-"""The MI-FER train step in PyTorch eager mode: the reference that ``bench_train.py`` measures against.
+"""The MI-FER train step in PyTorch eager mode: the reference that ``benchmarks/bench_train.py`` measures against.
 
 A line-for-line counterpart of ``fer_jax.methods.mi_fer`` (residual-only, no apex branch), written the
 way a PyTorch user would: the same GroupNorm ResNet (``fer_jax.models.resnet``: groups

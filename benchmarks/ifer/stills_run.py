@@ -1,10 +1,10 @@
 """Train IFER's stages on images held in memory: SynthFace stills rendered on the fly, or a folder of faces.
 
-    python -m fer_jax.methods.ifer.stills_run inversion --workdir W \
+    python benchmarks/ifer/stills_run.py inversion --workdir W \
         --config configs/ifer/synthface_inversion.py:tiny,decoder=SG,identity=ID
-    python -m fer_jax.methods.ifer.stills_run inversion --workdir W --folder FACES \
+    python benchmarks/ifer/stills_run.py inversion --workdir W --folder FACES \
         --config configs/ifer/faces_inversion.py:decoder=SG,identity=ID
-    python -m fer_jax.methods.ifer.stills_run fer --workdir W --config configs/ifer/synthface_fer.py:tiny,inversion=W_INV
+    python benchmarks/ifer/stills_run.py fer --workdir W --config configs/ifer/synthface_fer.py:tiny,inversion=W_INV
 
 Stills: ``data_pipelines.synthface_stills.render_stills`` at the config's size. Inversion trains on identities
 ``[0, --identities)`` and evaluates reconstruction (MSE, LPIPS) on the next ``--heldout`` identities every
@@ -22,9 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -60,24 +63,6 @@ def grid_png(top: np.ndarray, bottom: np.ndarray, path: str) -> None:
     rows = [np.concatenate(list(np.clip(r, 0, 1)), axis=1) for r in (top, bottom)]
     img = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)
     Image.fromarray(img).resize((img.shape[1] * 4, img.shape[0] * 4), Image.NEAREST).save(path)
-
-
-def reconstructions(model, images01: np.ndarray) -> np.ndarray:
-    """The inversion state's reconstructions of [N, S, S, 3] images in [0, 1], in [0, 1]."""
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
-
-    from fer_jax.methods.ifer.method import reconstruct
-
-    graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def run(state, x):
-        m = nnx.merge(graphdef, state)
-        return (reconstruct(m, m.encoder, x * 2.0 - 1.0)[0] + 1.0) / 2.0
-
-    return np.asarray(run(state, jnp.asarray(images01, jnp.float32)))
 
 
 def evaluate_final(model, config, batches) -> dict[str, float]:
@@ -117,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_pipelines.synthface_stills import render_stills
     from fer_jax.core.array_iterator import ArrayIterator
     from fer_jax.core.settings import apply_overrides
+    from fer_jax.methods.ifer.method import reconstructions
     from fer_jax.train.trainer import train
 
     c = load_config(args.config)

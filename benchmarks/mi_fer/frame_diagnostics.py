@@ -1,9 +1,9 @@
-"""Issue 17's diagnostics (not collected): which residual frames carry expression, and can the demo's
-encoder fit them? Results: ``../README.md``, "Why the encoder underfitted".
+"""Issue 17's diagnostics: which residual frames carry expression, and can the demo's
+encoder fit them? Results: ``fer_jax/methods/mi_fer/README.md``, "Why the encoder underfitted".
 
-    python fer_jax/methods/mi_fer/tests/frame_diagnostics.py dump TFDS_VERSION_DIR OUT_DIR
-    python fer_jax/methods/mi_fer/tests/frame_diagnostics.py probe OUT_DIR
-    python fer_jax/methods/mi_fer/tests/frame_diagnostics.py cnn OUT_DIR '{"slots": [7, 21]}'
+    python benchmarks/mi_fer/frame_diagnostics.py dump TFDS_VERSION_DIR OUT_DIR
+    python benchmarks/mi_fer/frame_diagnostics.py probe OUT_DIR
+    python benchmarks/mi_fer/frame_diagnostics.py cnn OUT_DIR '{"slots": [7, 21]}'
 
 ``dump`` writes the train/test splits of a built SynthFace set (``runs/demo/tfds/synthface/<config>/1.0.0``)
 as ``OUT_DIR/{train,test}.npz``. ``probe``: logistic regression (C = 0.05, standardised) on 2×-pooled
@@ -15,10 +15,13 @@ options ``scale``, ``tf`` (log | clip), ``aug`` (+ ``shift`` cells, ``flip``), `
 """
 
 import json
+import os
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def dump(version_dir: str, out: str) -> None:

@@ -2,7 +2,7 @@
 random batches with the :tiny optimizer (AdamW 1e-3, grad clip 1.0) and the term on from step 0; variants of
 the ratio term replace ``compactness`` for the run. Prints one JSON line per variant.
 
-    python benchmarks/stt_loss_sweep.py ce,ratio_0.5,log_0.5,ratio_0.05 40
+    python benchmarks/stt/loss_sweep.py ce,ratio_0.5,log_0.5,ratio_0.05 40
 """
 import json
 import os
@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), os.path.join(os.path.dirname(HERE), "fer_jax", "methods", "stt", "tests")]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [REPO, os.path.join(REPO, "fer_jax", "methods", "stt", "tests")]
 
 from stt_helpers import tiny_config  # noqa: E402
 

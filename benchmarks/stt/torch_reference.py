@@ -1,4 +1,4 @@
-"""PyTorch reference of fer-jax's STT train step (``fer_jax/methods/stt``), for ``bench_stt.py``.
+"""PyTorch reference of fer-jax's STT train step (``fer_jax/methods/stt``), for ``benchmarks/stt/bench_train_step.py``.
 
 Written from the description, not from fer-jax's code, with the same shapes and FLOPs: a GroupNorm
 ResNet (groups = gcd(min(32, C/4), C), zero-initialised last norm of each block, 7×7/2 stem + 3×3/2

@@ -1,6 +1,6 @@
 """Train the ``tiny`` StyleGAN2 on SynthFace stills rendered in memory, then measure it without FID.
 
-    python -m fer_jax.methods.stylegan2.stills_run --workdir /tmp/sg_tiny --steps 2000 --identities 40
+    python benchmarks/stylegan2/stills_run.py --workdir /tmp/sg_tiny --steps 2000 --identities 40
 
 Data: ``data_pipelines.synthface_stills.render_stills`` (apex frame of a lab clip per identity and
 expression) at ``--size``; identities ``[0, n)`` train, the next ``--heldout`` identities are held out.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import jax
@@ -27,12 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from configs.stylegan2.synthface import get_config
-from data_pipelines.synthface_stills import render_stills
-from fer_jax.core.array_iterator import ArrayIterator
-from fer_jax.methods.stylegan2.method import StyleGAN2, samples
-from fer_jax.models.lpips import LPIPS
-from fer_jax.train.trainer import train
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from configs.stylegan2.synthface import get_config  # noqa: E402
+from data_pipelines.synthface_stills import render_stills  # noqa: E402
+from fer_jax.core.array_iterator import ArrayIterator  # noqa: E402
+from fer_jax.methods.stylegan2.method import StyleGAN2, samples  # noqa: E402
+from fer_jax.models.lpips import LPIPS  # noqa: E402
+from fer_jax.train.trainer import train  # noqa: E402
 
 
 def grid_png(images: np.ndarray, path: str, cols: int = 8) -> None:
