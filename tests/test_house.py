@@ -5,6 +5,7 @@ import hides a cycle from Python, not from a reader):
   ``fer_jax.train`` is a cycle even when no single module closes it);
 * arrows point down the layers of :data:`LAYERS`: ``core`` imports none of fer_jax; models, serving and
   evaluate import ``core`` (and models) but never ``train``; only methods and commands import ``train``;
+* only commands and benchmarks read ``configs`` (a method or the trainer never imports an experiment);
 * ``data_pipelines`` knows no model: it imports nothing from ``fer_jax``."""
 
 import ast
@@ -168,6 +169,9 @@ def test_imports_point_down_the_layers():
                              if any(package_of(d) == "fer_jax.train" for d in deps)} - {"fer_jax.train"}
     assert all(p.startswith(("fer_jax.methods.", "fer_jax.commands", "benchmarks")) for p in nothing_imports_train), (
         nothing_imports_train)
+    # configs state experiments; the library runs them but never reads one itself
+    readers_of_configs = {package_of(m) for m, deps in graph.items() if any(package_of(d) == "configs" for d in deps)}
+    assert readers_of_configs <= {"configs", "fer_jax.commands", "benchmarks"}, readers_of_configs
 
 
 def test_package_checks_catch_a_loop_and_an_upward_import():
