@@ -7,12 +7,12 @@ geometry and sampling, not detection (tests/faces/ covers the tracker).
 import numpy as np
 import pytest
 
+from data_pipelines import sampling
 from data_pipelines.faces import FaceSettings
 from data_pipelines.faces.track import Track, TrackResult
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax.core.method import Feature, ServingSpec
 from fer_jax.serving import faces
-from fer_jax.serving.prepare import frame_runs
 
 N, SIDE = 24, 64
 
@@ -38,7 +38,8 @@ def test_frames_track_reads_runs_of_consecutive_frames(video):
                        {"size": 16, "frames": 8, "frames_per_segment": 2})
     (prepared,) = faces.prepare_faces(video, spec, FaceSettings())
     got = np.rint((prepared.inputs["frames"].mean(axis=(1, 2, 3)) * 255 - 20) / 8).astype(int)
-    np.testing.assert_array_equal(got, frame_runs(N, 4, 2))  # 4 segments x 2 consecutive frames
+    # the data path's evaluation runs: 4 segments x 2 consecutive frames
+    np.testing.assert_array_equal(got, sampling.frame_positions(N, 4, 2, train=False).numpy())
     assert prepared.track["track_id"] == 0
 
 
