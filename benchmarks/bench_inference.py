@@ -212,8 +212,8 @@ def reference_speed(args) -> dict:
 
     from data_pipelines.compressed.faces import track_video
     from data_pipelines.faces import FaceSettings
-    from fer_jax.commands.predict import run_rows
     from fer_jax.serving.faces import frames_tracks
+    from fer_jax.serving.predict import run_rows
     from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 
     spec = importlib.util.find_spec("feat")

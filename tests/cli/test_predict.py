@@ -87,7 +87,7 @@ def test_predict_usage_error_without_workdir_config(tmp_path):
 
 
 def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
-    from fer_jax.commands.export import load_exported
+    from fer_jax.serving.jax_export import load_exported
     from fer_jax.serving.predictor import make_predict_fn, restore
 
     out = tmp_path / "model.jaxexport"

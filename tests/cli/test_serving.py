@@ -17,9 +17,9 @@ from PIL import Image
 from data_pipelines import sampling
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
-from fer_jax.commands.export import load_exported
 from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.core.workdir import save_config
+from fer_jax.serving.jax_export import load_exported
 from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
 
@@ -225,5 +225,6 @@ def test_serving_modules_import_without_pyav_pillow_or_tensorflow():
     import subprocess
 
     code = ("import sys\nfor m in ('av', 'PIL', 'tensorflow'): sys.modules[m] = None\n"
-            "import fer_jax.serving.predictor, fer_jax.commands.predict, fer_jax.commands.export, fer_jax.serving.prepare")
+            "import fer_jax.serving.predictor, fer_jax.commands.predict, fer_jax.commands.export, fer_jax.serving.prepare, "
+            "fer_jax.serving.predict, fer_jax.serving.jax_export")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(HERE)))

@@ -17,8 +17,8 @@ from stt_helpers import tiny_config
 
 from data_pipelines import sampling
 from fer_jax import cli
-from fer_jax.commands.export import load_exported
 from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.serving.jax_export import load_exported
 from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
 
