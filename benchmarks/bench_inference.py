@@ -210,9 +210,9 @@ def reference_speed(args) -> dict:
     """The mini-Xception reference on real clips: min over repeats of track / crop / model time per clip."""
     import importlib.util
 
-    from data_pipelines.compressed.faces import track_video
     from data_pipelines.faces import FaceSettings
-    from fer_jax.serving.faces import frames_tracks
+    from data_pipelines.faces.video import track_video
+    from fer_jax.serving.face_inputs import frames_tracks
     from fer_jax.serving.predict import run_rows
     from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 

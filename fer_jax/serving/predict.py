@@ -1,5 +1,5 @@
 """Predictions on raw files: a serving function (``fer_jax.serving.predictor``, a reference model) over files
-prepared by ``fer_jax.serving.prepare`` (or per face track, ``fer_jax.serving.faces``) -> JSON-able
+prepared by ``fer_jax.serving.prepare`` (or per face track, ``fer_jax.serving.face_inputs``) -> JSON-able
 records. The logic behind ``fer-jax predict`` (``fer_jax.commands.predict`` is its command line).
 
 One loop for every case (:func:`predict_many`): ``workers`` > 1 prepares files (decoding, extraction, face
@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 MAX_ROWS = 64  # rows per model call; a clip's timeline can be long
-# Datasets whose builders crop the tracked face (data_pipelines.common.face_crop.FaceCropBuilder): a
+# Datasets whose builders crop the tracked face (data_pipelines.common.face_crop_builder.FaceCropBuilder): a
 # model trained on one is served per face track by default. A test keeps this list equal to the builders'.
 FACE_DATASETS = ("ckplus", "oulu_casia", "mmi", "dfew", "afew")
 NO_FACE = {"status": "no_face", "reason": "no face found by the face tracker"}
@@ -33,7 +33,7 @@ def prepare_file(path: str, spec, segments: int | None = None, face: Any = None)
         raise InputError(path, "a folder with no video or image files")
     if face is None:
         return [prepare(path, spec, segments)]
-    from fer_jax.serving.faces import prepare_faces
+    from fer_jax.serving.face_inputs import prepare_faces
 
     return prepare_faces(path, spec, face, segments)
 

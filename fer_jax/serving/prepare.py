@@ -46,7 +46,7 @@ class Prepared:
     """One file's inputs: ``inputs`` (one example per key, no batch axis) for the whole file,
     ``windows`` ([W, ...] per key) and ``timeline`` (W dicts with ``start_s``/``end_s``) for its parts,
     ``info`` (counts the record reports: frames, GOPs, fps, image size). With face tracking
-    (``fer_jax.serving.faces.prepare_faces``): ``track`` (what the tracker found for this face) and ``window_ok``
+    (``fer_jax.serving.face_inputs.prepare_faces``): ``track`` (what the tracker found for this face) and ``window_ok``
     (bool [W]; False where the window holds no frame of the face: ``no_face``)."""
 
     inputs: dict[str, np.ndarray]

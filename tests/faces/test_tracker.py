@@ -99,7 +99,7 @@ def test_settings_reject_bad_values():
 
 
 def test_predicts_face_dataset_list_is_the_builders_that_crop_faces():
-    from data_pipelines.common.face_crop import FaceCropBuilder
+    from data_pipelines.common.face_crop_builder import FaceCropBuilder
     from data_pipelines.common.registry import BUILDERS, builder_class
     from fer_jax.serving.predict import FACE_DATASETS
 

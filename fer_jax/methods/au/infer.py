@@ -124,11 +124,8 @@ class AuPredictor:
     # -- faces -------------------------------------------------------------------------------
     def track(self, path: str):
         """The face tracks of ``path`` (``data_pipelines.faces.TrackResult``) and the frame timestamps."""
-        from data_pipelines.faces import FaceDetector
-
         if self._detector is None:
-            s = self.faces
-            self._detector = FaceDetector(s.detector, max_side=s.max_side, upsample=s.upsample)
+            self._detector = self.faces.make_detector()
         tracker = self.faces.tracker(video_fps(path), self._detector)
         times = []
         for i, frame, t in decode(path):
@@ -138,15 +135,14 @@ class AuPredictor:
 
     def crops(self, path: str, tracks) -> dict[int, np.ndarray]:
         """track id -> uint8 [n frames of the track, S, S, 3] face crops (second decoding pass)."""
-        from data_pipelines.faces import crop_square, frame_squares
+        from data_pipelines.faces import face_crop
 
-        squares = {t.track_id: frame_squares(t.boxes, self.faces.margin) for t in tracks}
         out = {t.track_id: np.zeros((len(t.frames), self.size, self.size, 3), np.uint8) for t in tracks}
         for i, frame, _ in decode(path):
             for t in tracks:
                 if t.frames[0] <= i <= t.frames[-1]:
                     k = i - int(t.frames[0])
-                    out[t.track_id][k] = crop_square(frame, tuple(squares[t.track_id][k]), self.size)
+                    out[t.track_id][k] = face_crop(frame, t.boxes[k], self.size, self.faces.margin)
         return out
 
     # -- model -------------------------------------------------------------------------------
