@@ -57,18 +57,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
+from benchmarks.inference_paths import sampled_frames  # noqa: E402,F401  (the frame plan; tests import it here)
 
 GOP = 12
-
-
-def sampled_frames(n_frames: int, gop: int, k: int) -> np.ndarray:
-    """Frame indices of the K evaluation segments' P-frames (the same ones ``clip_inputs`` picks)."""
-    from fer_jax.serving.predictor import segment_positions
-
-    p = np.array([t for t in range(n_frames) if t % gop], np.int64)
-    if p.size == 0:
-        return np.zeros(0, np.int64)
-    return p[segment_positions(p.size, k)]
 
 
 def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int = 7):
@@ -219,10 +210,10 @@ def reference_speed(args) -> dict:
     """The mini-Xception reference on real clips: min over repeats of track / crop / model time per clip."""
     import importlib.util
 
-    from data_pipelines.compressed.faces import track_video
     from data_pipelines.faces import FaceSettings
-    from fer_jax.commands.predict import run_rows
-    from fer_jax.serving.faces import frames_tracks
+    from data_pipelines.faces.video import track_video
+    from fer_jax.serving.face_inputs import frames_tracks
+    from fer_jax.serving.predict import run_rows
     from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 
     spec = importlib.util.find_spec("feat")

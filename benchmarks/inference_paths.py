@@ -30,14 +30,14 @@ GOP = 12
 
 def sampled_frames(n_frames: int, gop: int, k: int) -> np.ndarray:
     """Frame indices of the K evaluation segments' P-frames (the same ones ``clip_inputs`` picks): the
-    centres of K equal segments of the clip's P-frames (``segment_positions``, inlined: no fer_jax import
-    in worker processes)."""
+    centres of K equal segments of the clip's P-frames (``data_pipelines.sampling.segment_centres``: numpy
+    only, so worker processes import neither fer_jax nor TensorFlow)."""
+    from data_pipelines.sampling import segment_centres
+
     p = np.array([t for t in range(n_frames) if t % gop], np.int64)
     if p.size == 0:
         return np.zeros(0, np.int64)
-    start = np.floor(np.arange(k) * p.size / k).astype(np.int64)
-    stop = np.floor(np.arange(1, k + 1) * p.size / k).astype(np.int64)
-    return p[np.minimum(start + np.maximum(stop - start, 1) // 2, p.size - 1)]
+    return p[segment_centres(p.size, k)]
 
 
 def frame_count(data: bytes) -> int:

@@ -14,8 +14,8 @@ exactly those (plus ``mask``), reading only the groups they belong to:
 | ``label`` / ``identity`` / ``identity_embedding`` | the key itself | any build |
 
 A key no group provides, or a group the build cannot provide, is a :class:`MissingFeatureError` naming
-the dataset, the key and what to do. Without a spec the pipeline serves the legacy compressed (or
-still-image) contract unchanged (:func:`legacy_keys`). TF-free: ``fer_jax`` may import it.
+the dataset, the key and what to do. Without a spec the pipeline serves the default compressed (or
+still-image) contract unchanged (:func:`default_keys`). TF-free: ``fer_jax`` may import it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class MissingFeatureError(ValueError):
         super().__init__(f"dataset {dataset!r} cannot provide batch key {key!r}: {reason}")
 
 
-def legacy_keys(is_video: bool, has_au: bool) -> tuple[str, ...]:
+def default_keys(is_video: bool, has_au: bool) -> tuple[str, ...]:
     """The contract served when no spec is given (ARCHITECTURE §3, unchanged)."""
     if not is_video:
         return ("label", "identity", "identity_embedding", "image", "mask")

@@ -15,7 +15,7 @@ so each example is seen exactly once and all processes run the same number of st
 What a batch holds: given a ``spec`` (``method.input_spec(config)``: key -> anything, only the keys are
 read), exactly those keys plus ``mask``, reading only their feature groups (``data_pipelines.groups``);
 a key the build cannot provide is a ``MissingFeatureError`` naming the dataset and the key. Without a
-spec, the legacy compressed (or still-image) contract of ARCHITECTURE §3, bit for bit as before.
+spec, the default compressed (or still-image) contract of ARCHITECTURE §3, bit for bit as before.
 Settings come from ``config.input`` through :class:`~data_pipelines.settings.InputSettings`.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from data_pipelines import augment as augment_lib
 from data_pipelines import groups as groups_lib
 from data_pipelines import sampling
-from data_pipelines.common.builder import backbone_tag, config_name, legacy_backbone_tag
+from data_pipelines.common.builder import backbone_tag, config_name, path_backbone_tag
 from data_pipelines.common.folds import resolve_split
 from data_pipelines.settings import InputSettings, validate_input
 from data_pipelines.tf_compat import import_tf, import_tfds
@@ -59,7 +59,7 @@ def dataset_dir(settings: InputSettings | Mapping[str, Any], need_frames: bool =
         candidates, wanted = [os.path.join(root, s.builder_config)], s.builder_config
     else:
         kind = "image" if name in IMAGE_DATASETS else "video"
-        tags = [legacy_backbone_tag(s.identity_backbone)]
+        tags = [path_backbone_tag(s.identity_backbone)]
         try:
             tags.insert(0, backbone_tag(s.identity_backbone))
         except FileNotFoundError:
@@ -113,8 +113,8 @@ class TFDSIterator:
         self.is_video = "frame_types" in features
         self.has_frames = "frames" in features
         self.has_au = self.is_video and s.dataset in groups_lib.AU_DATASETS
-        self.legacy = spec is None
-        keys = groups_lib.legacy_keys(self.is_video, self.has_au) if spec is None else (*spec, "mask")
+        self.default_contract = spec is None
+        keys = groups_lib.default_keys(self.is_video, self.has_au) if spec is None else (*spec, "mask")
         self.groups = groups_lib.check_keys(s.dataset, keys, is_video=self.is_video, has_frames=self.has_frames,
                                             has_au=self.has_au)
         self.keys = frozenset(keys)
@@ -156,7 +156,7 @@ class TFDSIterator:
         """This process's examples in a fixed order (file order seeded once), enumerated."""
         read_config = tfds.ReadConfig(shuffle_seed=_mix(self.seed, 1) if self.train else None,
                                       interleave_cycle_length=16, try_autocache=False)
-        if self.legacy:
+        if self.default_contract:
             decoders = {"residuals": tfds.decode.SkipDecoding()} if self.is_video else None  # see features.py
         else:  # parse only what the groups read; residuals and frames are decoded per sampled frame
             stored = self._stored_keys()
@@ -289,7 +289,7 @@ class TFDSIterator:
 def _au_targets(au, t, window: bool) -> dict:
     """Per-frame AU targets at frame numbers ``t``: -1 (mask 0) where a frame is not coded, the clip is
     not annotated, or a window runs past the annotation. Outside windows a frame past the end reads the
-    last row (the legacy contract)."""
+    last row (the default contract)."""
     n_aus, n = au.shape[-1], tf.shape(au)[0]
     frames = tf.minimum(t, n - 1)
     value = tf.cond(n > 0, lambda: tf.gather(au, tf.maximum(frames, 0)),
@@ -317,6 +317,6 @@ def _mix(*xs: int) -> int:
 def make_iterator(input_cfg: InputSettings | Mapping[str, Any], split: str, *, seed: int, process_index: int,
                   process_count: int, train: bool = True, spec: Mapping[str, Any] | None = None) -> TFDSIterator:
     """Per-process, checkpointable batches of ``split`` (``train@foldK``/``test@foldK`` accepted) holding
-    the keys of ``spec`` (None: the legacy contract)."""
+    the keys of ``spec`` (None: the default contract)."""
     return TFDSIterator(input_cfg, split, seed=seed, process_index=process_index, process_count=process_count,
                         train=train, spec=spec)

@@ -12,17 +12,56 @@ of a short last GOP (0). Sampling works on the valid P-frames in time order:
 Residuals and motion vectors of the chosen P-frames are returned as-is: in ``accumulate`` mode each is
 already relative to its GOP's I-frame (CoViAR), so a frame needs no other frame of its GOP.
 Choice: the I-frame handed to the model is that of the GOP holding the middle segment's frame.
+
+The segment arithmetic (equal segments ``floor(i * n / k)``, their centres, centred runs) is written once,
+over an array namespace: numpy for serving (``fer_jax.serving.prepare``) and the benchmarks, TensorFlow
+for tf.data. So ``segment_centres`` / ``centred_runs`` (numpy, no TensorFlow import) give exactly the
+positions ``tsn_positions`` / ``frame_positions`` give at evaluation. TensorFlow is imported by the
+tf.data functions only when called.
 """
 
 from __future__ import annotations
 
+import types
+
+import numpy as np
+
 from data_pipelines.tf_compat import import_tf
 
-tf = import_tf()
+
+def _tf_ops():
+    """numpy's names for the few array ops the segment arithmetic uses, on TensorFlow tensors."""
+    tf = import_tf()
+    return types.SimpleNamespace(arange=tf.range, minimum=tf.minimum, maximum=tf.maximum, reshape=tf.reshape)
+
+
+def segment_bounds(n, k: int, xp=np) -> tuple:
+    """Start and stop (exclusive) of each of ``k`` equal contiguous segments of ``n`` frames:
+    ``floor(i * n / k)`` in integer arithmetic (empty segments when n < k)."""
+    edges = xp.arange(k + 1) * n // k
+    return edges[:-1], edges[1:]
+
+
+def segment_centres(n, k: int, xp=np):
+    """[k] evaluation-time TSN positions in [0, n): the centre of each of ``k`` equal segments (the upper
+    middle of an even one); a clip with fewer than ``k`` frames repeats frames."""
+    start, stop = segment_bounds(n, k, xp)
+    return xp.minimum(start + xp.maximum(stop - start, 1) // 2, xp.maximum(n - 1, 0))
+
+
+def centred_runs(n, segments: int, per_segment: int, xp=np):
+    """[segments * per_segment] evaluation-time frame numbers in [0, n): a run of ``per_segment``
+    consecutive frames centred in each of ``segments`` equal segments (the lower middle); short clips
+    repeat their last frame."""
+    start, stop = segment_bounds(n, segments, xp)
+    offset = xp.maximum(stop - start - per_segment, 0) // 2
+    t = (start + offset)[:, None] + xp.arange(per_segment)[None, :]
+    return xp.minimum(xp.reshape(t, [-1]), xp.maximum(n - 1, 0))
 
 
 def valid_p_frames(frame_types) -> tuple:
     """Flat indices into [G*P] of the valid P-frames and their frame numbers in the clip (t = g*gop + p)."""
+    tf = import_tf()
     gop = tf.shape(frame_types)[1]
     p_types = frame_types[:, 1:]
     flat = tf.reshape(p_types, [-1])
@@ -34,21 +73,22 @@ def valid_p_frames(frame_types) -> tuple:
 
 
 def tsn_positions(n, k: int, train: bool, seed=None):
-    """Positions in [0, n) of K segments' frames; ``seed`` ([2] int) keys the random draw in training."""
-    n_f = tf.cast(n, tf.float32)
-    start = tf.cast(tf.floor(tf.range(k, dtype=tf.float32) * n_f / k), tf.int32)
-    stop = tf.cast(tf.floor(tf.range(1, k + 1, dtype=tf.float32) * n_f / k), tf.int32)
+    """Positions in [0, n) of K segments' frames (at evaluation :func:`segment_centres`); ``seed`` ([2] int)
+    keys the random draw in training."""
+    tf = import_tf()
+    n = tf.cast(n, tf.int32)
+    if not train:
+        return segment_centres(n, k, _tf_ops())
+    start, stop = segment_bounds(n, k, _tf_ops())
     length = tf.maximum(stop - start, 1)
-    if train:
-        u = tf.random.stateless_uniform([k], seed=seed)
-        offset = tf.cast(tf.floor(u * tf.cast(length, tf.float32)), tf.int32)
-    else:
-        offset = length // 2
+    u = tf.random.stateless_uniform([k], seed=seed)
+    offset = tf.cast(tf.floor(u * tf.cast(length, tf.float32)), tf.int32)
     return tf.minimum(start + offset, n - 1)
 
 
 def onset_positions(t, apex_index, k: int):
     """K evenly spaced positions from the first valid P-frame to the apex's (or the last)."""
+    tf = import_tf()
     n = tf.size(t)
     upto = tf.reduce_sum(tf.cast(t <= tf.cast(apex_index, tf.int32), tf.int32)) - 1
     last = tf.where(apex_index >= 0, tf.maximum(upto, 0), n - 1)
@@ -62,6 +102,7 @@ def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None, de
     ``example["residuals"]`` is [G*P, S, S, 3] or, with ``decode_residual`` given, the [G*P] still
     encoded frames; then only the K picked ones are decoded.
     """
+    tf = import_tf()
     idx, t = valid_p_frames(example["frame_types"])
     if mode == "tsn":
         pos = tsn_positions(tf.size(idx), k, train, seed)
@@ -87,17 +128,16 @@ def sample_segments(example: dict, k: int, mode: str, train: bool, seed=None, de
 
 def frame_positions(n, segments: int, per_segment: int, train: bool, seed=None):
     """[segments * per_segment] frame numbers in [0, n): ``segments`` equal parts of the clip, a run of
-    ``per_segment`` consecutive frames from each (random start in training, centred at evaluation).
-    Short clips repeat their last frame."""
-    n_f = tf.cast(n, tf.float32)
-    start = tf.cast(tf.floor(tf.range(segments, dtype=tf.float32) * n_f / segments), tf.int32)
-    stop = tf.cast(tf.floor(tf.range(1, segments + 1, dtype=tf.float32) * n_f / segments), tf.int32)
+    ``per_segment`` consecutive frames from each (random start in training, centred at evaluation:
+    :func:`centred_runs`). Short clips repeat their last frame."""
+    tf = import_tf()
+    n = tf.cast(n, tf.int32)
+    if not train:
+        return centred_runs(n, segments, per_segment, _tf_ops())
+    start, stop = segment_bounds(n, segments, _tf_ops())
     room = tf.maximum(stop - start - per_segment, 0)  # start offsets that keep the run in its segment
-    if train:
-        u = tf.random.stateless_uniform([segments], seed=seed)
-        offset = tf.cast(tf.floor(u * tf.cast(room + 1, tf.float32)), tf.int32)
-    else:
-        offset = room // 2
+    u = tf.random.stateless_uniform([segments], seed=seed)
+    offset = tf.cast(tf.floor(u * tf.cast(room + 1, tf.float32)), tf.int32)
     t = (start + offset)[:, None] + tf.range(per_segment)[None, :]
     return tf.minimum(tf.reshape(t, [-1]), n - 1)
 
@@ -106,6 +146,7 @@ def window_positions(n, w: int, train: bool, seed=None):
     """Frame numbers ``start .. start + w - 1`` of one contiguous window (random start in training, the
     centred window at evaluation). Positions past the clip's end are returned as they are (>= n): the
     caller clamps frames and masks their targets."""
+    tf = import_tf()
     room = tf.maximum(n - w, 0)
     if train:
         u = tf.random.stateless_uniform([], seed=seed)
@@ -118,6 +159,7 @@ def window_positions(n, w: int, train: bool, seed=None):
 def compressed_at(example: dict, t, decode_residual=None) -> dict:
     """Residuals and motion vectors at frame numbers ``t`` [W] (zeros at I-frames: nothing changed
     relative to the GOP's I-frame) and the I-frame of the middle frame's GOP."""
+    tf = import_tf()
     gop = tf.shape(example["frame_types"])[1]
     p = gop - 1
     g, q = t // gop, t % gop

@@ -29,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, REPO)
 
 from configs.au import synthface_finetune, synthface_pretrain  # noqa: E402
+from data_pipelines.atomic import atomic_write  # noqa: E402
 from data_pipelines.synthface import EXPRESSIONS, render_clip, sample_identities  # noqa: E402
 
 
@@ -101,10 +102,7 @@ def finetune(args, train: dict, test: dict, seed: int, fraction: float, pre: str
 
 
 def _write(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1))
 
 
 def report(args, results: list[dict]) -> None:

@@ -6,7 +6,7 @@ import glob
 import os
 
 from data_pipelines.common.builder import FerBuilder
-from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
+from data_pipelines.common.face_crop_builder import FaceCropBuilder, face_protocol
 from data_pipelines.common.manual import first_existing
 from data_pipelines.common.sources import ClipSource
 from data_pipelines.faces import FaceSettings

@@ -74,7 +74,7 @@ def backbone_tag(identity_backbone: str) -> str:
     return kind + content_hash(arg)[:8]
 
 
-def legacy_backbone_tag(identity_backbone: str) -> str:
+def path_backbone_tag(identity_backbone: str) -> str:
     """The tag of builds made before content naming (a hash of the spec string, i.e. the path)."""
     kind = identity_backbone.partition(":")[0]
     return kind if kind == identity_backbone else kind + hashlib.sha1(identity_backbone.encode()).hexdigest()[:8]

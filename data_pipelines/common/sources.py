@@ -198,7 +198,7 @@ def build_clip_examples(source: ClipSource, settings: BuildSettings,
     size = settings.size
     if settings.face_crop is not None:
         frames, fps, face = face_crop_frames(source, settings)
-        return [(cid, dict(ex, face_track=face))  # popped by common.face_crop.FaceCropBuilder
+        return [(cid, dict(ex, face_track=face))  # popped by common.face_crop_builder.FaceCropBuilder
                 for cid, ex in _window_examples(source, frames, fps, settings, backbone)]
     if source.video and source.window <= 0 and source.apex_index < 0:
         # Nothing to slice or look up: let extraction read the file itself (decoded frames, when stored,
@@ -218,11 +218,9 @@ def build_clip_examples(source: ClipSource, settings: BuildSettings,
     return _window_examples(source, frames, fps, settings, backbone)
 
 
-_DETECTORS: dict[Any, Any] = {}  # one loaded face detector per settings, per process
-
-
 def face_crop_frames(source: ClipSource, settings: BuildSettings) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Decode a source whole, track its faces and crop the main track's fixed square from every frame.
+    """Decode a source whole, track its faces and crop the main track's fixed square from every frame
+    (``data_pipelines.faces.crop_main_face``).
 
     Returns uint8 [T, size, size, 3], the fps, and what the tracker did (face share of the clip's frames,
     track count, the main track's share, gaps, square and ``crop``) for the build's metadata.
@@ -231,9 +229,8 @@ def face_crop_frames(source: ClipSource, settings: BuildSettings) -> tuple[np.nd
     centre square (``crop: "centre"``, face share 0) rather than being dropped: a benchmark protocol counts
     every labelled clip (CK+'s 327 sequences), and a detector miss must not change the folds.
     """
-    from data_pipelines.faces import crop_square, track_square
+    from data_pipelines.faces import crop_main_face
 
-    face = settings.face_crop
     if source.frames:
         images = [read_image(f) for f in source.frames]
         if len({im.shape for im in images}) > 1:
@@ -243,23 +240,8 @@ def face_crop_frames(source: ClipSource, settings: BuildSettings) -> tuple[np.nd
         frames, fps = read_video_frames(source.video, None)
     else:
         raise SourceError(source.clip_id, "source has neither a video nor frames")
-    if face not in _DETECTORS:
-        _DETECTORS[face] = face.tracker(fps).detector
-    tracker = face.tracker(fps, _DETECTORS[face])
-    for i, frame in enumerate(frames):
-        tracker.update(i, frame)
-    result = tracker.finish()
-    main = result.main()
-    info = {"crop": "centre", "face_share": 0.0, "tracks": 0, "frame_shape": list(result.shape)}
-    h, w = result.shape
-    box = ((w - min(h, w)) // 2, (h - min(h, w)) // 2, min(h, w))
-    if main is not None:
-        box = track_square(main.boxes, result.shape, face.margin)
-        summary = main.summary(result.n_frames)
-        info.update(crop="face", face_share=round(float(result.face_mask().mean()), 4), tracks=len(result.tracks),
-                    main_track_share=summary["share"], gaps=summary["gaps"])
-    info["square"] = [int(v) for v in box]
-    return np.stack([crop_square(f, box, settings.size) for f in frames]), float(fps), info
+    crops, info = crop_main_face(frames, fps, settings.face_crop, settings.size)
+    return crops, float(fps), info
 
 
 def _window_examples(source: ClipSource, frames: np.ndarray, fps: float, settings: BuildSettings,

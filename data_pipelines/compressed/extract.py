@@ -97,7 +97,7 @@ def extract_file(
     """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
     as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`.
     ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream).
-    ``crop_faces``: crop the main face track's fixed square (``compressed.faces.face_square``; no face ->
+    ``crop_faces``: crop the main face track's fixed square (``faces.video.face_square``; no face ->
     ``ExtractionError``); ``face_box`` = (x0, y0, side) in upright source pixels crops that square instead
     (``predict`` passes each track's square in turn). ``backend``: see :func:`extract_stream`."""
     import av
@@ -119,8 +119,8 @@ def extract_file(
         box = tuple(int(v) for v in face_box) if face_box is not None else None
         faces = None
         if crop_faces and box is None:
-            from data_pipelines.compressed.faces import main_square
             from data_pipelines.faces import FaceSettings
+            from data_pipelines.faces.video import main_square
 
             box, faces = main_square(path, FaceSettings(every=detect_every))
         data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)

@@ -1,9 +1,13 @@
 """One face pipeline for every entry point: detection, tracking, stable crops, optional alignment.
 
-Used by ``fer-jax extract --crop-faces`` (``data_pipelines.compressed.faces``), ``fer-jax predict``
-(``fer_jax.serving.prepare``), the builders of real datasets (``data_pipelines.common.sources`` with
-``BuildSettings.face_crop``) and the AU / IFER commands. numpy, dlib (and Pillow for resizing) only;
-video decoding stays with the callers.
+Used by ``fer-jax extract --crop-faces`` and ``predict --faces`` (video files: ``faces.video``, PyAV
+decoding in front of the tracker), the builders of real datasets (``data_pipelines.common.sources`` with
+``BuildSettings.face_crop``: :func:`crop_main_face`) and the AU / IFER commands. Which detector runs is
+chosen in one place, ``FaceSettings.make_detector``. This package needs numpy, dlib (and Pillow for
+resizing); ``faces.video`` (not imported here) adds PyAV.
+
+* ``detect``: detectors; ``track``: IoU tracking, smoothing, ``FaceSettings``; ``crop``: every crop (fixed
+  square per track, smoothed square per frame, aligned chip); ``video``: faces in a video file.
 
 ```python
 from data_pipelines.faces import FaceDetector, FaceTracker, track_frames, track_square, frame_squares
@@ -13,10 +17,28 @@ result.face_mask()            # frames no track covers are `no_face`
 ```
 """
 
-from data_pipelines.faces.crop import Aligner, Box, crop_square, frame_squares, track_square
+from data_pipelines.faces.crop import (
+           Aligner,
+           Box,
+           crop_main_face,
+           crop_square,
+           face_crop,
+           frame_cropper,
+           frame_squares,
+           track_square,
+)
 from data_pipelines.faces.detect import DETECTORS, Detection, FaceDetector, model_dir, to_gray
-from data_pipelines.faces.track import FaceSettings, FaceTracker, Track, TrackResult, iou, moving_median, track_frames
+from data_pipelines.faces.track import (
+           FaceSettings,
+           FaceTracker,
+           Track,
+           TrackResult,
+           iou,
+           loaded_detector,
+           moving_median,
+           track_frames,
+)
 
 __all__ = ["Aligner", "Box", "DETECTORS", "Detection", "FaceDetector", "FaceSettings", "FaceTracker", "Track",
-           "TrackResult", "crop_square", "frame_squares", "iou", "model_dir", "moving_median", "to_gray",
-           "track_frames", "track_square"]
+           "TrackResult", "crop_main_face", "crop_square", "face_crop", "frame_cropper", "frame_squares", "iou",
+           "loaded_detector", "model_dir", "moving_median", "to_gray", "track_frames", "track_square"]

@@ -7,6 +7,10 @@ that holds the face throughout (:func:`track_square`). A per-frame classifier wa
 input in every frame, and has no motion to spoil, so it gets the track's smoothed per-frame boxes
 (:func:`frame_squares`). Squares that leave the frame are edge-padded. Resizing uses Pillow's bilinear
 filter, which averages over the source pixels when shrinking (no aliasing).
+
+Every caller crops here: the dataset builders (:func:`crop_main_face`, via ``common.sources``), ``extract
+--crop-faces`` and ``predict --faces`` on compressed inputs (:func:`track_square`), ``predict --faces`` on
+frames and images (:func:`frame_cropper`) and ``fer-jax au`` (:func:`face_crop`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import numpy as np
 
 from data_pipelines.faces.detect import import_dlib, model_dir
+from data_pipelines.faces.track import FaceSettings, loaded_detector
 
 Box = tuple[int, int, int]  # (x0, y0, side) of a square, source pixels
 LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
@@ -58,6 +63,46 @@ def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
     if side == size:
         return crop
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))
+
+
+def face_crop(image: np.ndarray, box: np.ndarray, size: int, margin: float = 1.3) -> np.ndarray:
+    """uint8 [size, size, C]: the square around one smoothed (cx, cy, side) ``box`` x ``margin``
+    (:func:`frame_squares`), edge-padded and resized."""
+    return crop_square(image, frame_squares(np.asarray(box)[None], margin)[0], size)
+
+
+def frame_cropper(settings: FaceSettings, size: int, margin: float):
+    """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]`` for frame models: the landmark-aligned chip with
+    ``settings.align``, else :func:`face_crop` x ``margin``."""
+    if settings.align:
+        aligner = Aligner(settings.align)
+        return lambda rgb, box: aligner.chip(rgb, box, size)
+    return lambda rgb, box: face_crop(rgb, box, size, margin)
+
+
+def crop_main_face(frames: np.ndarray, fps: float, settings: FaceSettings, size: int, detector=None
+                   ) -> tuple[np.ndarray, dict]:
+    """Track the faces of a decoded clip and crop the main track's fixed square (:func:`track_square` x
+    ``settings.margin``) from every frame -> uint8 [T, size, size, C] and what the tracker did (face share of
+    the clip's frames, track count, the main track's share, gaps, ``square`` and ``crop``: face | centre).
+
+    A clip where no face is found keeps the centre square (``crop: "centre"``, face share 0). ``detector``:
+    a loaded one (default: one per settings per process)."""
+    tracker = settings.tracker(fps, detector or loaded_detector(settings))
+    for i, frame in enumerate(frames):
+        tracker.update(i, frame)
+    result = tracker.finish()
+    main = result.main()
+    info = {"crop": "centre", "face_share": 0.0, "tracks": 0, "frame_shape": list(result.shape)}
+    h, w = result.shape
+    box = ((w - min(h, w)) // 2, (h - min(h, w)) // 2, min(h, w))
+    if main is not None:
+        box = track_square(main.boxes, result.shape, settings.margin)
+        summary = main.summary(result.n_frames)
+        info.update(crop="face", face_share=round(float(result.face_mask().mean()), 4), tracks=len(result.tracks),
+                    main_track_share=summary["share"], gaps=summary["gaps"])
+    info["square"] = [int(v) for v in box]
+    return np.stack([crop_square(f, box, size) for f in frames]), info
 
 
 class Aligner:

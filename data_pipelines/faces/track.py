@@ -20,6 +20,7 @@ median-filtered over ``2 * every + 1`` frames, so one false or jittery detection
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -225,11 +226,16 @@ class FaceSettings:
             raise ValueError(f"face tracking: margin must be > 0 and max_gap_s >= 0, got {self.margin}, "
                              f"{self.max_gap_s}")
 
-    def tracker(self, fps: float, detector=None) -> FaceTracker:
-        """A fresh tracker for a clip at ``fps`` (``detector`` reuses a loaded one)."""
+    def make_detector(self):
+        """A newly loaded detector of the kind these settings name: the one place where ``detector`` becomes
+        a model (a new kind of detector plugs in here and in ``detect.DETECTORS``)."""
         from data_pipelines.faces.detect import FaceDetector
 
-        det = detector or FaceDetector(self.detector, max_side=self.max_side, upsample=self.upsample)
+        return FaceDetector(self.detector, max_side=self.max_side, upsample=self.upsample)
+
+    def tracker(self, fps: float, detector=None) -> FaceTracker:
+        """A fresh tracker for a clip at ``fps`` (``detector`` reuses a loaded one)."""
+        det = detector or self.make_detector()
         return FaceTracker(det, every=self.every, max_gap=max(self.every, round(self.max_gap_s * (fps or 25.0))))
 
     def describe(self) -> str:
@@ -237,3 +243,9 @@ class FaceSettings:
         return (f"dlib {self.detector.upper()} face detection every {self.every} frames at <= {self.max_side} px, "
                 f"IoU tracking (lost up to {self.max_gap_s:g} s keeps its id), crop = one fixed square per clip "
                 f"around the main track's smoothed boxes x {self.margin:g}")
+
+
+@functools.cache
+def loaded_detector(settings: FaceSettings):
+    """One detector per settings per process (loading a model costs more than detecting in a clip)."""
+    return settings.make_detector()

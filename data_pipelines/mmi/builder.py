@@ -7,7 +7,7 @@ import os
 import xml.etree.ElementTree as ET
 
 from data_pipelines.common.builder import FerBuilder
-from data_pipelines.common.face_crop import FaceCropBuilder, face_protocol
+from data_pipelines.common.face_crop_builder import FaceCropBuilder, face_protocol
 from data_pipelines.common.folds import split_by_fold
 from data_pipelines.common.sources import ClipSource
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from data_pipelines.atomic import atomic_write_json
+from data_pipelines.atomic import atomic_write, atomic_write_json
 from fer_jax.core.settings import apply_overrides
 
 log = logging.getLogger("fer_jax.commands.demo")
@@ -268,9 +268,7 @@ def select_coverage(synth_dir: Path, out_dir: Path, per_identity: int, seed: int
                 train_clips is not None and int(r["clip_id"].rsplit("_", 1)[1]) >= train_clips)):
             continue
         lines.append(json.dumps(dict(r, file=str((synth_dir / r["file"]).resolve()))))
-    tmp = out_dir / "labels.jsonl.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out_dir / "labels.jsonl")
+    atomic_write(out_dir / "labels.jsonl", "\n".join(lines) + "\n")
 
 
 def evaluate_run(config, run_dir: Path, audit_splits: int = 10) -> dict:

@@ -4,9 +4,10 @@ identity audit, next to the machine-readable ``report.json``."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from data_pipelines.atomic import atomic_write
 
 
 def read_history(metrics_jsonl: Path, keys: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
@@ -115,7 +116,5 @@ def write_markdown(work: Path, report: dict[str, Any], run_titles: dict[str, str
     lines += ["## Time per stage (seconds)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report.get("seconds", {}).items()]
     path = work / "report.md"
-    tmp = path.with_name("report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n")
     return path

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         return 2
     import jax
 
-    from data_pipelines.atomic import atomic_write_json, json_safe
+    from data_pipelines.atomic import atomic_path, atomic_write_json, json_safe
     from fer_jax.evaluate.runner import evaluate
 
     try:
@@ -69,8 +69,7 @@ def main(argv: list[str]) -> int:
     if jax.process_index() == 0:
         atomic_write_json(stem + ".json", result)
         if fv.save_arrays:
-            tmp = f"{stem}.tmp.{os.getpid()}.npz"
-            np.savez(tmp, **arrays)
-            os.replace(tmp, stem + ".npz")
+            with atomic_path(stem + ".npz") as tmp:  # a .npz name: savez adds no suffix
+                np.savez(tmp, **arrays)
     print(json.dumps(json_safe({k: v for k, v in result.items() if k != "confusion"}), sort_keys=True))
     return 0

@@ -18,6 +18,7 @@ see what it learned on, and a model trained on whole synthetic frames never saw 
 Many files (``INPUT`` may be a folder): ``--workers N`` prepares files (decoding, extraction, face tracking)
 in N spawned processes, at most 2N files in flight, while this process runs the model; records keep the
 input order. A progress bar (on a terminal) and one throughput line (clips/s, frames/s) go to stderr.
+The logic (preparation, the model, records) is ``fer_jax.serving.predict``; this module is the command line.
 
 Output: ``{..., "predictions": [record, ...]}``, records with ``status`` ok | no_face | failed (+ the reason
 naming the file). ``--csv`` one row per timeline entry (frame, GOP or window); ``--plot DIR`` one timeline
@@ -31,15 +32,9 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any, Callable
 
-import numpy as np
-
-MAX_ROWS = 64  # rows per model call; a clip's timeline can be long
-# Datasets whose builders crop the tracked face (data_pipelines.common.face_crop.FaceCropBuilder); a test
-# keeps this list equal to the builders'.
-FACE_DATASETS = ("ckplus", "oulu_casia", "mmi", "dfew", "afew")
+from fer_jax.serving.predict import FACE_DATASETS, predict_many
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,127 +81,6 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
-def prepare_job(job: tuple) -> tuple[str, Any, float]:
-    """Worker side of ``--workers``: (path, spec, segments, face) -> ("ok", [Prepared], seconds) or
-    ("failed", message, seconds). Errors travel as text: the typed error is rebuilt by the caller."""
-    path, spec, segments, face = job
-    from fer_jax.serving.prepare import InputError, prepare
-
-    t0 = time.perf_counter()
-    try:
-        if os.path.isdir(path):
-            raise InputError(path, "a folder with no video or image files")
-        if face is None:
-            return "ok", [prepare(path, spec, segments)], time.perf_counter() - t0
-        from fer_jax.serving.faces import prepare_faces
-
-        return "ok", prepare_faces(path, spec, face, segments), time.perf_counter() - t0
-    except InputError as e:
-        return "failed", str(e), time.perf_counter() - t0
-
-
-def predict_many(paths: list[str], spec, predict_fn: Callable, names: tuple[str, ...], segments: int | None,
-                 face: Any, workers: int) -> tuple[list[dict[str, Any]], int]:
-    """Every file through ``workers`` processes (preparation) and this process (the model), in input
-    order, at most 2 x workers files in flight; progress bar and a throughput line on stderr.
-    Returns (records, number of failed files)."""
-    from tqdm import tqdm
-
-    from data_pipelines.compressed.parallel import Producer
-
-    records, failed, frames, t0 = [], 0, 0, time.perf_counter()
-    with Producer(workers) as producer:
-        jobs = ((p, spec, segments, face) for p in paths)
-        bar = tqdm(producer.imap(prepare_job, jobs), total=len(paths), unit="file", file=sys.stderr,
-                   disable=None, desc="fer-jax predict")
-        for path, (status, value, prep_s) in zip(paths, bar):
-            t = time.perf_counter()
-            if status == "failed":
-                failed += 1
-                records.append({"input": path, "status": "failed", "error": value})
-                continue
-            recs = [record_of(path, p, spec, predict_fn, names) for p in value]
-            if not recs:
-                recs = [{"input": path, "status": "no_face", "reason": "no face found by the face tracker"}]
-            frames += int(value[0].info.get("frames", 1)) if value else 0
-            for r in recs:
-                r["seconds"] = round(prep_s + time.perf_counter() - t, 3)
-            records.extend(recs)
-    _throughput(len(paths) - failed, frames, time.perf_counter() - t0, workers)
-    return records, failed
-
-
-def _throughput(files: int, frames: int, seconds: float, workers: int) -> None:
-    seconds = max(seconds, 1e-9)
-    print(f"fer-jax predict: {files} files in {seconds:.2f} s with {max(workers, 1)} process(es) preparing: "
-          f"{files / seconds:.2f} clips/s, {frames / seconds:.1f} frames/s", file=sys.stderr)
-
-
-def describe(row: np.ndarray, kind: str, names: tuple[str, ...]) -> dict[str, Any]:
-    """One example's output -> its JSON fields, named as the serving spec says."""
-    if kind == "probabilities":
-        return {"prediction": names[int(np.argmax(row))],
-                "probabilities": {n: round(float(v), 6) for n, v in zip(names, row)}}
-    if kind == "values":
-        return {"values": {n: round(float(v), 6) for n, v in zip(names, row)}}
-    return {"embedding": [round(float(v), 6) for v in np.ravel(row)]}
-
-
-def run_rows(predict_fn: Callable, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """``predict_fn`` over any number of rows: chunks of at most ``MAX_ROWS``, each padded to a power of
-    two (repeating row 0) so that clips of every length share a few compiled shapes."""
-    n = len(next(iter(batch.values())))
-    outs = []
-    for i in range(0, n, MAX_ROWS):
-        rows = min(MAX_ROWS, n - i)
-        pad = 1 << (rows - 1).bit_length()
-        idx = np.concatenate([np.arange(i, i + rows), np.full(pad - rows, i)])
-        outs.append(predict_fn({k: v[idx] for k, v in batch.items()})[:rows])
-    return np.concatenate(outs)
-
-
-def record_of(path: str, prep, spec, predict_fn: Callable, names: tuple[str, ...]) -> dict[str, Any]:
-    """One prepared file or face track -> its JSON-able record (``status`` ok)."""
-    batch = {k: np.concatenate([v[None], prep.windows[k]]) if prep.windows else v[None]
-             for k, v in prep.inputs.items()}
-    out = run_rows(predict_fn, batch)
-    ok = prep.window_ok if prep.window_ok is not None else np.ones(len(prep.timeline), bool)
-    whole = out[0]
-    if spec.preprocessing.get("whole") == "mean" and ok.any():  # per-frame models: the mean over frames
-        whole = out[1:][ok].mean(0)
-    record: dict[str, Any] = {"input": path, "status": "ok"}
-    if prep.track is not None:
-        record["track_id"] = prep.track["track_id"]
-    record.update(describe(whole, spec.output, names), **prep.info)
-    if prep.track is not None:
-        record["face"] = prep.track
-    if spec.input_group != "image":
-        record["timeline"] = [dict(entry, **describe(out[i + 1], spec.output, names)) if ok[i]
-                              else dict(entry, status="no_face") for i, entry in enumerate(prep.timeline)]
-    return record
-
-
-def predict_file(path: str, spec, predict_fn: Callable, names: tuple[str, ...], segments: int | None = None,
-                 face: Any = None) -> list[dict[str, Any]]:
-    """Preparation + model on one file -> its records: one, or one per face track with ``face`` (a
-    ``data_pipelines.faces.FaceSettings``), or one ``no_face`` record. Raises ``InputError``."""
-    from fer_jax.serving.faces import prepare_faces
-    from fer_jax.serving.prepare import prepare
-
-    t0 = time.perf_counter()
-    if face is None:
-        records = [record_of(path, prepare(path, spec, segments), spec, predict_fn, names)]
-    else:
-        preps = prepare_faces(path, spec, face, segments)
-        records = [record_of(path, p, spec, predict_fn, names) for p in preps]
-        if not records:
-            records = [{"input": path, "status": "no_face", "reason": "no face found by the face tracker"}]
-    seconds = round(time.perf_counter() - t0, 3)
-    for r in records:
-        r["seconds"] = seconds
-    return records
-
-
 def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool]:
     """(header, spec, predict_fn, names, faces_by_default) for ``--workdir`` or ``--model``; raises
     ``FileNotFoundError``/``ServingError``/``WeightsError`` for usage errors."""
@@ -246,7 +120,6 @@ def main(argv: list[str]) -> int:
         return 2
     from fer_jax.models.minixception import WeightsError
     from fer_jax.serving.predictor import ServingError
-    from fer_jax.serving.prepare import InputError
 
     if args.detect_every < 1 or args.max_side < 32:
         print("fer-jax predict: --detect-every must be >= 1 and --max-side >= 32", file=sys.stderr)
@@ -262,21 +135,7 @@ def main(argv: list[str]) -> int:
 
         face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side, align=args.align)
     paths = expand_inputs(args.inputs)
-    if args.workers > 1:
-        records, failed = predict_many(paths, spec, predict_fn, names, args.segments, face, args.workers)
-    else:
-        records, failed, frames, t0 = [], 0, 0, time.perf_counter()
-        for path in paths:
-            try:
-                if os.path.isdir(path):
-                    raise InputError(path, "a folder with no video or image files")
-                recs = predict_file(path, spec, predict_fn, names, args.segments, face)
-                records.extend(recs)
-                frames += int(recs[0].get("frames", 1))
-            except InputError as e:
-                failed += 1
-                records.append({"input": path, "status": "failed", "error": str(e)})
-        _throughput(len(paths) - failed, frames, time.perf_counter() - t0, 1)
+    records, failed = predict_many(paths, spec, predict_fn, names, args.segments, face, args.workers)
     faces = {"faces": "off"} if face is None else {"faces": {"detector": face.detector, "every": face.every,
                                                               "max_side": face.max_side, "align": face.align}}
     out = {**header, "input_group": spec.input_group, "output": spec.output, **faces, "predictions": records}

@@ -24,7 +24,7 @@ from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.core.method import Feature
 
 
-def legacy_spec(settings: InputSettings) -> dict[str, Feature]:
+def compressed_spec(settings: InputSettings) -> dict[str, Feature]:
     """The compressed-domain keys served when no method spec is given."""
     s, k, dim = settings.size, settings.segments, settings.random.identity_dim
     return {"residuals": Feature((k, s, s, 3)), "motion_vectors": Feature((k, s // 4, s // 4, 2)),
@@ -42,7 +42,7 @@ def random_arrays(settings: InputSettings | Mapping[str, Any], num_classes: int,
     them; examples' classes, identities and noise depend on the split too.
     """
     settings = validate_input(settings)
-    spec = legacy_spec(settings) if spec is None else spec
+    spec = compressed_spec(settings) if spec is None else spec
     r = settings.random
     n = r.num_train if split == settings.split_train else r.num_val
     n_cls, n_id = max(int(num_classes), 1), int(r.num_identities)

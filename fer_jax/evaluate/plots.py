@@ -6,10 +6,11 @@ renamed, so a reader never sees half a PNG.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import numpy as np
+
+from data_pipelines.atomic import atomic_path
 
 
 def _figure(*args, **kwargs):
@@ -22,11 +23,10 @@ def _figure(*args, **kwargs):
 
 
 def _save(plt, fig, path: str) -> str:
-    tmp = f"{path}.tmp.png"
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

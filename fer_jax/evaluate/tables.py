@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from data_pipelines.atomic import atomic_write_json
+from data_pipelines.atomic import atomic_write, atomic_write_json
 from fer_jax.evaluate.evaluators import flat_scalars
 
 
@@ -76,8 +76,5 @@ def write(workdir: str, rows: Sequence[Mapping[str, Any]], **header: Any) -> dic
     """Write ``workdir/cv.json`` (``header`` + ``summarize(rows)``) and ``workdir/cv.md``; returns the json."""
     out = {**header, **summarize(rows)}
     atomic_write_json(os.path.join(workdir, "cv.json"), out)
-    tmp = os.path.join(workdir, f"cv.md.tmp.{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(markdown(out, header.get("title", "Cross-validation")) + "\n")
-    os.replace(tmp, os.path.join(workdir, "cv.md"))
+    atomic_write(os.path.join(workdir, "cv.md"), markdown(out, header.get("title", "Cross-validation")) + "\n")
     return out

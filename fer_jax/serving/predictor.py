@@ -4,7 +4,7 @@ Shared by ``fer-jax predict``, ``fer-jax export`` and the inference benchmark, f
 predictor is ``method.predictor(state)`` (e.g. MI-FER's residual-only classifier), split once into a
 graph and its arrays, and ``method.serve`` maps a dict of batched inputs (``spec.inputs``) to the outputs
 the spec names. Only numpy and JAX here; raw files become inputs in ``fer_jax.serving.prepare``
-(re-exported below: ``segment_positions``, ``clip_inputs``, ``gop_inputs``).
+(re-exported below: ``clip_inputs``, ``gop_inputs``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flax import nnx
 
 from fer_jax.core.method import ServingSpec
 from fer_jax.core.workdir import Restored, restore  # noqa: F401  (restore: used by predict and export)
-from fer_jax.serving.prepare import P_FRAME, check_spec, clip_inputs, gop_inputs, segment_positions  # noqa: F401
+from fer_jax.serving.prepare import P_FRAME, check_spec, clip_inputs, gop_inputs  # noqa: F401
 
 
 class ServingError(RuntimeError):

@@ -11,12 +11,14 @@
   and a timeline of consecutive windows of ``window`` frames (default: the GOP, 12, so both video paths
   give the same timeline), T frames at the segment centres of each. With ``frames_per_segment`` = m in the
   spec's preprocessing, T/m segments each give a run of m consecutive frames centred in its segment
-  (:func:`frame_runs`, training's evaluation sampling).
+  (``data_pipelines.sampling.centred_runs``, training's evaluation sampling).
 * ``image``: an image file read with Pillow (grey/RGBA -> RGB), same crop + resize, /255; no timeline.
 
-Only numpy here; PyAV, Pillow and ``data_pipelines`` are imported when a group needs them, so the
-models and this module import without them. Every unreadable input raises :class:`InputError`, which
-names the file and the reason, so a batch of files can report it and go on.
+Which frames: the data path's own evaluation sampling (``data_pipelines.sampling.segment_centres`` and
+``centred_runs``, numpy), never a copy of it. Only numpy here; PyAV, Pillow and ``data_pipelines`` are
+imported when a group needs them, so the models and this module import without them. Every unreadable
+input raises :class:`InputError`, which names the file and the reason, so a batch of files can report it
+and go on.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Prepared:
     """One file's inputs: ``inputs`` (one example per key, no batch axis) for the whole file,
     ``windows`` ([W, ...] per key) and ``timeline`` (W dicts with ``start_s``/``end_s``) for its parts,
     ``info`` (counts the record reports: frames, GOPs, fps, image size). With face tracking
-    (``fer_jax.serving.faces.prepare_faces``): ``track`` (what the tracker found for this face) and ``window_ok``
+    (``fer_jax.serving.face_inputs.prepare_faces``): ``track`` (what the tracker found for this face) and ``window_ok``
     (bool [W]; False where the window holds no frame of the face: ``no_face``)."""
 
     inputs: dict[str, np.ndarray]
@@ -55,23 +57,6 @@ class Prepared:
     window_ok: np.ndarray | None = None
 
 
-def segment_positions(n: int, k: int) -> np.ndarray:
-    """Evaluation-time TSN: the centre of each of K equal segments of ``n`` frames (as in training)."""
-    start = np.floor(np.arange(k) * n / k).astype(np.int64)
-    stop = np.floor(np.arange(1, k + 1) * n / k).astype(np.int64)
-    return np.minimum(start + np.maximum(stop - start, 1) // 2, max(n - 1, 0))
-
-
-def frame_runs(n: int, segments: int, per_segment: int) -> np.ndarray:
-    """[segments * per_segment] frame numbers in [0, n): the evaluation branch of
-    ``data_pipelines.sampling.frame_positions`` (a centred run of ``per_segment`` consecutive frames in
-    each of ``segments`` equal parts; short clips repeat their last frame), so serving sees training's frames."""
-    start = np.floor(np.arange(segments) * n / segments).astype(np.int64)
-    stop = np.floor(np.arange(1, segments + 1) * n / segments).astype(np.int64)
-    offset = np.maximum(stop - start - per_segment, 0) // 2
-    return np.minimum((start + offset)[:, None] + np.arange(per_segment)[None], max(n - 1, 0)).reshape(-1)
-
-
 def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: np.ndarray, k: int,
                 iframes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One clip's stored arrays -> the model's inputs over the whole clip: K evaluation segments.
@@ -80,12 +65,14 @@ def clip_inputs(frame_types: np.ndarray, residuals: np.ndarray, motion_vectors: 
     ``residuals`` [K, S, S, 3] (/255) and ``motion_vectors`` [K, S/4, S/4, 2]. A clip with no P-frame
     (a single frame) shows its first slot, all zeros: no motion, no residual. With ``iframes`` [G, S, S, 3]
     uint8: also ``iframe`` [S, S, 3] (/255), the I-frame of the GOP of the middle segment's P-frame
-    (``data_pipelines.sampling.sample_segments``).
+    (``data_pipelines.sampling.sample_segments``; the segments' centres: ``segment_centres``).
     """
+    from data_pipelines.sampling import segment_centres
+
     valid = np.flatnonzero(frame_types[:, 1:].reshape(-1) == P_FRAME)
     if valid.size == 0:
         valid = np.zeros(1, np.int64)
-    pick = valid[segment_positions(valid.size, k)]
+    pick = valid[segment_centres(valid.size, k)]
     res = residuals.reshape((-1,) + residuals.shape[2:])[pick]
     mv = motion_vectors.reshape((-1,) + motion_vectors.shape[2:])[pick]
     out = {"residuals": res.astype(np.float32) / 255.0, "motion_vectors": mv.astype(np.float32)}
@@ -194,11 +181,14 @@ def _frames(path: str, spec: Any, t: int) -> Prepared:
 
 def frame_picker(path: str, spec: Any, t: int) -> Callable[[np.ndarray], np.ndarray]:
     """uint8 frames [n, S, S, 3] -> the model's T frames, float /255: runs of the spec's
-    ``frames_per_segment`` centred in T / m equal segments (:func:`frame_runs`), as training evaluates."""
+    ``frames_per_segment`` centred in T / m equal segments (``data_pipelines.sampling.centred_runs``), as
+    training evaluates."""
+    from data_pipelines.sampling import centred_runs
+
     per = int(spec.preprocessing.get("frames_per_segment") or 1)
     if t % per:
         raise InputError(path, f"{t} frames are not whole runs of frames_per_segment={per}")
-    return lambda x: x[frame_runs(len(x), t // per, per)].astype(np.float32) / 255.0
+    return lambda x: x[centred_runs(len(x), t // per, per)].astype(np.float32) / 255.0
 
 
 def _image(path: str, spec: Any) -> Prepared:

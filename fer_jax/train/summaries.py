@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from data_pipelines.atomic import json_safe
+from data_pipelines.atomic import atomic_write, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,7 @@ class Summaries:
             return
         with open(self.path) as f:
             kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-        tmp = f"{self.path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, "".join(kept))
 
     def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
         scalars = scalars_only(metrics)

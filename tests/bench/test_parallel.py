@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from data_pipelines.compressed.parallel import Producer, WorkerError, bare_decode, decode_compact
-from fer_jax.commands import predict
+from fer_jax.commands.predict import expand_inputs
 from fer_jax.core.method import Feature, ServingSpec
+from fer_jax.serving import predict
 
 
 def _slow_square(x: int) -> int:
@@ -78,17 +79,15 @@ def test_predict_workers_equal_in_process(tmp_path, capsys):
     os.makedirs(tmp_path / "empty")
     spec = ServingSpec({"residuals": Feature((2, 16, 16, 3))}, "compressed", "probabilities",
                        tuple("abcdefg"), {"size": 16, "segments": 2, "gop": 12, "mode": "accumulate"})
-    paths = predict.expand_inputs([str(tmp_path / "clips" / "videos"), str(tmp_path / "empty")])
+    paths = expand_inputs([str(tmp_path / "clips" / "videos"), str(tmp_path / "empty")])
     assert len(paths) == 9 and paths[-1].endswith("empty") and paths[0].endswith("broken.mp4")
     many, failed = predict.predict_many(paths, spec, _fake_model, tuple("abcdefg"), None, None, 2)
     assert failed == 2 and "fer-jax predict: 7 files" in capsys.readouterr().err
-    one = []
-    for p in paths:
-        status, value, _ = predict.prepare_job((p, spec, None, None))
-        one.append({"status": status} if status == "failed" else
-                   predict.record_of(p, value[0], spec, _fake_model, tuple("abcdefg")))
+    one, failed_one = predict.predict_many(paths, spec, _fake_model, tuple("abcdefg"), None, None, 1)  # in-process
+    assert failed_one == 2 and "fer-jax predict: 7 files" in capsys.readouterr().err
     assert [r["status"] for r in many] == [r["status"] for r in one]
     assert "not a readable media file" in many[0]["error"] and "no video or image files" in many[-1]["error"]
+    assert "not a readable media file" in one[0]["error"] and "no video or image files" in one[-1]["error"]
     for a, b in zip(many, one):
         if a["status"] == "ok":
             assert a["input"] == b["input"] and a["probabilities"] == b["probabilities"]

@@ -95,7 +95,7 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert again["runs"]["mi_fer"]["war"] == report["runs"]["mi_fer"]["war"]
 
 
-def _legacy_train_config(args, data_dir, backbone, mi_weight):
+def _former_train_config(args, data_dir, backbone, mi_weight):
     """What ``fer_jax.commands.demo.train_config`` set in Python before ``configs/mi_fer/demo.py`` held it, plus
     the one change made since (augmentation off)."""
     from configs.mi_fer import synthface
@@ -130,7 +130,7 @@ def _demo_args(argv):
 
 
 # The demo's training flags before they moved to configs/mi_fer/demo.py (argparse defaults, --quick).
-LEGACY = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
+FORMER_FLAGS = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
           ("--quick",): dict(seed=0, steps=20, width=8, size=32, mi_weight=0.2)}
 
 
@@ -141,12 +141,12 @@ def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
     from fer_jax.commands.demo import train_config
 
     args = _demo_args(list(argv))
-    if tuple(argv) in LEGACY:
-        assert {k: getattr(args, k) for k in LEGACY[tuple(argv)]} == LEGACY[tuple(argv)]
+    if tuple(argv) in FORMER_FLAGS:
+        assert {k: getattr(args, k) for k in FORMER_FLAGS[tuple(argv)]} == FORMER_FLAGS[tuple(argv)]
     data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
     for baseline, weight in ((False, args.mi_weight), (True, 0.0)):
         new = train_config(args, data_dir, backbone, baseline)
-        old = _legacy_train_config(args, data_dir, backbone, weight)
+        old = _former_train_config(args, data_dir, backbone, weight)
         new.progress_bar = old.progress_bar = False
         assert new.to_dict() == old.to_dict()
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from configs.mi_fer import synthface as synthface_config
+from data_pipelines import sampling
 from data_pipelines.synthface import render_clip
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
-from fer_jax.serving.predictor import clip_inputs, segment_positions
+from fer_jax.serving.predictor import clip_inputs
 from fer_jax.train.trainer import train
 
 pytestmark = pytest.mark.slow
@@ -29,10 +30,13 @@ def workdir(tmp_path_factory):
     return d
 
 
-def test_segment_positions_are_segment_centres():
-    assert segment_positions(11, 1).tolist() == [5]
-    assert segment_positions(22, 2).tolist() == [5, 16]
-    assert segment_positions(1, 3).tolist() == [0, 0, 0]  # fewer frames than segments: repeat
+def test_evaluation_segments_are_segment_centres():
+    def centres(n, k):  # the data path's evaluation TSN positions (serving's: tests/cli/test_serving_sampling.py)
+        return sampling.tsn_positions(n, k, train=False).numpy().tolist()
+
+    assert centres(11, 1) == [5]
+    assert centres(22, 2) == [5, 16]
+    assert centres(1, 3) == [0, 0, 0]  # fewer frames than segments: repeat
 
 
 def test_clip_inputs_skip_padding_and_scale():
@@ -42,7 +46,7 @@ def test_clip_inputs_skip_padding_and_scale():
     out = clip_inputs(ft, res, mv, k=2)
     flat = res.reshape(6, 4, 4, 3)
     valid = [0, 1, 2, 3]  # GOP 1's P-slots 1 and 2 are padding
-    want = [flat[valid[i]] for i in segment_positions(4, 2)]
+    want = [flat[valid[i]] for i in sampling.tsn_positions(4, 2, train=False).numpy()]  # the data path's
     np.testing.assert_allclose(out["residuals"], np.stack(want) / 255.0)
     assert out["residuals"].dtype == np.float32 and out["motion_vectors"].shape == (2, 1, 1, 2)
 
@@ -83,7 +87,7 @@ def test_predict_usage_error_without_workdir_config(tmp_path):
 
 
 def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
-    from fer_jax.commands.export import load_exported
+    from fer_jax.serving.jax_export import load_exported
     from fer_jax.serving.predictor import make_predict_fn, restore
 
     out = tmp_path / "model.jaxexport"

@@ -7,12 +7,12 @@ geometry and sampling, not detection (tests/faces/ covers the tracker).
 import numpy as np
 import pytest
 
+from data_pipelines import sampling
 from data_pipelines.faces import FaceSettings
 from data_pipelines.faces.track import Track, TrackResult
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax.core.method import Feature, ServingSpec
-from fer_jax.serving import faces
-from fer_jax.serving.prepare import frame_runs
+from fer_jax.serving import face_inputs
 
 N, SIDE = 24, 64
 
@@ -27,7 +27,7 @@ def _whole_clip_track(path, settings):
 @pytest.fixture
 def video(tmp_path, monkeypatch):
     """Frame i is flat grey at 8·i + 20 (so a crop's mean tells which frame it came from)."""
-    monkeypatch.setattr(faces, "_track_video", _whole_clip_track)
+    monkeypatch.setattr(face_inputs, "_track_video", _whole_clip_track)
     grey = (8 * np.arange(N) + 20).astype(np.uint8)
     frames = np.broadcast_to(grey[:, None, None, None], (N, SIDE, SIDE, 3)).copy()
     return str(encode_video(frames, tmp_path / "flat.mp4", qscale=1))
@@ -36,16 +36,17 @@ def video(tmp_path, monkeypatch):
 def test_frames_track_reads_runs_of_consecutive_frames(video):
     spec = ServingSpec({"frames": Feature((8, 16, 16, 3))}, "frames", "probabilities", ("a", "b"),
                        {"size": 16, "frames": 8, "frames_per_segment": 2})
-    (prepared,) = faces.prepare_faces(video, spec, FaceSettings())
+    (prepared,) = face_inputs.prepare_faces(video, spec, FaceSettings())
     got = np.rint((prepared.inputs["frames"].mean(axis=(1, 2, 3)) * 255 - 20) / 8).astype(int)
-    np.testing.assert_array_equal(got, frame_runs(N, 4, 2))  # 4 segments x 2 consecutive frames
+    # the data path's evaluation runs: 4 segments x 2 consecutive frames
+    np.testing.assert_array_equal(got, sampling.frame_positions(N, 4, 2, train=False).numpy())
     assert prepared.track["track_id"] == 0
 
 
 def test_compressed_track_feeds_the_iframe_when_the_spec_asks(video):
     spec = ServingSpec({"iframe": Feature((16, 16, 3)), "residuals": Feature((3, 16, 16, 3))}, "compressed",
                        "probabilities", ("a", "b"), {"size": 16, "segments": 3, "gop": 12})
-    (prepared,) = faces.prepare_faces(video, spec, FaceSettings())
+    (prepared,) = face_inputs.prepare_faces(video, spec, FaceSettings())
     assert set(prepared.inputs) == {"iframe", "residuals"}
     assert prepared.inputs["iframe"].shape == (16, 16, 3) and prepared.windows["iframe"].shape == (2, 16, 16, 3)
     # The middle segment's GOP of a 2-GOP clip is its first or second I-frame: frame 0 or 12, grey 20 or 116.

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data_pipelines import sampling
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
-from fer_jax.commands.export import load_exported
 from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.core.workdir import save_config
-from fer_jax.serving.predictor import make_predict_fn, restore, segment_positions
+from fer_jax.serving.jax_export import load_exported
+from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,7 +146,8 @@ def test_predict_frames_regressor_values_and_timeline(frames_workdir, video, tmp
     assert ok["status"] == "ok" and ok["frames"] == 30 and list(ok["values"]) == list(AUS)
     frames = _decoded(video)
     windows = [frames[s:s + 6] for s in range(0, 30, 6)]  # the spec's window: 6 frames
-    x = np.stack([frames[segment_positions(30, T)]] + [w[segment_positions(6, T)] for w in windows])
+    pick = {n: sampling.frame_positions(n, T, 1, train=False).numpy() for n in (30, 6)}  # the data path's
+    x = np.stack([frames[pick[30]]] + [w[pick[6]] for w in windows])
     want = _live(frames_workdir, {"frames": x})
     np.testing.assert_allclose(list(ok["values"].values()), want[0], atol=2e-6)
     assert [e["window"] for e in ok["timeline"]] == [0, 1, 2, 3, 4]
@@ -223,5 +225,6 @@ def test_serving_modules_import_without_pyav_pillow_or_tensorflow():
     import subprocess
 
     code = ("import sys\nfor m in ('av', 'PIL', 'tensorflow'): sys.modules[m] = None\n"
-            "import fer_jax.serving.predictor, fer_jax.commands.predict, fer_jax.commands.export, fer_jax.serving.prepare")
+            "import fer_jax.serving.predictor, fer_jax.commands.predict, fer_jax.commands.export, fer_jax.serving.prepare, "
+            "fer_jax.serving.predict, fer_jax.serving.jax_export")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(HERE)))

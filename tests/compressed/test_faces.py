@@ -7,9 +7,9 @@ import pytest
 from compressed_videos import write_video
 
 from data_pipelines.compressed import ExtractionError, extract_file
-from data_pipelines.compressed.faces import face_square, track_video
 from data_pipelines.faces import FaceSettings
 from data_pipelines.faces import track_square as square_from_track
+from data_pipelines.faces.video import face_square, track_video
 
 
 def test_face_square_is_stable_and_contains_the_face(carphone):

@@ -1,5 +1,5 @@
 """Feature groups of the input pipeline on SynthFace / RAF-DB fixtures built with the real builders:
-decoded frames, AU windows, unlabeled batches, missing-feature errors, the legacy contract unchanged,
+decoded frames, AU windows, unlabeled batches, missing-feature errors, the default contract unchanged,
 and a copied data dir + identity encoder still finding its build."""
 
 import shutil
@@ -109,7 +109,7 @@ def test_missing_features_are_typed_errors_naming_dataset_and_key(builds):
         validate_input(dict(fx.input_cfg(builds), segmnets=3))
 
 
-def test_still_images_and_legacy_contract_unchanged(builds):
+def test_still_images_and_default_contract_unchanged(builds):
     raf = fx.input_cfg(builds, dataset="rafdb")
     b = next(make_iterator(raf, "train", seed=0, train=True, spec={"image": (), "label": ()}, **ONE))
     assert set(b) == {"image", "label", "mask"} and b["image"].shape == (4, fx.SIZE, fx.SIZE, 3)
@@ -118,14 +118,14 @@ def test_still_images_and_legacy_contract_unchanged(builds):
     # identical to asking for the same keys by spec
     plain = fx.input_cfg(builds, builder_config="size32_gop12_accumulate_dlib_lab_i40c2f32s0", augment=True)
     framed = dict(plain, builder_config="size32_gop12_accumulate_dlib_frames_lab_i40c2f32s0")
-    legacy = [next(make_iterator(c, "train", seed=2, train=True, **ONE)) for c in (plain, framed)]
+    default = [next(make_iterator(c, "train", seed=2, train=True, **ONE)) for c in (plain, framed)]
     keys = {"residuals", "motion_vectors", "iframe", "apex_frame", "has_apex", "identity_embedding", "label",
             "identity", "au_intensity", "mask"}
-    assert set(legacy[0]) == set(legacy[1]) == keys
+    assert set(default[0]) == set(default[1]) == keys
     by_spec = next(make_iterator(plain, "train", seed=2, train=True, spec=dict.fromkeys(keys - {"mask"}), **ONE))
     for k in keys:
-        np.testing.assert_array_equal(legacy[0][k], legacy[1][k], err_msg=k)
-        np.testing.assert_array_equal(legacy[0][k], by_spec[k], err_msg=k)
+        np.testing.assert_array_equal(default[0][k], default[1][k], err_msg=k)
+        np.testing.assert_array_equal(default[0][k], by_spec[k], err_msg=k)
 
 
 def test_copied_data_dir_and_encoder_still_find_the_build(tmp_path):

@@ -99,9 +99,9 @@ def test_settings_reject_bad_values():
 
 
 def test_predicts_face_dataset_list_is_the_builders_that_crop_faces():
-    from data_pipelines.common.face_crop import FaceCropBuilder
+    from data_pipelines.common.face_crop_builder import FaceCropBuilder
     from data_pipelines.common.registry import BUILDERS, builder_class
-    from fer_jax.commands.predict import FACE_DATASETS
+    from fer_jax.serving.predict import FACE_DATASETS
 
     cropping = {name for name in BUILDERS if issubclass(builder_class(name), FaceCropBuilder)}
     assert set(FACE_DATASETS) == cropping

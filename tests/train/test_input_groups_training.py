@@ -77,5 +77,5 @@ def test_random_batches_follow_the_spec():
     # the iterator serves exactly the spec's keys (plus mask)
     c = ml_collections.ConfigDict(dict(seed=0, num_classes=3, input=dict(settings, batch_size=8)))
     assert set(next(make_iterator(c, "train", train=True, seed=0, spec=spec))) == set(spec) | {"mask"}
-    legacy = next(make_iterator(c, "train", train=True, seed=0))
-    assert {"residuals", "motion_vectors", "iframe", "identity_embedding", "label", "identity"} <= set(legacy)
+    default = next(make_iterator(c, "train", train=True, seed=0))
+    assert {"residuals", "motion_vectors", "iframe", "identity_embedding", "label", "identity"} <= set(default)

@@ -124,11 +124,8 @@ class AuPredictor:
     # -- faces -------------------------------------------------------------------------------
     def track(self, path: str):
         """The face tracks of ``path`` (``data_pipelines.faces.TrackResult``) and the frame timestamps."""
-        from data_pipelines.faces import FaceDetector
-
         if self._detector is None:
-            s = self.faces
-            self._detector = FaceDetector(s.detector, max_side=s.max_side, upsample=s.upsample)
+            self._detector = self.faces.make_detector()
         tracker = self.faces.tracker(video_fps(path), self._detector)
         times = []
         for i, frame, t in decode(path):
@@ -138,15 +135,14 @@ class AuPredictor:
 
     def crops(self, path: str, tracks) -> dict[int, np.ndarray]:
         """track id -> uint8 [n frames of the track, S, S, 3] face crops (second decoding pass)."""
-        from data_pipelines.faces import crop_square, frame_squares
+        from data_pipelines.faces import face_crop
 
-        squares = {t.track_id: frame_squares(t.boxes, self.faces.margin) for t in tracks}
         out = {t.track_id: np.zeros((len(t.frames), self.size, self.size, 3), np.uint8) for t in tracks}
         for i, frame, _ in decode(path):
             for t in tracks:
                 if t.frames[0] <= i <= t.frames[-1]:
                     k = i - int(t.frames[0])
-                    out[t.track_id][k] = crop_square(frame, tuple(squares[t.track_id][k]), self.size)
+                    out[t.track_id][k] = face_crop(frame, t.boxes[k], self.size, self.faces.margin)
         return out
 
     # -- model -------------------------------------------------------------------------------
@@ -212,24 +208,24 @@ def to_frame(cols: dict[str, np.ndarray]):
 
 
 def write_csv(path: str, cols: dict[str, np.ndarray]) -> None:
-    """OpenFace-style CSV (plain commas; a no-face row leaves the AU cells empty); temp then rename."""
+    """OpenFace-style CSV (plain commas; a no-face row leaves the AU cells empty), written atomically."""
+    from data_pipelines.atomic import atomic_write
+
     names = list(cols)
     n = len(cols["frame"])
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(",".join(names) + "\n")
-        for i in range(n):
-            cells = []
-            for name in names:
-                v = cols[name][i]
-                if name == "timestamp":
-                    cells.append(f"{float(v):.3f}")
-                elif name in META:
-                    cells.append(f"{v:g}" if isinstance(v, float) else str(v))
-                else:
-                    cells.append("" if np.isnan(v) else f"{float(v):.3f}")
-            f.write(",".join(cells) + "\n")
-    os.replace(tmp, path)
+    lines = [",".join(names) + "\n"]
+    for i in range(n):
+        cells = []
+        for name in names:
+            v = cols[name][i]
+            if name == "timestamp":
+                cells.append(f"{float(v):.3f}")
+            elif name in META:
+                cells.append(f"{v:g}" if isinstance(v, float) else str(v))
+            else:
+                cells.append("" if np.isnan(v) else f"{float(v):.3f}")
+        lines.append(",".join(cells) + "\n")
+    atomic_write(path, "".join(lines))
 
 
 def write_plot(path: str, cols: dict[str, np.ndarray], au_columns: tuple[str, ...], title: str) -> None:
@@ -238,6 +234,8 @@ def write_plot(path: str, cols: dict[str, np.ndarray], au_columns: tuple[str, ..
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from data_pipelines.atomic import atomic_path
 
     faces = sorted(set(int(x) for x in cols["face_id"]) - {-1})
     fig, axes = plt.subplots(max(len(faces), 1), 1, figsize=(9, 2.6 * max(len(faces), 1)), squeeze=False, dpi=90)
@@ -257,7 +255,6 @@ def write_plot(path: str, cols: dict[str, np.ndarray], au_columns: tuple[str, ..
     if faces:
         axes[0, 0].legend(fontsize=6, ncol=6, loc="upper right")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)

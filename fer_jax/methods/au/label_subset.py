@@ -19,6 +19,8 @@ from typing import Any, Iterable
 import jax.numpy as jnp
 import numpy as np
 
+from data_pipelines.atomic import atomic_write
+
 _GOLDEN = 0x9E3779B9
 
 
@@ -88,13 +90,9 @@ def summarise(seed: int, fraction: float, clips: Iterable[tuple[int, np.ndarray]
 
 
 def write_record(workdir: str, summary: dict[str, Any], name: str = "label_subset.json") -> str:
-    """``workdir/label_subset.json`` (temp then rename)."""
-    os.makedirs(workdir, exist_ok=True)
+    """``workdir/label_subset.json``, written atomically."""
     path = os.path.join(workdir, name)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(summary, indent=1, sort_keys=True))
     return path
 
 

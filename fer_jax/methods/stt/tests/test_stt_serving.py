@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 from stt_helpers import tiny_config
 
+from data_pipelines import sampling
 from fer_jax import cli
-from fer_jax.commands.export import load_exported
 from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.serving.jax_export import load_exported
 from fer_jax.serving.predictor import make_predict_fn, restore
 from fer_jax.train.trainer import train
 
@@ -90,10 +91,12 @@ def test_predict_rgb_stt_reads_runs_of_consecutive_frames(frames_workdir, video,
     rec = _predict(tmp_path, frames_workdir, video)
     assert rec["frames"] == 30 and [e["window"] for e in rec["timeline"]] == [0, 1, 2]
     frames = _decoded(video)
-    # 2 segments x 2 frames: 30 frames -> segments [0, 15), [15, 30), runs centred: 6-7 and 21-22;
-    # windows of 12 frames (the default): 2-3 and 8-9; the last window's 6 frames: 0-1 and 3-4
-    clip = frames[[6, 7, 21, 22]]
-    windows = [frames[s:s + 12][[2, 3, 8, 9]] for s in (0, 12)] + [frames[24:][[0, 1, 3, 4]]]
+    # the data path's evaluation runs, 2 segments x 2 frames: 30 frames -> segments [0, 15), [15, 30), runs
+    # centred: 6-7 and 21-22; windows of 12 frames (the default): 2-3 and 8-9; the last window's 6: 0-1, 3-4
+    runs = [sampling.frame_positions(n, 2, 2, train=False).numpy() for n in (30, 12, 6)]
+    assert [r.tolist() for r in runs] == [[6, 7, 21, 22], [2, 3, 8, 9], [0, 1, 3, 4]]
+    clip = frames[runs[0]]
+    windows = [frames[s:s + 12][runs[1]] for s in (0, 12)] + [frames[24:][runs[2]]]
     want = _live(frames_workdir, {"frames": np.stack([clip] + windows)})
     names = list(rec["probabilities"])
     assert len(names) == 7
@@ -122,7 +125,6 @@ def test_export_rgb_stt_equals_the_predictor(frames_workdir, tmp_path):
 
 def test_predict_compressed_stt_feeds_the_iframe(tmp_path_factory, video, tmp_path):
     from data_pipelines.compressed import extract_file
-    from fer_jax.serving.predictor import clip_inputs
 
     rng = np.random.default_rng(1)
     arrays = {"iframe": rng.uniform(size=(8, S, S, 3)).astype(np.float32),
@@ -132,9 +134,13 @@ def test_predict_compressed_stt_feeds_the_iframe(tmp_path_factory, video, tmp_pa
     rec = _predict(tmp_path, wd, video)
     clip = extract_file(video, size=S, gop=12, mode="accumulate")
     assert clip.iframes.shape[0] == 3 and rec["gops"] == 3
-    res = clip_inputs(clip.frame_types, clip.residuals, clip.motion_vectors, 2)["residuals"]
-    # 2 segments over the 30 - 3 = 27 P-frames: positions 6 and 20; the middle one (index 1) is P-frame
-    # 20 = GOP 1 (11 P-frames a GOP)
+    # what the data path samples at evaluation: 2 segments over the 30 - 3 = 27 P-frames, positions 6 and 20;
+    # the middle one (index 1) is P-frame 20 = GOP 1 (11 P-frames a GOP)
+    seg = sampling.sample_segments({"frame_types": clip.frame_types, "iframes": clip.iframes,
+                                    "residuals": clip.residuals.reshape((-1,) + clip.residuals.shape[2:]),
+                                    "motion_vectors": clip.motion_vectors}, 2, "tsn", train=False)
+    np.testing.assert_array_equal(np.asarray(seg["iframe"]), clip.iframes[1])
+    res = np.asarray(seg["residuals"]).astype(np.float32) / 255
     want = _live(wd, {"iframe": clip.iframes[1][None].astype(np.float32) / 255, "residuals": res[None]})
     np.testing.assert_allclose(list(rec["probabilities"].values()), want[0], atol=2e-6)
     other = _live(wd, {"iframe": clip.iframes[0][None].astype(np.float32) / 255, "residuals": res[None]})

@@ -1,9 +1,11 @@
 """A raw file -> serving inputs per face track (``predict --faces``), for the frames, compressed and image groups.
 
-The faces come from the one face pipeline (``data_pipelines.faces`` via ``data_pipelines.compressed.faces``):
-HOG (or CNN) detection every few frames, IoU tracking, smoothed boxes. Each track becomes one
-:class:`~fer_jax.serving.prepare.Prepared` with its ``track`` summary, so a video with two people gives two
-records. A file without a face gives no track at all: the caller reports ``status: no_face`` and no class.
+The faces and their crops come from the one face pipeline (``data_pipelines.faces``; video files:
+``data_pipelines.faces.video``): HOG (or CNN) detection every few frames, IoU tracking, smoothed boxes,
+the crops of ``data_pipelines.faces.crop``. What is serving's own here: turning each track into model
+inputs. Each track becomes one :class:`~fer_jax.serving.prepare.Prepared` with its ``track`` summary, so a
+video with two people gives two records. A file without a face gives no track at all: the caller reports
+``status: no_face`` and no class.
 
 Geometry per group (why: ``data_pipelines.faces.crop``):
 
@@ -42,7 +44,7 @@ def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int |
 
 def _track_video(path: str, face: Any):
     from data_pipelines.compressed import ExtractionError
-    from data_pipelines.compressed.faces import track_video
+    from data_pipelines.faces.video import track_video
 
     try:
         return track_video(path, face)
@@ -52,24 +54,16 @@ def _track_video(path: str, face: Any):
         raise InputError(path, f"cannot read ({e})") from e
 
 
-def _cropper(face: Any, size: int, margin: float):
-    """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]``: an aligned chip or a smoothed square."""
-    from data_pipelines.faces import Aligner, crop_square, frame_squares
-
-    if face.align:
-        aligner = Aligner(face.align)
-        return lambda rgb, box: aligner.chip(rgb, box, size)
-    return lambda rgb, box: crop_square(rgb, frame_squares(box[None], margin)[0], size)
-
-
 def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Prepared]:
     """Per face track: T cropped frames for the whole track and per timeline window (see the module doc)."""
     import av
 
+    from data_pipelines.faces import frame_cropper
+
     result = _track_video(path, face)
     if not result.tracks:
         return []
-    crop = _cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    crop = frame_cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
     crops: list[list[np.ndarray]] = [[] for _ in result.tracks]
     try:
         with av.open(path) as container:
@@ -143,14 +137,14 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
 def image_faces(path: str, spec: Any, face: Any, size: int) -> list[Prepared]:
     """One entry per face detected in an image (track ids in order of detection size, largest first)."""
     from data_pipelines.common.sources import SourceError, read_image
-    from data_pipelines.faces import FaceDetector
+    from data_pipelines.faces import frame_cropper
 
     try:
         image = read_image(path)
     except SourceError as e:
         raise InputError(path, e.reason) from e
-    detections = FaceDetector(face.detector, max_side=face.max_side, upsample=face.upsample)(image)
-    crop = _cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    detections = face.make_detector()(image)
+    crop = frame_cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
     name, out = next(iter(spec.inputs)), []
     for i, d in enumerate(sorted(detections, key=lambda d: -d.side)):
         box = np.array([*d.centre, d.side])

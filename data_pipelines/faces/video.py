@@ -1,5 +1,6 @@
-"""Faces in a video file, for ``extract --crop-faces``, ``predict`` and the video builders: PyAV decoding
-in front of the shared face pipeline (``data_pipelines.faces``: detector, tracker, crops).
+"""Faces in a video file, for ``extract --crop-faces`` and ``predict --faces``: PyAV decoding in front of the
+face pipeline (``data_pipelines.faces``: detector, tracker, crops). Not imported by ``data_pipelines.faces``
+itself (it needs PyAV and the compressed package's video opening).
 
 Decoding for detection asks PyAV for grey frames already shrunk to the detector's resolution (cheaper
 than decoding RGB and converting), with rotation metadata applied as players do; boxes are scaled back
