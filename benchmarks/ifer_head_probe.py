@@ -48,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     from data_pipelines.synthface_stills import render_stills
     from fer_jax.core import init_from
     from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
     from fer_jax.methods.ifer.model import LinearHead, ModulationHead
     from fer_jax.methods.ifer.stills_run import load_config
 
     c = load_config(f"configs/ifer/synthface_fer.py:tiny,inversion={a.inversion}")
-    state = get_method("ifer").create(c, nnx.Rngs(0))
+    method = get_method("ifer")
+    state = method.create(parse(c, method), nnx.Rngs(0))
     init_from.apply(c, state)
     size = int(c.decoder.size)
     code = nnx.jit(lambda net, x: net.codes(x * 2.0 - 1.0))

@@ -1,8 +1,8 @@
 """A training workdir as the other commands see it: its config, its method, its restored state.
 
 ``config.json`` is written by the trainer and read by ``eval``, ``predict``, ``export``, ``cv`` and
-the demo; ``restore`` rebuilds the method from it and loads the best (else latest) checkpoint. This
-module sits below the trainer and the evaluation code (both import it, it imports neither), which
+the demo; ``restore`` parses it once (``RunSettings``), rebuilds the method from it and loads the best
+(else latest) checkpoint. This module sits below the trainer and the evaluation code (both import it, it imports neither), which
 keeps the import graph free of cycles.
 """
 
@@ -23,6 +23,7 @@ from data_pipelines.atomic import atomic_write_json
 from fer_jax.core import init_from
 from fer_jax.core.checkpointing import Checkpoints
 from fer_jax.core.registry import resolve_method
+from fer_jax.core.settings import RunSettings, parse
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 class Restored:
     config: ml_collections.ConfigDict
     method: Any
+    run: RunSettings  # ``config`` parsed once, as the method receives it
     state: nnx.Module  # the method's whole training state, restored
     step: int
     checkpoint: str  # "best" or "latest": what was actually restored
@@ -65,10 +67,11 @@ def restore(workdir: str, checkpoint: str = "best", config: ml_collections.Confi
     or, with ``step``, that step of the ``latest`` checkpoints (a step is a step, whichever was asked)."""
     config = config or load_config(workdir)
     method = resolve_method(config.method)
-    model = method.create(config, nnx.Rngs(int(config.seed)))
+    run = parse(config, method)
+    model = method.create(run, nnx.Rngs(run.train.seed))
     init_from.apply(config, model, frozen_only=True)  # frozen sub-modules are not in checkpoints
     graphdef, state = nnx.split(model)
-    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=config.get("best_metric") or None, read_only=True)
+    ckpts = Checkpoints(workdir, every=1, keep=1, best_metric=run.train.best_metric or None, read_only=True)
     try:
         which = checkpoint
         if which == "best" and (step is not None or ckpts.best is None or ckpts.best.best_step() is None):
@@ -76,7 +79,7 @@ def restore(workdir: str, checkpoint: str = "best", config: ml_collections.Confi
         state, _, step = ckpts.restore(state, which, step=step)
     finally:
         ckpts.close()
-    return Restored(config, method, nnx.merge(graphdef, state), step, which)
+    return Restored(config, method, run, nnx.merge(graphdef, state), step, which)
 
 
 def arrays(module: nnx.Module, *filters: Any) -> dict[str, np.ndarray]:

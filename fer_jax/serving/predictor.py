@@ -25,9 +25,9 @@ class ServingError(RuntimeError):
 
 
 def serving_spec(restored: Restored) -> ServingSpec:
-    """The method's :class:`ServingSpec` for the run's config, checked against its input group."""
+    """The method's :class:`ServingSpec` for the run's parsed config, checked against its input group."""
     try:
-        spec = restored.method.serving_spec(restored.config)
+        spec = restored.method.serving_spec(restored.run)
     except NotImplementedError as e:
         raise ServingError(str(e)) from e
     try:

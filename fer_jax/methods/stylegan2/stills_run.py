@@ -30,6 +30,7 @@ from flax import nnx
 from configs.stylegan2.synthface import get_config
 from data_pipelines.synthface_stills import render_stills
 from fer_jax.core.array_iterator import ArrayIterator
+from fer_jax.core.settings import parse
 from fer_jax.methods.stylegan2.method import StyleGAN2, samples
 from fer_jax.models.lpips import LPIPS
 from fer_jax.train.trainer import train
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     c.gan.image_key = "image"
     c.progress_bar, c.tensorboard = False, False
     c.ckpt_every = max(args.steps // 4, 1)
-    untrained = StyleGAN2().create(c, nnx.Rngs(args.seed)).g_ema
+    method = StyleGAN2()
+    untrained = method.create(parse(c, method), nnx.Rngs(args.seed)).g_ema
     iterator = ArrayIterator({"image": (train_imgs + 1) / 2}, args.batch, seed=args.seed)
     t0 = time.perf_counter()
     out = train(c, args.workdir, train_iter=iterator)

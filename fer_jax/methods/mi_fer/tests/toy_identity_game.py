@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mifer_helpers import make_config  # noqa: E402
 
 from fer_jax.core.registry import get_method  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 from fer_jax.evaluate.identity_audit import audit  # noqa: E402
 from fer_jax.evaluate.metrics import classification_report  # noqa: E402
 
@@ -66,7 +67,7 @@ def main() -> None:
                                                       warmup_steps=0, grad_clip=0.0))
         name = f"{lam}/{es}/{elr}/{view}/h{hidden}/{penalty}" + "".join(f"/{k}={v}" for k, v in extra.items())
         m = get_method("mi_fer")
-        st = m.create(cfg, nnx.Rngs(0))
+        st = m.create(parse(cfg, m), nnx.Rngs(0))
         step, ev = nnx.jit(m.train_step), nnx.jit(m.eval_step)
         r = np.random.default_rng(5)
         t0 = time.time()
