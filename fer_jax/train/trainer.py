@@ -15,7 +15,10 @@ by ``method.create`` is brought up to date (``nnx.update``) at the end.
 Config: parsed once, by ``config_check.validate`` (``fer_jax.core.settings.parse`` + the evals check),
 before anything is built (an unknown key is a ``ConfigError``), into the :class:`RunSettings` every
 method hook receives (``create``, ``input_spec``, ``on_start``); the top-level fields and their defaults
-are ``TrainSettings``. A new
+are ``TrainSettings``. A resumed run whose config differs from its ``config.json`` beyond the keys that
+may change (``fer_jax.core.workdir.RESUMABLE_KEYS``: ``total_steps``, ``eval_every``, ...) stops with a
+``ConfigChangeError`` naming the keys, unless ``allow_config_change`` (recorded in
+``config_changes.jsonl``). A new
 run loads ``config.init_from`` (``init_from.py``) into the fresh state before it is replicated; a
 resumed run takes everything from its own checkpoint except frozen sub-modules, which are never
 checkpointed (``frozen.py``). Randomness inside a step follows ``rng.py`` (keys from seed and step).
@@ -75,11 +78,14 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterator | None = None,
-          eval_iter_fn: Callable[[], Iterator] | None = None) -> dict[str, Any]:
+          eval_iter_fn: Callable[[], Iterator] | None = None, allow_config_change: bool = False
+          ) -> dict[str, Any]:
     """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible.
 
     ``train_iter`` / ``eval_iter_fn`` replace the iterators built from ``config.input`` (the eval
-    function must return a fresh one-pass iterator per call). Returns ``{"step", "train": the last
+    function must return a fresh one-pass iterator per call). ``allow_config_change``: resume even when
+    the config differs from the workdir's ``config.json`` in keys other than ``RESUMABLE_KEYS`` (the
+    change is recorded in ``config_changes.jsonl``). Returns ``{"step", "train": the last
     step's metrics, "val": the last eval's scalars, "model": the trained NNX module}``.
     """
     workdir = os.path.abspath(workdir)
@@ -92,7 +98,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     ckpts = Checkpoints(workdir, every=settings.ckpt_every, keep=settings.keep_ckpts,
                         best_metric=settings.best_metric or None, best_mode=settings.best_mode,
                         asynchronous=settings.async_checkpoints)
-    resuming = ckpts.latest_step() is not None
+    latest = ckpts.latest_step()
+    resuming = latest is not None
+    try:  # a resumed run with another config stops here, before anything is built
+        save_config(config, workdir, resumed_step=latest, allow_change=allow_config_change)
+    except BaseException:
+        ckpts.close()
+        raise
     model = method.create(run, nnx.Rngs(settings.seed))
     loaded = init_from.apply(config, model, frozen_only=resuming)  # before replication
     if loaded and not resuming:
@@ -115,7 +127,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     else:
         log.info("starting %s in %s on %d devices, %d processes", config.method, workdir,
                  jax.device_count(), jax.process_count())
-    save_config(config, workdir)
     if not resuming and jax.process_index() == 0 and hasattr(method, "on_start"):
         method.on_start(run, workdir)
 
