@@ -84,7 +84,7 @@ def output_info(restored: Restored) -> tuple[tuple[int, ...], tuple[str, ...]]:
     names = tuple(map(str, spec.output_names))
     if not names:
         key = "class_names" if spec.output == "probabilities" else "target_names"
-        names = tuple(map(str, restored.config.get(key) or ()))
+        names = tuple(map(str, getattr(restored.run.train, key)))
     if len(shape) != 1:
         raise ServingError(f"method {restored.config.method!r}: {spec.output} output must be [B, N], got [B, *{shape}]")
     if names and len(names) != shape[0]:
