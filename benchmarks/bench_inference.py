@@ -71,6 +71,7 @@ def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int 
     from configs.mi_fer import synthface as mi_cfg
     from configs.rgb_baseline import synthface as rgb_cfg
     from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
 
     fns = {}
     for name, cfg in (("mi_fer", mi_cfg.get_config()), ("rgb_baseline", rgb_cfg.get_config())):
@@ -78,7 +79,7 @@ def build_models(size: int, width: int, arch: str, dtype: str, num_classes: int 
         if name == "mi_fer":
             cfg.model.use_mv, cfg.apex.enabled = False, False
         method = get_method(name)
-        graphdef, params = nnx.split(method.predictor(method.create(cfg, nnx.Rngs(0))))
+        graphdef, params = nnx.split(method.predictor(method.create(parse(cfg, method), nnx.Rngs(0))))
 
         def probs(params, x, graphdef=graphdef):
             return jax.nn.softmax(nnx.merge(graphdef, params)(x)[0], axis=-1)

@@ -73,9 +73,10 @@ def jax_step(config, batch: dict):
     from flax import nnx
 
     from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
 
     method = get_method("mi_fer")
-    graphdef, state = nnx.split(method.create(config, nnx.Rngs(0)))
+    graphdef, state = nnx.split(method.create(parse(config, method), nnx.Rngs(0)))
 
     def pure_step(state, batch, step):
         module = nnx.merge(graphdef, state)

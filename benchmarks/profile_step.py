@@ -52,10 +52,11 @@ def profile(config, batch: dict[str, np.ndarray], out_dir: str, tag: str) -> dic
     from flax import nnx
 
     from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
     from fer_jax.methods.mi_fer.method import encoder_phase, estimator_phase
 
     method = get_method("mi_fer")
-    graphdef, state = nnx.split(method.create(config, nnx.Rngs(0)))
+    graphdef, state = nnx.split(method.create(parse(config, method), nnx.Rngs(0)))
     dev = jax.device_put(batch)
     step0 = jnp.int32(0)
 

@@ -1,6 +1,6 @@
 """Feature groups: which batch keys the data path can produce, and from which part of a build.
 
-A method declares the keys its steps read (``method.input_spec(config)``); the pipeline produces
+A method declares the keys its steps read (``method.input_spec(run)``); the pipeline produces
 exactly those (plus ``mask``), reading only the groups they belong to:
 
 | group | keys | needs |

@@ -12,7 +12,7 @@ devices. Training drops each epoch's incomplete last batch; evaluation reads one
 order, pads the last batch with ``mask`` = 0 rows and pads every process to the same number of batches,
 so each example is seen exactly once and all processes run the same number of steps.
 
-What a batch holds: given a ``spec`` (``method.input_spec(config)``: key -> anything, only the keys are
+What a batch holds: given a ``spec`` (``method.input_spec(run)``: key -> anything, only the keys are
 read), exactly those keys plus ``mask``, reading only their feature groups (``data_pipelines.groups``);
 a key the build cannot provide is a ``MissingFeatureError`` naming the dataset and the key. Without a
 spec, the default compressed (or still-image) contract of ARCHITECTURE §3, bit for bit as before.

@@ -33,7 +33,7 @@ from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from fer_jax.core.method import MethodBase  # noqa: E402
-from fer_jax.core.settings import ConfigError, build  # noqa: E402
+from fer_jax.core.settings import ConfigError, RunSettings, parse  # noqa: E402
 from fer_jax.methods.ifer.model import LinearHead, ModulationHead  # noqa: E402
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx  # noqa: E402
 
@@ -63,17 +63,15 @@ class ProbeSettings:
 class ProbeState(nnx.Module):
     """One FER head on frozen codes and its optimizer."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        p = build(ProbeSettings, config.get("probe"), "probe")
-        optim = build(OptimSettings, config.get("optim"), "optim")
-        n = int(config.num_classes)
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        p, optim, n = run.sections["probe"], run.sections["optim"], run.train.num_classes
         if p.head == "linear":
             self.head = LinearHead(p.style_dim, n, rngs=rngs)
         else:
             self.head = ModulationHead(p.channels, p.style_dim, p.channels, n, rngs=rngs)
             if p.head == "modulation_std":
                 standard_parametrisation(self.head)
-        self.opt = nnx.Optimizer(self.head, make_tx(optim, int(config.total_steps)), wrt=nnx.Param)
+        self.opt = nnx.Optimizer(self.head, make_tx(optim, run.train.total_steps), wrt=nnx.Param)
 
 
 class HeadProbe(MethodBase):
@@ -84,8 +82,8 @@ class HeadProbe(MethodBase):
     settings = {"probe": ProbeSettings, "optim": OptimSettings}
     evaluators = ("classification",)
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> ProbeState:
-        return ProbeState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> ProbeState:
+        return ProbeState(run, rngs)
 
     def train_step(self, state: ProbeState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         def loss_fn(head):
@@ -150,7 +148,8 @@ def probe(a: argparse.Namespace, workdir: str) -> int:
     from fer_jax.core.registry import get_method
 
     c = load_config(f"configs/ifer/synthface_fer.py:tiny,inversion={a.inversion}")
-    state = get_method("ifer").create(c, nnx.Rngs(0))
+    method = get_method("ifer")
+    state = method.create(parse(c, method), nnx.Rngs(0))
     init_from.apply(c, state)
     size = int(c.decoder.size)
     code = nnx.jit(lambda net, x: net.codes(x * 2.0 - 1.0))

@@ -74,10 +74,12 @@ def evaluate_final(model, config, batches) -> dict[str, float]:
     from fer_jax.core.parallel import make_mesh, replicated
     from fer_jax.core.registry import get_method
     from fer_jax.evaluate import runner
+    from fer_jax.train.config_check import validate
 
     graphdef, state = nnx.split(model)
     mesh = make_mesh()
-    evals = runner.Evaluations(config, get_method(config.method), graphdef, mesh, iter_fns={"val": lambda: batches})
+    method = get_method(config.method)
+    evals = runner.Evaluations(validate(config, method), method, graphdef, mesh, iter_fns={"val": lambda: batches})
     _, report = evals.run("val", jax.device_put(state, replicated(mesh)))
     return runner.scalar_metrics("test", report)
 

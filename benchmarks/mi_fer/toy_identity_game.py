@@ -27,6 +27,7 @@ sys.path[:0] = [REPO, os.path.join(REPO, "fer_jax", "methods", "mi_fer", "tests"
 from mifer_helpers import make_config  # noqa: E402
 
 from fer_jax.core.registry import get_method  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 from fer_jax.evaluate.identity_audit import audit  # noqa: E402
 from fer_jax.evaluate.metrics import classification_report  # noqa: E402
 
@@ -67,7 +68,7 @@ def main() -> None:
                                                       warmup_steps=0, grad_clip=0.0))
         name = f"{lam}/{es}/{elr}/{view}/h{hidden}/{penalty}" + "".join(f"/{k}={v}" for k, v in extra.items())
         m = get_method("mi_fer")
-        st = m.create(cfg, nnx.Rngs(0))
+        st = m.create(parse(cfg, m), nnx.Rngs(0))
         step, ev = nnx.jit(m.train_step), nnx.jit(m.eval_step)
         r = np.random.default_rng(5)
         t0 = time.time()

@@ -77,9 +77,10 @@ def jax_step(config, frames: np.ndarray, labels: np.ndarray):
     from flax import nnx
 
     from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
 
     method = get_method("stt")
-    graphdef, state = nnx.split(method.create(config, nnx.Rngs(0)))
+    graphdef, state = nnx.split(method.create(parse(config, method), nnx.Rngs(0)))
 
     def pure_step(state, batch, step):
         module = nnx.merge(graphdef, state)

@@ -21,6 +21,7 @@ from stt_helpers import tiny_config  # noqa: E402
 import fer_jax.methods.stt.method as M  # noqa: E402
 from fer_jax.core.data import random_arrays  # noqa: E402
 from fer_jax.core.registry import get_method  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 
 raw = M.compactness
 
@@ -45,8 +46,9 @@ for name in names:
     config.input.random.update(num_train=64, signal=0.3)
     config.compact.update(weight=lam, start=0.0, ramp=0.0)
     method = get_method("stt")
-    state = method.create(config, nnx.Rngs(0))
-    arrays = random_arrays(config.input, 7, "train", seed=0, spec=method.input_spec(config))
+    run = parse(config, method)
+    state = method.create(run, nnx.Rngs(0))
+    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
     n = len(arrays["label"]) // 16 * 16
     batches = [{k: jnp.asarray(v[i:i + 16]) for k, v in arrays.items()} for i in range(0, n, 16)]
     step = nnx.jit(method.train_step)

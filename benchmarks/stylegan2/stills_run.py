@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from configs.stylegan2.synthface import get_config  # noqa: E402
 from data_pipelines.synthface_stills import render_stills  # noqa: E402
 from fer_jax.core.array_iterator import ArrayIterator  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 from fer_jax.methods.stylegan2.method import StyleGAN2, samples  # noqa: E402
 from fer_jax.models.lpips import LPIPS  # noqa: E402
 from fer_jax.train.trainer import train  # noqa: E402
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     c.gan.image_key = "image"
     c.progress_bar, c.tensorboard = False, False
     c.ckpt_every = max(args.steps // 4, 1)
-    untrained = StyleGAN2().create(c, nnx.Rngs(args.seed)).g_ema
+    method = StyleGAN2()
+    untrained = method.create(parse(c, method), nnx.Rngs(args.seed)).g_ema
     iterator = ArrayIterator({"image": (train_imgs + 1) / 2}, args.batch, seed=args.seed)
     t0 = time.perf_counter()
     out = train(c, args.workdir, train_iter=iterator)

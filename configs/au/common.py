@@ -1,7 +1,7 @@
 """The AU-intensity configs: stage 1 (``*_pretrain.py``, method ``au_contrastive``) and stage 2
 (``*_finetune.py``, method ``au_intensity``), linked by ``init_from``; two configs, two workdirs.
 
-Variant words and keys (comma-separated, ``configs/mi_fer/common.parse_arg`` syntax):
+Variant words and keys (comma-separated, ``configs/common.parse_arg`` syntax):
 
 * ``tiny``        - CPU/test size: tiny CNN at 32 px, 8-frame windows, batch 8, a few steps;
 * ``random``      - in-memory random arrays instead of the dataset (smoke runs);
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.mi_fer.common import parse_arg
+from configs.common import parse_arg
 
 PRETRAIN_VARIANTS = dict(tiny=False, random=False, fold=(None, int), seed=0, steps=(None, int),
                          data_dir=(None, str))

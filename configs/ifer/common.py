@@ -9,7 +9,7 @@ Two stages, two configs (``docs/methods.md`` §4):
 * **fer** (``fer_config``): the encoder of ``inversion=WORKDIR`` + the feature-modulation head, AdamW 1e-4,
   weight decay 0.05, cosine schedule, label smoothing 0.1, mixup 0.8 / cutmix 1.0.
 
-Variant words (``configs/mi_fer/common.py:parse_arg`` syntax), e.g. ``rafdb.py:tiny,inversion=/runs/inv``:
+Variant words (``configs/common.py:parse_arg`` syntax), e.g. ``rafdb.py:tiny,inversion=/runs/inv``:
 
 * ``tiny``   - CPU-sized: 32 px decoder of ``configs/stylegan2/synthface.py:tiny`` (W of 64, 2 mapping
   layers, widths 32), the ``cpu`` GC ViT, batch 8; its FER stage: AdamW 3e-4, 1500 steps (chosen on
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.mi_fer.common import parse_arg
+from configs.common import parse_arg
 from data_pipelines.synthface.facs import EXPRESSIONS
 
 VARIANTS = dict(tiny=False, random=False, linear=False, scratch=False, frozen=False, decoder=(None, str),

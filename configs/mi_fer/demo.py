@@ -14,7 +14,8 @@ Variants: ``baseline`` (λ = 0), ``quick`` (the smoke size of ``fer-jax demo --q
 Starts from ``synthface.py:tiny``.
 """
 
-from configs.mi_fer import common, synthface
+from configs.common import parse_arg
+from configs.mi_fer import synthface
 
 # Training size of the full demo and of ``--quick`` (steps, encoder width, frame size in px).
 FULL = dict(steps=2_000, width=16, size=48)
@@ -31,7 +32,7 @@ DATA = dict(frames=12, head_motion=0.5)
 
 
 def get_config(arg=None):
-    arg = common.parse_arg(arg, baseline=False, quick=False, seed=0, steps=(None, int), width=(None, int),
+    arg = parse_arg(arg, baseline=False, quick=False, seed=0, steps=(None, int), width=(None, int),
                            size=(None, int), mi_weight=0.2, apex=True, data_dir="runs/demo/tfds",
                            backbone="flax:runs/demo/identity_encoder")
     dims = QUICK if arg.quick else FULL

@@ -4,12 +4,13 @@
 SynthFace's lab regime annotates the apex frame, so the apex constraint is on here.
 """
 
+from configs.common import parse_arg
 from configs.mi_fer import common
 from data_pipelines.synthface.facs import EXPRESSIONS  # TF- and PyAV-free: the label ids' one home
 
 
 def get_config(arg=None):
-    args = common.parse_arg(arg)
+    args = parse_arg(arg)
     c = common.base_config("synthface", EXPRESSIONS)
     c.apex.enabled = True
     c.total_steps = 5_000

@@ -7,12 +7,13 @@ the network sees. Trained from in-memory decoded frames (``ArrayIterator``; see
 
 import ml_collections
 
+from configs.common import parse_arg
 from configs.mi_fer import common
 from data_pipelines.synthface.facs import EXPRESSIONS
 
 
 def get_config(arg=None):
-    args = common.parse_arg(arg, tiny=False)
+    args = parse_arg(arg, tiny=False)
     mi = common.base_config("synthface", EXPRESSIONS)
     c = ml_collections.ConfigDict()
     c.method = "rgb_baseline"

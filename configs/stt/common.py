@@ -1,7 +1,7 @@
 """The STT config every dataset file starts from, and its variant words.
 
 ``get_config(arg)`` of each dataset file takes comma-separated words and ``key=value`` pairs
-(``configs/mi_fer/common.parse_arg``, big_vision style), e.g. ``dfew.py:tiny,fold=2``:
+(``configs/common.parse_arg``, big_vision style), e.g. ``dfew.py:tiny,fold=2``:
 
 * ``tiny``     - CPU size: tiny tokeniser (one block a stage, width 16, ImageNet stem: 2×2 tokens a frame)
   on 32 px, 4 segments × 2 frames, width 64, 2 blocks, 4 heads, batch 16, 300 steps;
@@ -26,7 +26,7 @@ import os
 
 import ml_collections
 
-from configs.mi_fer.common import parse_arg
+from configs.common import parse_arg
 
 VARIANTS = dict(tiny=False, random=False, fold=(None, int), ce=False, compressed=False, baseline=False,
                 bf16=False, seed=0, steps=(None, int), data_dir=(None, str), face=(None, str))

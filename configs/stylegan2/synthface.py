@@ -1,7 +1,7 @@
 """StyleGAN2 (IFER's decoder) trained on SynthFace stills: the apex frames of a SynthFace build.
 
 ``synthface.py`` is IFER's setting (256 px, config-F widths, batch 16; rosinality's regularisers);
-variants (``configs/mi_fer/common.py:parse_arg`` syntax):
+variants (``configs/common.py:parse_arg`` syntax):
 
 * ``tiny``   - CPU-sized: 32 px, widths 32, W of 64, 2 mapping layers, batch 8, EMA half-life 500 images
   (the README's run);
@@ -15,7 +15,7 @@ rendered in memory and trained from an ``ArrayIterator``: ``python benchmarks/st
 
 import ml_collections
 
-from configs.mi_fer.common import parse_arg
+from configs.common import parse_arg
 
 METHOD = "fer_jax.methods.stylegan2.method:StyleGAN2"  # the import path works whether or not it is registered
 

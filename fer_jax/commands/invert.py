@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
         return 2
     from fer_jax.methods.ifer.method import reconstructions
 
-    size = int(restored.config.decoder.size)
+    size = restored.run.sections["decoder"].size
     images, paths, failed = [], [], 0
     for path in args.images:
         try:

@@ -96,8 +96,8 @@ def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool
     restored = restore(args.workdir, args.checkpoint)
     spec = serving_spec(restored)
     _, names = output_info(restored)
-    dataset = str((restored.config.get("input") or {}).get("dataset") or "")
-    header = {"workdir": os.path.abspath(args.workdir), "method": str(restored.config.method),
+    dataset = restored.run.input.dataset or ""
+    header = {"workdir": os.path.abspath(args.workdir), "method": restored.run.train.method,
               "checkpoint": restored.checkpoint, "step": restored.step}
     return header, spec, make_predict_fn(restored), names, dataset in FACE_DATASETS
 

@@ -5,6 +5,11 @@ processes (one per host, or several on one machine) give ``--coordinator_address
 ``FER_JAX_COORDINATOR``), ``--num_processes`` and ``--process_id``: ``jax.distributed.initialize``
 is called before anything touches a device. On TPU pods / SLURM, ``--distributed`` alone lets JAX
 detect the cluster itself. See ``launch/`` for examples.
+
+Resuming with a config that differs from the workdir's ``config.json`` in anything but how long and how
+often (``total_steps``, ``eval_every``, ``ckpt_every``, ...: ``fer_jax.core.workdir.RESUMABLE_KEYS``)
+stops with exit 2 naming the differing keys; ``--allow_config_change`` continues and records the change
+in ``config_changes.jsonl``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
     config_flags.DEFINE_config_file("config", None, _CONFIG_HELP, lock_config=True, flag_values=fv,
                                     sys_argv=argv)
     flags.DEFINE_string("workdir", None, "directory for checkpoints, metrics and summaries", flag_values=fv)
+    flags.DEFINE_bool("allow_config_change", False, "resume a workdir whose config.json differs in keys other "
+                      "than total_steps, eval_every, ckpt_every, ... (recorded in config_changes.jsonl)",
+                      flag_values=fv)
     define_distributed_flags(fv)
 
 
@@ -134,13 +142,17 @@ def main(argv: list[str]) -> int:
     if not start(fv, "fer-jax train"):
         return 2
     record_command(fv.workdir, argv)
+    from fer_jax.core.workdir import ConfigChangeError
     from fer_jax.train.trainer import NonFiniteLossError, train
 
     try:
-        result = train(fv.config, fv.workdir)
+        result = train(fv.config, fv.workdir, allow_config_change=fv.allow_config_change)
     except NonFiniteLossError as e:
         print(f"fer-jax train: {e}", file=sys.stderr)
         return 1
+    except ConfigChangeError as e:
+        print(f"fer-jax train: {e}", file=sys.stderr)
+        return 2
     from data_pipelines.atomic import json_safe
 
     print(json.dumps(json_safe({k: v for k, v in result.items() if k != "model"}), sort_keys=True))

@@ -1,7 +1,7 @@
 """Train and eval iterators for the trainer: the tf.data pipeline, or in-memory random data.
 
-``config.input`` is read through ``data_pipelines.settings.InputSettings`` (defaults there; an unknown
-key is a ``ConfigError``). ``config.input.dataset == "random"`` builds the batch keys of the method's
+``config.input`` arrives parsed, as the run's ``InputSettings`` (``RunSettings.input``; defaults in
+``data_pipelines.settings``). ``dataset == "random"`` builds the batch keys of the method's
 ``input_spec`` (``Feature`` roles, see ``fer_jax.core.method``) in memory and serves them with
 :class:`ArrayIterator`. The arrays are not pure noise: every class has a fixed pattern in each
 ``signal`` key and fixed values in each ``target`` key, every identity a fixed pattern in each
@@ -16,12 +16,12 @@ import zlib
 from typing import Any, Mapping
 
 import jax
-import ml_collections
 import numpy as np
 
 from data_pipelines.settings import InputSettings, validate_input
 from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.core.method import Feature
+from fer_jax.core.settings import RunSettings
 
 
 def compressed_spec(settings: InputSettings) -> dict[str, Feature]:
@@ -87,14 +87,14 @@ def random_arrays(settings: InputSettings | Mapping[str, Any], num_classes: int,
     return out
 
 
-def make_iterator(config: ml_collections.ConfigDict, split: str, *, train: bool, seed: int,
+def make_iterator(run: RunSettings, split: str, *, train: bool, seed: int,
                   spec: Mapping[str, Feature] | None = None) -> Any:
-    """A per-process, checkpointable iterator over ``split`` (global batch from the config) holding the
-    keys of ``spec`` (``method.input_spec(config)``; None: the compressed-domain keys)."""
-    settings = validate_input(config.input)
+    """A per-process, checkpointable iterator over ``split`` (global batch from ``run.input``) holding the
+    keys of ``spec`` (``method.input_spec(run)``; None: the compressed-domain keys)."""
+    settings = run.input
     batch = settings.global_batch(train)
     if settings.dataset == "random":
-        arrays = random_arrays(settings, int(config.get("num_classes") or 1), split, int(config.seed), spec)
+        arrays = random_arrays(settings, run.train.num_classes or 1, split, run.train.seed, spec)
         return ArrayIterator(arrays, batch, seed=seed, process_index=jax.process_index(),
                              process_count=jax.process_count(), train=train)
     from data_pipelines import input_pipeline  # lazy: imports TensorFlow

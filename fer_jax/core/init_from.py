@@ -30,8 +30,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from data_pipelines.settings import ConfigError, build  # not fer_jax.core.settings: its parse() validates init_from
 from fer_jax.core.frozen import Frozen
-from fer_jax.core.settings import ConfigError, build
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,12 +9,15 @@ Besides the step, a method declares (defaults in :class:`MethodBase`):
 
 * ``settings``: the config sections it reads, each with the dataclass that holds their defaults
   (``fer_jax.core.settings``); an unknown key in any of them is an error before anything is built.
-* ``input_spec(config)``: the batch keys its step and eval step read (:class:`Feature`: shape without
+  The config is parsed once (``fer_jax.core.settings.parse``) and every hook below receives the
+  result, a :class:`RunSettings` (``run.train.seed``, ``run.input.size``, ``run.sections["mi"]``):
+  a method never reads the raw config nor rebuilds a section.
+* ``input_spec(run)``: the batch keys its step and eval step read (:class:`Feature`: shape without
   the batch axis, dtype, role). The ``random`` dataset builds batches from it; the data path is asked
   only for the feature groups named there.
 * ``evaluators``: what evaluation computes by default from ``eval_step``'s per-example outputs
   (``fer_jax.evaluate.evaluators``; a config's ``evals`` can choose others).
-* ``serving_spec(config)`` and ``serve(predictor, inputs)``: what ``predict`` and ``export`` feed the
+* ``serving_spec(run)`` and ``serve(predictor, inputs)``: what ``predict`` and ``export`` feed the
   inference-time module and what comes out (class probabilities, regression values, embeddings).
 """
 
@@ -24,8 +27,9 @@ import dataclasses
 from typing import Any, ClassVar, Mapping, Protocol
 
 import jax
-import ml_collections
 from flax import nnx
+
+from fer_jax.core.settings import RunSettings
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -80,14 +84,12 @@ class ServingSpec:
             raise ValueError(f"unknown output kind {self.output!r}")
 
 
-
-
 class Method(Protocol):
     name: str
     settings: Mapping[str, type]
     evaluators: tuple[str, ...]
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Module:
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> nnx.Module:
         """Build the training state: model(s), optimizer(s), buffers, all as one NNX graph."""
 
     def train_step(self, state: nnx.Module, batch: Batch, step: jax.Array) -> Metrics:
@@ -96,13 +98,13 @@ class Method(Protocol):
     def eval_step(self, state: nnx.Module, batch: Batch) -> dict[str, Any]:
         """Per-example outputs for the evaluators (e.g. ``logits``, ``features``, ``predictions``)."""
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         """The batch keys the steps read, per example."""
 
     def predictor(self, state: nnx.Module) -> nnx.Module:
         """The inference-time module (what ``predict``/``export`` keep; e.g. residual-only for MI-FER)."""
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         """The predictor's inputs and outputs (see :class:`ServingSpec`)."""
 
     def serve(self, predictor: nnx.Module, inputs: Batch) -> jax.Array:
@@ -116,15 +118,15 @@ class MethodBase:
     settings: ClassVar[Mapping[str, type]] = {}
     evaluators: ClassVar[tuple[str, ...]] = ("classification",)
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         raise NotImplementedError(f"method {self.name!r} declares no input_spec")
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         raise NotImplementedError(f"method {self.name!r} declares no serving_spec: it cannot be served")
 
     def serve(self, predictor: nnx.Module, inputs: Batch) -> jax.Array:
         raise NotImplementedError(f"method {self.name!r} cannot be served")
 
-    def on_start(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+    def on_start(self, run: RunSettings, workdir: str) -> None:
         """Called once on process 0 when a new run starts in ``workdir`` (not on resume): a method
         records there what its config alone does not say (e.g. the AU method's chosen label frames)."""

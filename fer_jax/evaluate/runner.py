@@ -28,7 +28,7 @@ from flax import nnx
 
 from fer_jax.core.data import make_iterator
 from fer_jax.core.parallel import make_mesh, replicated, shard_batch, to_host
-from fer_jax.core.settings import ConfigError, build, check_keys
+from fer_jax.core.settings import ConfigError, RunSettings, build, check_keys
 from fer_jax.core.workdir import restore
 from fer_jax.evaluate import evaluators as evaluators_lib
 
@@ -129,9 +129,9 @@ def scalar_metrics(name: str, report: Mapping[str, Any]) -> dict[str, float]:
     return {f"{name}/{k}": v for k, v in evaluators_lib.flat_scalars(dict(report)).items()}
 
 
-def eval_iterator(config: ml_collections.ConfigDict, method: Any, split: str) -> Iterator:
+def eval_iterator(run: RunSettings, method: Any, split: str) -> Iterator:
     """A one-pass iterator over ``split`` holding the method's ``input_spec`` keys."""
-    return make_iterator(config, split, train=False, seed=int(config.seed), spec=method.input_spec(config))
+    return make_iterator(run, split, train=False, seed=run.train.seed, spec=method.input_spec(run))
 
 
 class Evaluations:
@@ -141,12 +141,12 @@ class Evaluations:
     from the config (the trainer's ``eval_iter_fn`` feeds ``val``).
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, method: Any, graphdef: nnx.GraphDef,
+    def __init__(self, run: RunSettings, method: Any, graphdef: nnx.GraphDef,
                  mesh: jax.sharding.Mesh, iter_fns: Mapping[str, Callable[[], Iterator] | None] | None = None):
-        self.config, self.method, self.mesh = config, method, mesh
+        self.run_settings, self.config, self.method, self.mesh = run, run.config, method, mesh
         self.iter_fns = {k: v for k, v in (iter_fns or {}).items() if v is not None}
-        self.settings = eval_settings(config, method, has_val_iter="val" in self.iter_fns)
-        self.eval_every = int(config.get("eval_every", 0))
+        self.settings = eval_settings(run.config, method, has_val_iter="val" in self.iter_fns)
+        self.eval_every = run.train.eval_every
         self.eval_fn = make_eval_fn(method, graphdef) if self.settings else None
 
     @property
@@ -165,7 +165,7 @@ class Evaluations:
     def run(self, name: str, state: nnx.State) -> tuple[dict[str, float], dict[str, Any]]:
         """Evaluate ``state`` (replicated) as evaluation ``name``: (``name/<metric>`` scalars, report)."""
         s = self.settings[name]
-        fn = self.iter_fns.get(name) or (lambda: eval_iterator(self.config, self.method, s.split))
+        fn = self.iter_fns.get(name) or (lambda: eval_iterator(self.run_settings, self.method, s.split))
         arrays = collect(self.eval_fn, state, fn(), self.mesh)
         report = evaluate_arrays(arrays, self.config, s.evaluators, s.options)
         report["split"] = s.split
@@ -211,7 +211,7 @@ def evaluate_splits(config: ml_collections.ConfigDict, workdir: str, splits: Seq
     results = {}
     for split in splits:
         s = settings_for_split(config, method, split)
-        arrays = collect(eval_fn, state, eval_iterator(config, method, split), mesh)
+        arrays = collect(eval_fn, state, eval_iterator(restored.run, method, split), mesh)
         result = evaluate_arrays(arrays, config, s.evaluators, s.options)
         if "logits" in arrays:
             arrays["pred"] = np.argmax(arrays["logits"], axis=-1).astype(np.int32)

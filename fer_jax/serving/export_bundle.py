@@ -299,9 +299,11 @@ def _predictor_from_params(config, tensors: dict[str, np.ndarray]) -> Callable:
     from flax import nnx
 
     from fer_jax.core.registry import resolve_method
+    from fer_jax.core.settings import parse
 
     method = resolve_method(config.method)
-    graphdef, params = nnx.split(method.predictor(method.create(config, nnx.Rngs(int(config.seed)))))
+    run = parse(config, method)
+    graphdef, params = nnx.split(method.predictor(method.create(run, nnx.Rngs(run.train.seed))))
     flat = _flat(params)
     missing = sorted(k for k, v in flat.items() if _numeric(v) and k not in tensors)
     if missing:
@@ -314,7 +316,7 @@ def _predictor_from_params(config, tensors: dict[str, np.ndarray]) -> Callable:
         lambda p, v: jnp.asarray(tensors[k]) if (k := "/".join(str(getattr(x, "key", getattr(x, "idx", x)))
                                                                 for x in p)) in tensors else v, pure)
     nnx.replace_by_pure_dict(params, pure)
-    names = tuple(method.serving_spec(config).inputs)
+    names = tuple(method.serving_spec(run).inputs)
     jitted = jax.jit(lambda params, *xs: method.serve(nnx.merge(graphdef, params), dict(zip(names, xs))))
     return lambda *xs: np.asarray(jitted(params, *xs))
 

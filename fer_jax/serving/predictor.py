@@ -25,9 +25,9 @@ class ServingError(RuntimeError):
 
 
 def serving_spec(restored: Restored) -> ServingSpec:
-    """The method's :class:`ServingSpec` for the run's config, checked against its input group."""
+    """The method's :class:`ServingSpec` for the run's parsed config, checked against its input group."""
     try:
-        spec = restored.method.serving_spec(restored.config)
+        spec = restored.method.serving_spec(restored.run)
     except NotImplementedError as e:
         raise ServingError(str(e)) from e
     try:
@@ -84,7 +84,7 @@ def output_info(restored: Restored) -> tuple[tuple[int, ...], tuple[str, ...]]:
     names = tuple(map(str, spec.output_names))
     if not names:
         key = "class_names" if spec.output == "probabilities" else "target_names"
-        names = tuple(map(str, restored.config.get(key) or ()))
+        names = tuple(map(str, getattr(restored.run.train, key)))
     if len(shape) != 1:
         raise ServingError(f"method {restored.config.method!r}: {spec.output} output must be [B, N], got [B, *{shape}]")
     if names and len(names) != shape[0]:

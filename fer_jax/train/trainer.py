@@ -12,8 +12,13 @@ while the loop avoids ``nnx.jit``'s per-call graph traversal; the state is repli
 (``out_shardings``) and donated, so updates happen in place in device memory. The module returned
 by ``method.create`` is brought up to date (``nnx.update``) at the end.
 
-Config: ``config_check.validate`` checks every key before anything is built (an unknown key is a
-``ConfigError``); the top-level fields and their defaults are ``config_check.TrainSettings``. A new
+Config: parsed once, by ``config_check.validate`` (``fer_jax.core.settings.parse`` + the evals check),
+before anything is built (an unknown key is a ``ConfigError``), into the :class:`RunSettings` every
+method hook receives (``create``, ``input_spec``, ``on_start``); the top-level fields and their defaults
+are ``TrainSettings``. A resumed run whose config differs from its ``config.json`` beyond the keys that
+may change (``fer_jax.core.workdir.RESUMABLE_KEYS``: ``total_steps``, ``eval_every``, ...) stops with a
+``ConfigChangeError`` naming the keys, unless ``allow_config_change`` (recorded in
+``config_changes.jsonl``). A new
 run loads ``config.init_from`` (``init_from.py``) into the fresh state before it is replicated; a
 resumed run takes everything from its own checkpoint except frozen sub-modules, which are never
 checkpointed (``frozen.py``). Randomness inside a step follows ``rng.py`` (keys from seed and step).
@@ -37,7 +42,6 @@ import numpy as np
 from flax import nnx
 
 from data_pipelines.atomic import atomic_write_json
-from data_pipelines.settings import validate_input
 from fer_jax.core import init_from
 from fer_jax.core.checkpointing import Checkpoints
 from fer_jax.core.data import make_iterator
@@ -74,24 +78,34 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterator | None = None,
-          eval_iter_fn: Callable[[], Iterator] | None = None) -> dict[str, Any]:
+          eval_iter_fn: Callable[[], Iterator] | None = None, allow_config_change: bool = False
+          ) -> dict[str, Any]:
     """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible.
 
     ``train_iter`` / ``eval_iter_fn`` replace the iterators built from ``config.input`` (the eval
-    function must return a fresh one-pass iterator per call). Returns ``{"step", "train": the last
+    function must return a fresh one-pass iterator per call). ``allow_config_change``: resume even when
+    the config differs from the workdir's ``config.json`` in keys other than ``RESUMABLE_KEYS`` (the
+    change is recorded in ``config_changes.jsonl``). Returns ``{"step", "train": the last
     step's metrics, "val": the last eval's scalars, "model": the trained NNX module}``.
     """
     workdir = os.path.abspath(workdir)
     method = resolve_method(config.method)
-    settings = validate(config, method)  # a misspelt key stops here, before anything is built
+    run = validate(config, method)  # parsed once; a misspelt key stops here, before anything is built
+    settings = run.train
     os.makedirs(workdir, exist_ok=True)
     total = settings.total_steps
     mesh = make_mesh()
     ckpts = Checkpoints(workdir, every=settings.ckpt_every, keep=settings.keep_ckpts,
                         best_metric=settings.best_metric or None, best_mode=settings.best_mode,
                         asynchronous=settings.async_checkpoints)
-    resuming = ckpts.latest_step() is not None
-    model = method.create(config, nnx.Rngs(settings.seed))
+    latest = ckpts.latest_step()
+    resuming = latest is not None
+    try:  # a resumed run with another config stops here, before anything is built
+        save_config(config, workdir, resumed_step=latest, allow_change=allow_config_change)
+    except BaseException:
+        ckpts.close()
+        raise
+    model = method.create(run, nnx.Rngs(settings.seed))
     loaded = init_from.apply(config, model, frozen_only=resuming)  # before replication
     if loaded and not resuming:
         log.info("init_from: %s", ", ".join(f"{k}: {n} arrays" for k, n in loaded.items()))
@@ -101,9 +115,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     nnx.update(model, state)  # drop the module's unreplicated initial arrays
 
     if train_iter is None:
-        split = validate_input(config.get("input")).split_train
-        train_iter = make_iterator(config, split, train=True, seed=settings.seed, spec=method.input_spec(config))
-    evals = runner.Evaluations(config, method, graphdef, mesh, iter_fns={"val": eval_iter_fn})
+        train_iter = make_iterator(run, run.input.split_train, train=True, seed=settings.seed,
+                                   spec=method.input_spec(run))
+    evals = runner.Evaluations(run, method, graphdef, mesh, iter_fns={"val": eval_iter_fn})
 
     first = 0
     if resuming:
@@ -113,9 +127,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     else:
         log.info("starting %s in %s on %d devices, %d processes", config.method, workdir,
                  jax.device_count(), jax.process_count())
-    save_config(config, workdir)
     if not resuming and jax.process_index() == 0 and hasattr(method, "on_start"):
-        method.on_start(config, workdir)
+        method.on_start(run, workdir)
 
     summaries = Summaries(workdir, total_steps=total, first_step=first,
                           tensorboard=settings.tensorboard, progress_bar=settings.progress_bar,
@@ -130,7 +143,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
     step_fn = jax.jit(pure_step, in_shardings=(rep, data_sharding(mesh), rep), out_shardings=rep,
                       donate_argnums=0)
     log_every = max(settings.log_every, 1)
-    best_eval = (config.get("best_metric") or "").split("/")[0]
+    best_eval = settings.best_metric.split("/")[0]
 
     def evaluate(step: int, record: bool = True) -> dict[str, float]:
         """The evaluations due at ``step`` (runner.Evaluations): summaries, ``eval[_<name>]_<step>.json``,

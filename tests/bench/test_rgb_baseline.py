@@ -9,6 +9,7 @@ from flax import nnx
 from configs.rgb_baseline import synthface
 from fer_jax.core.array_iterator import ArrayIterator
 from fer_jax.core.registry import get_method
+from fer_jax.core.settings import parse
 
 METHOD = get_method("rgb_baseline")
 STEP = nnx.jit(METHOD.train_step)
@@ -46,7 +47,7 @@ def test_registered_and_configs_build():
 
 
 def test_outputs_are_a_temporal_mean_independent_of_frame_order():
-    st = METHOD.create(config(), nnx.Rngs(0))
+    st = METHOD.create(parse(config(), METHOD), nnx.Rngs(0))
     b = batch()
     out = EVAL(st, b)
     assert out["logits"].shape == (B, 7) and out["features"].shape == (B, st.net.trunk.out_dim)
@@ -57,7 +58,7 @@ def test_outputs_are_a_temporal_mean_independent_of_frame_order():
 
 
 def test_training_lowers_the_loss_and_a_non_finite_batch_changes_nothing():
-    st = METHOD.create(config(), nnx.Rngs(0))
+    st = METHOD.create(parse(config(), METHOD), nnx.Rngs(0))
     b = batch()
     first = STEP(st, b, jnp.asarray(0))
     for i in range(1, 25):

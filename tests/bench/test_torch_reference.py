@@ -16,11 +16,13 @@ from flax import nnx  # noqa: E402
 from benchmarks.bench_train import make_batch, mifer_config  # noqa: E402
 from benchmarks.mi_fer.torch_reference import TorchMiFer, param_count  # noqa: E402
 from fer_jax.core.registry import get_method  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 from fer_jax.methods.mi_fer.club import club_estimate, estimator_loss  # noqa: E402
 
 
 def jax_state(arch, width):
-    return get_method("mi_fer").create(mifer_config(arch, width, "float32"), nnx.Rngs(0))
+    method = get_method("mi_fer")
+    return method.create(parse(mifer_config(arch, width, "float32"), method), nnx.Rngs(0))
 
 
 def n_params(module) -> int:

@@ -47,21 +47,21 @@ class ToyState(nnx.Module):
 class ToyImageClassifier(MethodBase):
     name = "toy_image"
 
-    def input_spec(self, config):
-        s = config.input.size
+    def input_spec(self, run):
+        s = run.input.size
         return {"image": Feature((s, s, 3)), "label": Feature((), "int32", "label")}
 
-    def serving_spec(self, config):
-        s = config.input.size
-        return ServingSpec({"image": Feature((s, s, 3))}, "image", "probabilities", tuple(config.class_names),
+    def serving_spec(self, run):
+        s = run.input.size
+        return ServingSpec({"image": Feature((s, s, 3))}, "image", "probabilities", run.train.class_names,
                            {"size": s})
 
     def serve(self, predictor, inputs):
         return jax.nn.softmax(predictor(inputs["image"]), axis=-1)
 
-    def create(self, config, rngs):
-        s = config.input.size
-        return ToyState(Mlp(s * s * 3, config.num_classes, rngs))
+    def create(self, run, rngs):
+        s = run.input.size
+        return ToyState(Mlp(s * s * 3, run.train.num_classes, rngs))
 
     def train_step(self, state, batch, step):
         def loss(net):
@@ -94,15 +94,15 @@ class ToyFramesRegressor(MethodBase):
     settings = {"toy": ToyFramesSettings}
     evaluators = ()
 
-    def input_spec(self, config):
-        s, t = config.input.size, config.input.frames
-        return {"frames": Feature((t, s, s, 3)), "au": Feature((len(config.target_names),), role="target")}
+    def input_spec(self, run):
+        s, t = run.input.size, run.input.frames
+        return {"frames": Feature((t, s, s, 3)), "au": Feature((len(run.train.target_names),), role="target")}
 
-    def serving_spec(self, config):
-        s, t = config.input.size, config.input.frames
-        output = config.get("toy", {}).get("output", "values")
+    def serving_spec(self, run):
+        s, t = run.input.size, run.input.frames
+        output = run.toy.output
         return ServingSpec({"frames": Feature((t, s, s, 3))}, "frames", output,
-                           tuple(config.target_names) if output == "values" else (),
+                           run.train.target_names if output == "values" else (),
                            {"size": s, "frames": t, "window": 6})
 
     def serve(self, predictor, inputs):
@@ -111,10 +111,10 @@ class ToyFramesRegressor(MethodBase):
             return f / jnp.linalg.norm(f, axis=-1, keepdims=True)
         return predictor(inputs["frames"])
 
-    def create(self, config, rngs):
-        s = config.input.size
-        self.output = config.get("toy", {}).get("output", "values")
-        return ToyState(FrameMlp(s * s * 3, len(config.target_names), rngs))
+    def create(self, run, rngs):
+        s = run.input.size
+        self.output = run.toy.output
+        return ToyState(FrameMlp(s * s * 3, len(run.train.target_names), rngs))
 
     def train_step(self, state, batch, step):
         def loss(net):

@@ -126,7 +126,7 @@ def test_bundle_equals_the_predictor_and_runs_without_fer_jax(method_workdir, fm
     bundle = tmp_path / "bundle"
     restored = restore(wd)
     try:
-        restored.method.serving_spec(restored.config)
+        restored.method.serving_spec(restored.run)
     except NotImplementedError:  # e.g. the StyleGAN2 trainer: nothing to serve; export says so
         assert _export(wd, bundle, fmt) == 2 and not bundle.exists()
         return

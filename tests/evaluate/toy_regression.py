@@ -36,13 +36,13 @@ class ToyRegression(MethodBase):
     evaluators = ("regression",)
     settings = {"toy": ToyRegressionSettings}
 
-    def input_spec(self, config):
-        t, f, a = config.toy.frames, config.toy.features, len(config.target_names)
+    def input_spec(self, run):
+        t, f, a = run.toy.frames, run.toy.features, len(run.train.target_names)
         return {"x": Feature((t, f)), "targets": Feature((t, a), role="target"),
                 "target_mask": Feature((t, a), role="target_mask"), "label": Feature((), "int32", "label")}
 
-    def create(self, config, rngs):
-        return ToyRegressor(int(config.toy.features), len(config.target_names), rngs)
+    def create(self, run, rngs):
+        return ToyRegressor(run.toy.features, len(run.train.target_names), rngs)
 
     def train_step(self, state, batch, step):
         mask = batch["target_mask"]

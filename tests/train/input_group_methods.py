@@ -27,14 +27,14 @@ class ColourMLP(nnx.Module):
 class _ColourMethod(MethodBase):
     key = ""
 
-    def signal(self, config) -> Feature:
+    def signal(self, run) -> Feature:
         raise NotImplementedError
 
-    def input_spec(self, config):
-        return {self.key: self.signal(config), "label": Feature((), "int32", "label")}
+    def input_spec(self, run):
+        return {self.key: self.signal(run), "label": Feature((), "int32", "label")}
 
-    def create(self, config, rngs):
-        return ColourMLP(int(config.num_classes), rngs)
+    def create(self, run, rngs):
+        return ColourMLP(run.train.num_classes, rngs)
 
     def train_step(self, state, batch, step):
         def loss_fn(model):
@@ -55,14 +55,14 @@ class _ColourMethod(MethodBase):
 class ImageToy(_ColourMethod):
     name, key = "image_toy", "image"
 
-    def signal(self, config):
-        s = int(config.input.size)
+    def signal(self, run):
+        s = run.input.size
         return Feature((s, s, 3))
 
 
 class FramesToy(_ColourMethod):
     name, key = "frames_toy", "frames"
 
-    def signal(self, config):
-        s, t = int(config.input.size), int(config.input.segments) * int(config.input.get("frames_per_segment", 1))
+    def signal(self, run):
+        s, t = run.input.size, run.input.segments * run.input.frames_per_segment
         return Feature((t, s, s, 3))

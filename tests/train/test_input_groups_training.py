@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "data"))  # builder fixtu
 
 from fer_jax.core.data import make_iterator, random_arrays  # noqa: E402
 from fer_jax.core.method import Feature  # noqa: E402
+from fer_jax.core.settings import parse  # noqa: E402
 
 
 def config(method: str, data_dir: str, dataset: str, split_val: str, **input_kw) -> ml_collections.ConfigDict:
@@ -75,7 +76,8 @@ def test_random_batches_follow_the_spec():
     assert sim[ident[:, None] == ident[None]].mean() > sim[ident[:, None] != ident[None]].mean() + 0.5
     assert (a["has_apex"] == 1).all()
     # the iterator serves exactly the spec's keys (plus mask)
-    c = ml_collections.ConfigDict(dict(seed=0, num_classes=3, input=dict(settings, batch_size=8)))
-    assert set(next(make_iterator(c, "train", train=True, seed=0, spec=spec))) == set(spec) | {"mask"}
-    default = next(make_iterator(c, "train", train=True, seed=0))
+    c = ml_collections.ConfigDict(dict(method="data_only", seed=0, num_classes=3, input=dict(settings, batch_size=8)))
+    run = parse(c, None)  # no method: no sections
+    assert set(next(make_iterator(run, "train", train=True, seed=0, spec=spec))) == set(spec) | {"mask"}
+    default = next(make_iterator(run, "train", train=True, seed=0))
     assert {"residuals", "motion_vectors", "iframe", "identity_embedding", "label", "identity"} <= set(default)

@@ -16,7 +16,7 @@ from flax import nnx
 from fer_jax.core import init_from
 from fer_jax.core.frozen import Frozen, freeze
 from fer_jax.core.method import Feature, MethodBase
-from fer_jax.core.settings import ConfigError, apply_overrides
+from fer_jax.core.settings import ConfigError, apply_overrides, parse
 from fer_jax.core.workdir import restore
 from fer_jax.train.rng import step_key, step_rngs
 from fer_jax.train.trainer import train
@@ -116,7 +116,8 @@ def test_init_from_reads_a_weights_directory(tmp_path):
     init_from.save_weights(str(tmp_path / "converted"), weights)
     c = _config()
     c.init_from = {"w": dict(source=str(tmp_path / "converted"), load={"body": "encoder"})}
-    model = toy_method().create(c, nnx.Rngs(0))
+    method = toy_method()
+    model = method.create(parse(c, method), nnx.Rngs(0))
     assert init_from.apply(c, model) == {"w": 2}
     np.testing.assert_array_equal(np.asarray(model.body.kernel[...]), weights["encoder"]["kernel"])
 
@@ -133,12 +134,12 @@ def toy_method():
 class TeacherState(nnx.Module):
     """A student trained to match a frozen 1024x1024 teacher (4 MiB of float32)."""
 
-    def __init__(self, config, rngs):
-        s, k = config.input.size, config.input.segments
+    def __init__(self, run, rngs):
+        s, k = run.input.size, run.input.segments
         self.proj = nnx.Linear(k * s * s * 3, 1024, rngs=rngs)
         self.teacher = freeze(nnx.Linear(1024, 1024, rngs=nnx.Rngs(123)))  # stands for shipped weights
         self.student = nnx.Linear(1024, 1024, rngs=rngs)
-        self.head = nnx.Linear(1024, config.num_classes, rngs=rngs)
+        self.head = nnx.Linear(1024, run.train.num_classes, rngs=rngs)
         self.opt = nnx.Optimizer(self, optax.adam(1e-3), wrt=nnx.Param)
 
     def __call__(self, x):
@@ -148,11 +149,11 @@ class TeacherState(nnx.Module):
 class TeacherMethod(MethodBase):
     name = "teacher"
 
-    def create(self, config, rngs):
-        return TeacherState(config, rngs)
+    def create(self, run, rngs):
+        return TeacherState(run, rngs)
 
-    def input_spec(self, config):
-        s, k = config.input.size, config.input.segments
+    def input_spec(self, run):
+        s, k = run.input.size, run.input.segments
         return {"residuals": Feature((k, s, s, 3)), "label": Feature((), "int32", "label")}
 
     def train_step(self, state, batch, step):

@@ -34,14 +34,13 @@ class ToySettings:
 
 
 class ToyState(nnx.Module):
-    def __init__(self, config, rngs: nnx.Rngs):
-        s = config.input.size
-        hidden = config.get("toy", {}).get("hidden", 16)
-        dim = config.input.random.identity_dim
+    def __init__(self, run, rngs: nnx.Rngs):
+        s, hidden = run.input.size, run.toy.hidden
+        dim = run.input.random.identity_dim
         self.body = nnx.Linear(s * s * 3, hidden, rngs=rngs)
-        self.head = nnx.Linear(hidden, config.num_classes, rngs=rngs)
+        self.head = nnx.Linear(hidden, run.train.num_classes, rngs=rngs)
         self.aux = nnx.Linear(hidden, dim, rngs=rngs)
-        lr = config.get("toy", {}).get("lr", 1e-2)
+        lr = run.toy.lr
         self.classifier_opt = nnx.Optimizer(self, optax.adam(lr), wrt=nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
         self.aux_opt = nnx.Optimizer(self, optax.sgd(1e-1), wrt=nnx.All(nnx.Param, nnx.PathContains("aux")))
 
@@ -54,28 +53,28 @@ class ToyMethod(MethodBase):
     name = "toy"
     settings = {"toy": ToySettings}
 
-    def input_spec(self, config):
-        s, k = config.input.size, config.input.segments
+    def input_spec(self, run):
+        s, k = run.input.size, run.input.segments
         return {"residuals": Feature((k, s, s, 3)), "identity_embedding": Feature(
-            (config.input.random.identity_dim,), role="embedding"), "label": Feature((), "int32", "label"),
+            (run.input.random.identity_dim,), role="embedding"), "label": Feature((), "int32", "label"),
             "identity": Feature((), "int32", "identity")}
 
-    def serving_spec(self, config):
-        s, k = config.input.size, config.input.segments
+    def serving_spec(self, run):
+        s, k = run.input.size, run.input.segments
         return ServingSpec({"residuals": Feature((k, s, s, 3))}, "compressed", "probabilities",
-                           tuple(config.class_names), {"size": s, "segments": k})
+                           run.train.class_names, {"size": s, "segments": k})
 
     def serve(self, predictor, inputs):
         return jax.nn.softmax(predictor.head(predictor.features(inputs)), axis=-1)
 
-    def create(self, config, rngs):
-        self.config = config
-        return ToyState(config, rngs)
+    def create(self, run, rngs):
+        self.run = run
+        return ToyState(run, rngs)
 
     def train_step(self, state, batch, step):
-        toy = self.config.get("toy", {})
-        if toy.get("sleep", 0):
-            jax.debug.callback(lambda: time.sleep(toy["sleep"]))
+        toy = self.run.toy
+        if toy.sleep:
+            jax.debug.callback(lambda: time.sleep(toy.sleep))
         target = batch["identity_embedding"]
 
         def aux_loss(aux, feats):
@@ -87,9 +86,9 @@ class ToyMethod(MethodBase):
 
         def cls_loss(model):
             f = model.features(batch)
-            rate = toy.get("dropout", 0.0)
+            rate = toy.dropout
             if rate > 0:  # the one randomness rule: keys from (seed, step, stream), nothing carried
-                keep = jax.random.bernoulli(step_key(self.config.seed, step, "dropout"), 1 - rate, f.shape)
+                keep = jax.random.bernoulli(step_key(self.run.train.seed, step, "dropout"), 1 - rate, f.shape)
                 f = jnp.where(keep, f / (1 - rate), 0.0)
             logits = model.head(f)
             ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
@@ -98,7 +97,7 @@ class ToyMethod(MethodBase):
         diff = nnx.DiffState(0, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("aux"))))
         (_, (ce, logits)), grads = nnx.value_and_grad(cls_loss, argnums=diff, has_aux=True)(state)
         state.classifier_opt.update(state, grads)
-        nan_at = toy.get("nan_at_step", -1)
+        nan_at = toy.nan_at_step
         if nan_at >= 0:
             ce = jnp.where(step >= nan_at, jnp.nan, ce)
         acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])

@@ -26,27 +26,21 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from fer_jax.core.method import Feature, MethodBase
-from fer_jax.core.settings import ConfigError, build
+from fer_jax.core.settings import ConfigError, RunSettings
 from fer_jax.methods.au.model import ContrastiveNet
 from fer_jax.methods.au.settings import ContrastiveSettings, ModelSettings
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_key
 
 SETTINGS = {"model": ModelSettings, "contrastive": ContrastiveSettings, "optim": OptimSettings}
 
 
-def _top(config: ml_collections.ConfigDict, name: str):
-    return config.get(name, getattr(TrainSettings, name))
-
-
-def window_frames(config: ml_collections.ConfigDict) -> int:
+def window_frames(run: RunSettings) -> int:
     """W: ``input.window`` (the AU methods read one contiguous window per clip)."""
-    w = int(config.input.get("window", 0))
+    w = run.input.window
     if w < 1:
         raise ConfigError("the AU methods read contiguous windows: set input.window > 0")
     return w
@@ -116,13 +110,11 @@ def info_nce(z: jax.Array, ids: jax.Array, valid: jax.Array, temperature: float)
 class ContrastiveState(nnx.Module):
     """The stage-1 network and its optimizer."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        m = build(ModelSettings, config.get("model"), "model")
-        self.settings = build(ContrastiveSettings, config.get("contrastive"), "contrastive")
-        self.seed = int(_top(config, "seed"))
-        self.net = ContrastiveNet(m, rngs=rngs)
-        optim = build(OptimSettings, config.get("optim"), "optim")
-        self.opt = nnx.Optimizer(self.net, make_tx(optim, int(_top(config, "total_steps"))), wrt=nnx.Param)
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        self.settings = run.sections["contrastive"]
+        self.seed = run.train.seed
+        self.net = ContrastiveNet(run.sections["model"], rngs=rngs)
+        self.opt = nnx.Optimizer(self.net, make_tx(run.sections["optim"], run.train.total_steps), wrt=nnx.Param)
 
 
 def _loss(net: ContrastiveNet, views: tuple[jax.Array, ...], valid: jax.Array, temperature: float):
@@ -140,14 +132,14 @@ class AuContrastive(MethodBase):
     settings = SETTINGS
     evaluators = ()
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
-        s = int(config.input.size)
-        return {"frames": Feature((window_frames(config), s, s, 3))}
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
+        s = run.input.size
+        return {"frames": Feature((window_frames(run), s, s, 3))}
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> ContrastiveState:
-        if build(ContrastiveSettings, config.get("contrastive"), "contrastive").view_frames > window_frames(config):
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> ContrastiveState:
+        if run.sections["contrastive"].view_frames > window_frames(run):
             raise ConfigError("contrastive.view_frames must be <= input.window")
-        return ContrastiveState(config, rngs)
+        return ContrastiveState(run, rngs)
 
     def train_step(self, state: ContrastiveState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         s = state.settings

@@ -111,7 +111,7 @@ class AuPredictor:
         if r.config.method != "au_intensity":
             raise ValueError(f"{workdir}: an {r.config.method!r} workdir; fer-jax au needs a stage-2 "
                              "(au_intensity) workdir")
-        spec = r.method.serving_spec(r.config)
+        spec = r.method.serving_spec(r.run)
         self.size, self.window = int(spec.preprocessing["size"]), int(spec.preprocessing["window"])
         self.au_columns = tuple(f"{name}_r" for name in spec.output_names)
         self.faces = face_settings or FaceSettings()

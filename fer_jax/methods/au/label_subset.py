@@ -96,19 +96,15 @@ def write_record(workdir: str, summary: dict[str, Any], name: str = "label_subse
     return path
 
 
-def record_from_dataset(config: Any, workdir: str) -> str:
-    """Count the chosen frames of the config's training split (a built TFDS dataset) and write the
-    record: reads only ``clip_id`` and ``au_intensity``."""
+def record_from_dataset(run: Any, workdir: str) -> str:
+    """Count the chosen frames of the run's training split (a built TFDS dataset; ``run``: the parsed
+    ``RunSettings``) and write the record: reads only ``clip_id`` and ``au_intensity``."""
     from data_pipelines.common.folds import resolve_split
     from data_pipelines.input_pipeline import dataset_dir
-    from data_pipelines.settings import validate_input
     from data_pipelines.tf_compat import import_tfds
-    from fer_jax.core.settings import build
-    from fer_jax.methods.au.settings import LabelSettings
 
     tfds = import_tfds()
-    s = validate_input(config.input)
-    labels = build(LabelSettings, config.get("labels"), "labels")
+    s, labels = run.input, run.sections["labels"]
     builder = tfds.builder_from_directory(dataset_dir(s, need_frames=True))
     split = resolve_split(s.split_train, builder.info.splits.keys())
     ds = builder.as_dataset(split=split, decoders=tfds.decode.PartialDecoding(

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from fer_jax.core.method import Feature, MethodBase, ServingSpec
-from fer_jax.core.settings import ConfigError, build
+from fer_jax.core.settings import ConfigError, RunSettings
 from fer_jax.methods.au import label_subset
 from fer_jax.methods.au.contrastive import window_frames
 from fer_jax.methods.au.label_subset import chosen
 from fer_jax.methods.au.model import AuRegressor
 from fer_jax.methods.au.settings import LabelSettings, ModelSettings, RegressorSettings
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 SETTINGS = {"model": ModelSettings, "labels": LabelSettings, "regressor": RegressorSettings,
@@ -44,8 +42,8 @@ SETTINGS = {"model": ModelSettings, "labels": LabelSettings, "regressor": Regres
 MAX_INTENSITY = 5.0
 
 
-def num_aus(config: ml_collections.ConfigDict) -> int:
-    names = config.get("target_names") or ()
+def num_aus(run: RunSettings) -> int:
+    names = run.train.target_names
     if not names:
         raise ConfigError("au_intensity needs config.target_names (the AU names, e.g. 'AU01', in data order)")
     return len(names)
@@ -54,14 +52,11 @@ def num_aus(config: ml_collections.ConfigDict) -> int:
 class RegressorState(nnx.Module):
     """The stage-2 network and its optimizer."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        m = build(ModelSettings, config.get("model"), "model")
-        self.labels = build(LabelSettings, config.get("labels"), "labels")
-        self.regressor = build(RegressorSettings, config.get("regressor"), "regressor")
-        self.net = AuRegressor(m, num_aus(config), rngs=rngs)
-        optim = build(OptimSettings, config.get("optim"), "optim")
-        total = int(config.get("total_steps", TrainSettings.total_steps))
-        self.opt = nnx.Optimizer(self.net, make_tx(optim, total), wrt=nnx.Param)
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        self.labels = run.sections["labels"]
+        self.regressor = run.sections["regressor"]
+        self.net = AuRegressor(run.sections["model"], num_aus(run), rngs=rngs)
+        self.opt = nnx.Optimizer(self.net, make_tx(run.sections["optim"], run.train.total_steps), wrt=nnx.Param)
 
 
 def loss_mask(batch: dict, labels: LabelSettings) -> jax.Array:
@@ -89,28 +84,28 @@ class AuIntensity(MethodBase):
     settings = SETTINGS
     evaluators = ("regression",)
 
-    def on_start(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+    def on_start(self, run: RunSettings, workdir: str) -> None:
         """``workdir/label_subset.json``: fraction, seed and the frames the rule chose in the training
         split (a built dataset; the in-memory ``random`` data has no clip ids to count)."""
-        if config.input.get("dataset", "random") != "random":
-            label_subset.record_from_dataset(config, workdir)
+        if run.input.dataset != "random":
+            label_subset.record_from_dataset(run, workdir)
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
-        s, w, a = int(config.input.size), window_frames(config), num_aus(config)
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
+        s, w, a = run.input.size, window_frames(run), num_aus(run)
         return {"frames": Feature((w, s, s, 3)), "au_intensity": Feature((w, a), role="target"),
                 "au_mask": Feature((w, a), role="target_mask"), "clip_key": Feature((), "int32", "index"),
                 "frame_index": Feature((w,), "int32", "index")}
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
-        s, w = int(config.input.size), window_frames(config)
-        return ServingSpec({"frames": Feature((w, s, s, 3))}, "frames", "values", tuple(config.target_names),
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
+        s, w = run.input.size, window_frames(run)
+        return ServingSpec({"frames": Feature((w, s, s, 3))}, "frames", "values", run.train.target_names,
                            {"size": s, "frames": w, "window": w})
 
     def serve(self, predictor: AuRegressor, inputs: dict) -> jax.Array:
         return predict_frames(predictor, inputs["frames"]).mean(axis=1)
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> RegressorState:
-        return RegressorState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> RegressorState:
+        return RegressorState(run, rngs)
 
     def train_step(self, state: RegressorState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         m = loss_mask(batch, state.labels)

@@ -45,28 +45,19 @@ from flax import nnx
 from fer_jax.core import init_from
 from fer_jax.core.frozen import freeze
 from fer_jax.core.method import Feature, MethodBase, ServingSpec
-from fer_jax.core.settings import ConfigError, build
+from fer_jax.core.settings import ConfigError, RunSettings
 from fer_jax.methods.ifer import losses
 from fer_jax.methods.ifer.model import AsitEncoder, Classifier, Embedder, LinearHead, ModulationHead, cosine
 from fer_jax.methods.ifer.settings import DecoderSettings, FerSettings, IferSettings, InversionSettings, ModelSettings
 from fer_jax.methods.stylegan2.method import Ema, as_ema
 from fer_jax.models.lpips import LPIPS
 from fer_jax.models.stylegan2 import Generator, channel_table
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_key
 
 SETTINGS = {"ifer": IferSettings, "model": ModelSettings, "decoder": DecoderSettings, "inversion": InversionSettings,
             "fer": FerSettings, "optim": OptimSettings, "disc_optim": OptimSettings}
 LATENT_AVG_KEY = 0  # the fixed key of the decoder's mean latent
-
-
-def build_settings(config: ml_collections.ConfigDict) -> dict:
-    return {name: build(cls, config.get(name), name) for name, cls in SETTINGS.items()}
-
-
-def _top(config: ml_collections.ConfigDict, name: str):
-    return config.get(name, getattr(TrainSettings, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,22 +93,23 @@ class IferState(nnx.Module):
     """Inversion: encoder, frozen decoder/LPIPS/identity, discriminator + EMA key, two optimizers.
     FER: the classifier (encoder + head) and its optimizer."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        s = build_settings(config)
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        s = run.sections
         st, m, dec, inv = s["ifer"], s["model"], s["decoder"], s["inversion"]
-        size = int(config.input.size) if "input" in config and "size" in config.input else dec.size
-        if size != dec.size:
-            raise ConfigError(f"input.size {size} must equal decoder.size {dec.size} (the decoder's resolution)")
+        stated = "size" in (run.config.get("input") or {})  # a config that leaves input.size out: no check
+        if stated and run.input.size != dec.size:
+            raise ConfigError(f"input.size {run.input.size} must equal decoder.size {dec.size} (the decoder's "
+                              "resolution)")
         ch = channel_table(dec.size, dec.channel_multiplier, dec.channel_max)
         n_latent = 2 * int(round(math.log2(dec.size))) - 2
-        seed, total = int(_top(config, "seed")), int(_top(config, "total_steps"))
+        seed, total, num_classes = run.train.seed, run.train.total_steps, run.train.num_classes
         try:
             encoder = AsitEncoder(m.gcvit(), dec.size, n_latent, dec.style_dim, ch[4], m.fpn_dim, rngs=rngs)
         except ValueError as e:
             raise ConfigError(f"model: {e}") from None
         id_size = 0
         if st.stage == "inversion":
-            if not inv.random_decoder and not decoder_from_init(config):
+            if not inv.random_decoder and not decoder_from_init(run.config):
                 raise ConfigError("the inversion stage needs the trained decoder: init_from an entry loading "
                                   "'decoder' (e.g. load={'decoder': 'g_ema'} from a stylegan2 workdir), or "
                                   "inversion.random_decoder = True for smoke runs")
@@ -136,7 +128,6 @@ class IferState(nnx.Module):
             self.opt = nnx.Optimizer(self.encoder, make_tx(s["optim"], total), wrt=nnx.Param)
             self.disc_opt = nnx.Optimizer(self.disc, make_tx(s["disc_optim"], total), wrt=nnx.Param)
         else:
-            num_classes = int(_top(config, "num_classes"))
             if num_classes < 2:
                 raise ConfigError(f"the fer stage needs num_classes >= 2, got {num_classes}")
             head = (ModulationHead(ch[4], dec.style_dim, m.head_width or ch[4], num_classes, rngs=rngs)
@@ -144,7 +135,7 @@ class IferState(nnx.Module):
             self.net = Classifier(encoder, head)
             self.opt = nnx.Optimizer(self.net if s["fer"].finetune else self.net.head, make_tx(s["optim"], total),
                                      wrt=nnx.Param)
-        self.hparams = Hparams(st.stage, st.image_key, inv, s["fer"], seed, int(_top(config, "num_classes")), id_size)
+        self.hparams = Hparams(st.stage, st.image_key, inv, s["fer"], seed, num_classes, id_size)
 
 
 # --- inversion ----------------------------------------------------------------------------------
@@ -291,18 +282,15 @@ class Ifer(MethodBase):
     settings = SETTINGS
     evaluators = ("classification",)
 
-    def _stage(self, config: ml_collections.ConfigDict) -> IferSettings:
-        return build(IferSettings, config.get("ifer"), "ifer")
-
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         """The images ``[S, S, 3]`` in [0, 1] (``ifer.image_key``), and the label in the fer stage."""
-        st, size = self._stage(config), build(DecoderSettings, config.get("decoder"), "decoder").size
+        st, size = run.sections["ifer"], run.sections["decoder"].size
         if st.stage == "inversion":
             return {st.image_key: Feature((size, size, 3), role="identity_signal")}
         return {st.image_key: Feature((size, size, 3)), "label": Feature((), "int32", "label")}
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> IferState:
-        return IferState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> IferState:
+        return IferState(run, rngs)
 
     def train_step(self, state: IferState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         if state.hparams.stage == "inversion":
@@ -322,14 +310,13 @@ class Ifer(MethodBase):
     def predictor(self, state: IferState) -> nnx.Module:
         return state.net if state.hparams.stage == "fer" else state.encoder
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         """One face image [S, S, 3] in [0, 1] -> class probabilities (the fer stage only)."""
-        st = self._stage(config)
-        if st.stage != "fer":
+        if run.sections["ifer"].stage != "fer":
             raise NotImplementedError("an ifer inversion workdir serves no classes: use `fer-jax invert IMG`")
-        size = build(DecoderSettings, config.get("decoder"), "decoder").size
-        names = tuple(config.get("class_names") or ())
-        return ServingSpec({"image": Feature((size, size, 3))}, "image", "probabilities", names, {"size": size})
+        size = run.sections["decoder"].size
+        return ServingSpec({"image": Feature((size, size, 3))}, "image", "probabilities", run.train.class_names,
+                           {"size": size})
 
     def serve(self, predictor: Classifier, inputs: dict) -> jax.Array:
         return jax.nn.softmax(predictor(inputs["image"].astype(jnp.float32) * 2.0 - 1.0), axis=-1)

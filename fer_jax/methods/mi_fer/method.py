@@ -51,12 +51,11 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from flax import nnx
 
 from fer_jax.core.method import Feature, MethodBase, ServingSpec
-from fer_jax.core.settings import build
+from fer_jax.core.settings import RunSettings
 from fer_jax.methods.mi_fer.club import (
     ClubEstimator,
     club_estimate,
@@ -67,21 +66,9 @@ from fer_jax.methods.mi_fer.club import (
 )
 from fer_jax.methods.mi_fer.model import ApexBranch, ExpressionClassifier, ExpressionEncoder, MiFerNet
 from fer_jax.methods.mi_fer.settings import DTYPES, ApexSettings, MiSettings, ModelSettings
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 SETTINGS = {"model": ModelSettings, "mi": MiSettings, "apex": ApexSettings, "optim": OptimSettings}
-
-
-def build_settings(config: ml_collections.ConfigDict) -> dict:
-    """The four sections MI-FER reads, built (unknown keys and bad values are ``ConfigError``s);
-    a missing section takes its dataclass's defaults."""
-    return {name: build(cls, config.get(name), name) for name, cls in SETTINGS.items()}
-
-
-def _top(config: ml_collections.ConfigDict, name: str):
-    """A top-level field the trainer owns; its default is :class:`TrainSettings`' (the one home)."""
-    return config.get(name, getattr(TrainSettings, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,27 +109,27 @@ class CriticMemory(nnx.Module):
 class MiFerState(nnx.Module):
     """Model, CLUB estimator and their two optimizers over disjoint parameters, as one NNX graph.
 
-    Reads ``model``, ``mi``, ``apex``, ``optim`` (their dataclasses hold every default) and the
-    trainer's ``seed``, ``total_steps``, ``num_classes`` (defaults: ``TrainSettings``).
+    Reads the parsed ``model``, ``mi``, ``apex``, ``optim`` sections (their dataclasses hold every
+    default) and the trainer's ``seed``, ``total_steps``, ``num_classes`` (``run.train``).
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        s = build_settings(config)
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        s = run.sections
         m, mi, apex = s["model"], s["mi"], s["apex"]
-        self.hparams = Hparams(mi, apex, int(_top(config, "seed")))
+        self.hparams = Hparams(mi, apex, run.train.seed)
         dtype, feature_dim = DTYPES[m.dtype], int(m.feature_dim)
         encoder = ExpressionEncoder(m.encoder, m.width, feature_dim, use_mv=bool(m.use_mv), mv_arch=m.mv_encoder,
                                     mv_width=m.mv_width, stem=m.stem, dtype=dtype, rngs=rngs)
         apex_branch = (ApexBranch(m.encoder, m.width, feature_dim, m.stem, dtype=dtype, rngs=rngs)
                        if apex.enabled else None)
-        self.net = MiFerNet(int(_top(config, "num_classes")), encoder, apex_branch, rngs=rngs)
+        self.net = MiFerNet(run.train.num_classes, encoder, apex_branch, rngs=rngs)
         self.estimator = ClubEstimator(feature_dim, int(mi.identity_dim), hidden=int(mi.hidden),
                                        logvar_bound=float(mi.logvar_bound), rngs=rngs)
         if mi.penalty == "refit" and mi.refit_memory > 0:
             self.memory = CriticMemory(int(mi.refit_memory), feature_dim, int(mi.identity_dim))
         else:
             self.memory = None
-        total = int(_top(config, "total_steps"))
+        total = run.train.total_steps
         self.encoder_opt = nnx.Optimizer(self.net, make_tx(s["optim"], total), wrt=nnx.Param)
         self.estimator_opt = nnx.Optimizer(
             self.estimator, make_tx(mi.optim, total * int(mi.estimator_steps)), wrt=nnx.Param)
@@ -255,37 +242,35 @@ class MiFer(MethodBase):
     settings = SETTINGS
     evaluators = ("classification",)
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         """Residuals (+ motion vectors) of K segments, the I-frame's identity embedding, the apex frame
         when the apex constraint is on, the label, and the subject (for the identity audit)."""
-        s, k = int(config.input.size), int(config.input.segments)
-        mi = build(MiSettings, config.get("mi"), "mi")
+        s, k, mi = run.input.size, run.input.segments, run.sections["mi"]
         spec = {"residuals": Feature((k, s, s, 3)), "motion_vectors": Feature((k, s // 4, s // 4, 2)),
                 "identity_embedding": Feature((int(mi.identity_dim),), role="embedding"),
                 "label": Feature((), "int32", "label"), "identity": Feature((), "int32", "identity")}
-        if build(ApexSettings, config.get("apex"), "apex").enabled:
+        if run.sections["apex"].enabled:
             spec["apex_frame"] = Feature((s, s, 3), role="identity_signal")
             spec["has_apex"] = Feature((), role="weight")
         return spec
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         """Residual-only: no I-frame, no identity network at inference (motion vectors if trained with)."""
-        s, k = int(config.input.size), int(config.input.segments)
+        inp = run.input
+        s, k = inp.size, inp.segments
         inputs = {"residuals": Feature((k, s, s, 3))}
-        if build(ModelSettings, config.get("model"), "model").use_mv:
+        if run.sections["model"].use_mv:
             inputs["motion_vectors"] = Feature((k, s // 4, s // 4, 2))
-        icfg = config.input
-        return ServingSpec(inputs, "compressed", "probabilities", tuple(config.get("class_names") or ()),
-                           {"size": s, "segments": k, "gop": int(icfg.get("gop", 12)),
-                            "mode": str(icfg.get("mode", "accumulate"))})
+        return ServingSpec(inputs, "compressed", "probabilities", run.train.class_names,
+                           {"size": s, "segments": k, "gop": inp.gop, "mode": inp.mode})
 
     def serve(self, predictor: ExpressionClassifier, inputs: dict) -> jax.Array:
         logits, _ = predictor(inputs["residuals"], inputs.get("motion_vectors"))
         return jax.nn.softmax(logits, axis=-1)
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> MiFerState:
-        """The training state; builds (and so checks) every section in :data:`SETTINGS`."""
-        return MiFerState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> MiFerState:
+        """The training state, from the run's parsed sections (:data:`SETTINGS`)."""
+        return MiFerState(run, rngs)
 
     def train_step(self, state: MiFerState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         est_loss = estimator_phase(state, batch, step)

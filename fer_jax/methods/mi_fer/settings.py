@@ -2,9 +2,9 @@
 as settings dataclasses: the only home of their defaults and of the checks on their values.
 
 Built with ``fer_jax.core.settings.build(cls, config.<section>, "<section>")``, so an unknown key
-(``c.mi.wieght = 0``) is a ``ConfigError`` naming it. The defaults are the full-size experiment of
-``configs/mi_fer/common.py:base_config`` (ResNet-18 on residuals + motion vectors, CLUB game with the
-refit penalty, λ = 0.1 from step 1000); a test keeps that config and these defaults equal. Why each
+(``c.mi.wieght = 0``) is a ``ConfigError`` naming it. The defaults are the full-size experiment
+(ResNet-18 on residuals + motion vectors, CLUB game with the refit penalty, λ = 0.1 from step 1000):
+``configs/mi_fer/common.py:base_config`` writes its sections from these classes and restates none of them. Why each
 choice was made is in ``method.py``'s docstring, what it measured in ``README.md``.
 """
 

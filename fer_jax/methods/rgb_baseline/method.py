@@ -29,16 +29,13 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from flax import nnx
 
-from data_pipelines.settings import validate_input
 from fer_jax.core.method import Feature, MethodBase, ServingSpec
-from fer_jax.core.settings import ConfigError, build
+from fer_jax.core.settings import ConfigError, RunSettings
 from fer_jax.methods.mi_fer.settings import ModelSettings as MiFerModel
 from fer_jax.models import make_resnet
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -65,11 +62,6 @@ class ModelSettings:
 SETTINGS = {"model": ModelSettings, "optim": OptimSettings}
 
 
-def _top(config: ml_collections.ConfigDict, name: str):
-    """A top-level field the trainer owns; its default is :class:`TrainSettings`' (the one home)."""
-    return config.get(name, getattr(TrainSettings, name))
-
-
 class FrameAverageClassifier(nnx.Module):
     """frames [B, T, S, S, 3] -> (logits [B, C] float32, features [B, D] float32)."""
 
@@ -88,12 +80,11 @@ class FrameAverageClassifier(nnx.Module):
 class RgbBaselineState(nnx.Module):
     """The classifier and its optimizer, as one NNX graph."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        m = build(ModelSettings, config.get("model"), "model")
-        optim = build(OptimSettings, config.get("optim"), "optim")
-        self.net = FrameAverageClassifier(int(_top(config, "num_classes")), m.encoder, m.width, m.stem,
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        m, optim = run.sections["model"], run.sections["optim"]
+        self.net = FrameAverageClassifier(run.train.num_classes, m.encoder, m.width, m.stem,
                                           dtype=DTYPES[m.dtype], rngs=rngs)
-        self.opt = nnx.Optimizer(self.net, make_tx(optim, int(_top(config, "total_steps"))), wrt=nnx.Param)
+        self.opt = nnx.Optimizer(self.net, make_tx(optim, run.train.total_steps), wrt=nnx.Param)
 
 
 def _mask(batch: dict) -> jax.Array:
@@ -116,24 +107,25 @@ class RgbBaseline(MethodBase):
     settings = SETTINGS
     evaluators = ("classification",)
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
-        s, t = int(config.input.size), validate_input(config.get("input")).num_frames
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
+        s, t = run.input.size, run.input.num_frames
         return {"frames": Feature((t, s, s, 3)), "label": Feature((), "int32", "label")}
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         """The frames as training evaluated them: runs of ``frames_per_segment`` at segment centres (the
         STT comparison's 8 × 2), so ``predict`` feeds the baseline what it learned on."""
-        s, inp = int(config.input.size), validate_input(config.get("input"))
+        inp = run.input
+        s = inp.size
         return ServingSpec({"frames": Feature((inp.num_frames, s, s, 3))}, "frames", "probabilities",
-                           tuple(config.get("class_names") or ()),
+                           run.train.class_names,
                            {"size": s, "frames": inp.num_frames, "frames_per_segment": inp.frames_per_segment})
 
     def serve(self, predictor: FrameAverageClassifier, inputs: dict) -> jax.Array:
         logits, _ = predictor(inputs["frames"])
         return jax.nn.softmax(logits, axis=-1)
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> RgbBaselineState:
-        return RgbBaselineState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> RgbBaselineState:
+        return RgbBaselineState(run, rngs)
 
     def train_step(self, state: RgbBaselineState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         (loss, aux), grads = nnx.value_and_grad(_loss, has_aux=True)(state.net, batch)

@@ -32,30 +32,22 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from flax import nnx
 
-from data_pipelines.settings import validate_input
 from fer_jax.core.method import Feature, MethodBase, ServingSpec
-from fer_jax.core.settings import build
+from fer_jax.core.settings import RunSettings
 from fer_jax.methods.stt.model import SpatioTemporalTransformer
 from fer_jax.methods.stt.settings import DTYPES, CompactSettings, ModelSettings
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import OptimSettings, guarded_update, make_tx
 from fer_jax.train.rng import step_rngs
 
 SETTINGS = {"model": ModelSettings, "compact": CompactSettings, "optim": OptimSettings}
 
 
-def _top(config: ml_collections.ConfigDict, name: str):
-    """A top-level field the trainer owns; its default is :class:`TrainSettings`' (the one home)."""
-    return config.get(name, getattr(TrainSettings, name))
-
-
-def clip_length(config: ml_collections.ConfigDict, tokens: str) -> int:
+def clip_length(run: RunSettings, tokens: str) -> int:
     """Frames the transformer sees: ``input`` T for decoded frames, 1 + K segments for compressed tokens."""
-    s = validate_input(config.get("input"))
+    s = run.input
     return s.num_frames if tokens == "frames" else 1 + s.segments
 
 
@@ -76,20 +68,18 @@ class Hparams:
 class SttState(nnx.Module):
     """The network, its optimizer and the class centres, as one NNX graph."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        m = build(ModelSettings, config.get("model"), "model")
-        compact = build(CompactSettings, config.get("compact"), "compact")
-        optim = build(OptimSettings, config.get("optim"), "optim")
-        num_classes = int(_top(config, "num_classes"))
-        self.hparams = Hparams(compact, int(_top(config, "seed")), m.dropout > 0, int(_top(config, "total_steps")))
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        m, compact, optim = run.sections["model"], run.sections["compact"], run.sections["optim"]
+        num_classes, total = run.train.num_classes, run.train.total_steps
+        self.hparams = Hparams(compact, run.train.seed, m.dropout > 0, total)
         self.net = SpatioTemporalTransformer(
-            num_classes, frames=clip_length(config, m.tokens), size=int(config.input.size), backbone=m.backbone,
+            num_classes, frames=clip_length(run, m.tokens), size=run.input.size, backbone=m.backbone,
             backbone_width=m.backbone_width, stem=m.stem, width=m.width, depth=m.depth, heads=m.heads,
             mlp_ratio=m.mlp_ratio, dropout=m.dropout, tokens=m.tokens, attention=m.attention,
             dtype=DTYPES[m.dtype], rngs=rngs)
         self.centres = Centres(jnp.zeros((num_classes, m.width), jnp.float32))
         self.seen = Centres(jnp.zeros((num_classes,), jnp.float32))
-        self.opt = nnx.Optimizer(self.net, make_tx(optim, int(_top(config, "total_steps"))), wrt=nnx.Param)
+        self.opt = nnx.Optimizer(self.net, make_tx(optim, total), wrt=nnx.Param)
 
 
 def _mask(batch: dict) -> jax.Array:
@@ -145,40 +135,36 @@ class Stt(MethodBase):
     settings = SETTINGS
     evaluators = ("classification", "embedding")
 
-    def _model(self, config: ml_collections.ConfigDict) -> ModelSettings:
-        return build(ModelSettings, config.get("model"), "model")
-
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         """``frames`` [T, S, S, 3] (RGB tokens) or ``iframe`` [S, S, 3] + ``residuals`` [K, S, S, 3]
         (compressed tokens), and the label."""
-        s = int(config.input.size)
+        s = run.input.size
         spec = {"label": Feature((), "int32", "label")}
-        if self._model(config).tokens == "frames":
-            spec["frames"] = Feature((clip_length(config, "frames"), s, s, 3))
+        if run.sections["model"].tokens == "frames":
+            spec["frames"] = Feature((clip_length(run, "frames"), s, s, 3))
         else:
             spec["iframe"] = Feature((s, s, 3))
-            spec["residuals"] = Feature((clip_length(config, "compressed") - 1, s, s, 3))
+            spec["residuals"] = Feature((clip_length(run, "compressed") - 1, s, s, 3))
         return spec
 
-    def serving_spec(self, config: ml_collections.ConfigDict) -> ServingSpec:
+    def serving_spec(self, run: RunSettings) -> ServingSpec:
         """Decoded frames (``frames`` group: runs of ``frames_per_segment`` at segment centres), or the
         compressed group's I-frame + K residuals, as the model was trained."""
-        s, inp = int(config.input.size), validate_input(config.get("input"))
-        names = tuple(config.get("class_names") or ())
-        if self._model(config).tokens == "frames":
+        inp = run.input
+        s, names = inp.size, run.train.class_names
+        if run.sections["model"].tokens == "frames":
             return ServingSpec({"frames": Feature((inp.num_frames, s, s, 3))}, "frames", "probabilities", names,
                                {"size": s, "frames": inp.num_frames, "frames_per_segment": inp.frames_per_segment})
-        k = clip_length(config, "compressed") - 1
+        k = clip_length(run, "compressed") - 1
         return ServingSpec({"iframe": Feature((s, s, 3)), "residuals": Feature((k, s, s, 3))}, "compressed",
-                           "probabilities", names, {"size": s, "segments": k, "gop": int(config.input.get("gop", 12)),
-                                                    "mode": str(config.input.get("mode", "accumulate"))})
+                           "probabilities", names, {"size": s, "segments": k, "gop": inp.gop, "mode": inp.mode})
 
     def serve(self, predictor: SpatioTemporalTransformer, inputs: dict) -> jax.Array:
         logits, _ = predictor(**_inputs(inputs))
         return jax.nn.softmax(logits, axis=-1)
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> SttState:
-        return SttState(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> SttState:
+        return SttState(run, rngs)
 
     def train_step(self, state: SttState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         hp = state.hparams

@@ -29,15 +29,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from flax import nnx
 
 from fer_jax.core.method import Feature, MethodBase
-from fer_jax.core.settings import ConfigError, build
+from fer_jax.core.settings import ConfigError, RunSettings
 from fer_jax.methods.stylegan2.settings import GanSettings, ModelSettings
 from fer_jax.models.stylegan2 import Discriminator, Generator
-from fer_jax.train.config_check import TrainSettings
 from fer_jax.train.optim import guarded_update
 from fer_jax.train.rng import step_key
 
@@ -74,10 +72,6 @@ class Hparams:
     ema_beta: float
 
 
-def build_settings(config: ml_collections.ConfigDict) -> dict:
-    return {name: build(cls, config.get(name), name) for name, cls in SETTINGS.items()}
-
-
 def _adam(lr: float, b1: float, b2: float) -> optax.GradientTransformation:
     return optax.adam(lr, b1=b1, b2=b2, eps=1e-8)
 
@@ -85,13 +79,12 @@ def _adam(lr: float, b1: float, b2: float) -> optax.GradientTransformation:
 class StyleGAN2State(nnx.Module):
     """Generator, discriminator, EMA generator, the path-length mean and the two optimizers."""
 
-    def __init__(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-        s = build_settings(config)
-        m, gan = s["model"], s["gan"]
-        size = int(config.input.size) if "input" in config and "size" in config.input else m.size
-        if size != m.size:
-            raise ConfigError(f"input.size {size} must equal model.size {m.size} (the networks' resolution)")
-        batch = int(config.input.get("batch_size", 64)) if "input" in config else 64
+    def __init__(self, run: RunSettings, rngs: nnx.Rngs):
+        m, gan = run.sections["model"], run.sections["gan"]
+        stated = "size" in (run.config.get("input") or {})  # a config that leaves input.size out: no check
+        if stated and run.input.size != m.size:
+            raise ConfigError(f"input.size {run.input.size} must equal model.size {m.size} (the networks' resolution)")
+        batch = run.input.batch_size
         self.g = Generator(m.size, m.style_dim, m.n_mlp, m.channel_multiplier, m.channel_max, lr_mlp=m.lr_mlp,
                            rngs=rngs)
         self.d = Discriminator(m.size, m.channel_multiplier, m.channel_max, rngs=rngs)
@@ -100,7 +93,7 @@ class StyleGAN2State(nnx.Module):
         self.g_ema = as_ema(g_ema)
         self.path_mean = PathMean(jnp.zeros((), jnp.float32))
         beta = 0.5 ** (batch / (1000.0 * gan.ema_kimg)) if gan.ema_kimg > 0 else 0.0
-        self.hparams = Hparams(gan, int(config.get("seed", TrainSettings.seed)), float(beta))
+        self.hparams = Hparams(gan, run.train.seed, float(beta))
         self.g_opt = nnx.Optimizer(self.g, _adam(*gan.adam(gan.g_reg_every, gan.use_path)), wrt=nnx.Param)
         self.d_opt = nnx.Optimizer(self.d, _adam(*gan.adam(gan.d_reg_every, gan.use_r1)), wrt=nnx.Param)
 
@@ -239,14 +232,13 @@ class StyleGAN2(MethodBase):
     settings = SETTINGS
     evaluators = ()
 
-    def input_spec(self, config: ml_collections.ConfigDict) -> dict[str, Feature]:
+    def input_spec(self, run: RunSettings) -> dict[str, Feature]:
         """The training images only: ``gan.image_key`` [S, S, 3] in [0, 1]."""
-        s = build_settings(config)
-        size = s["model"].size
-        return {s["gan"].image_key: Feature((size, size, 3), role="identity_signal")}
+        size = run.sections["model"].size
+        return {run.sections["gan"].image_key: Feature((size, size, 3), role="identity_signal")}
 
-    def create(self, config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> StyleGAN2State:
-        return StyleGAN2State(config, rngs)
+    def create(self, run: RunSettings, rngs: nnx.Rngs) -> StyleGAN2State:
+        return StyleGAN2State(run, rngs)
 
     def train_step(self, state: StyleGAN2State, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
         real = real_images(state, batch, step)

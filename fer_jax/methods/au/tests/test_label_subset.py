@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from fer_jax.core.settings import parse
 from fer_jax.methods.au import label_subset as ls
 from fer_jax.methods.au.regressor import AuIntensity, _loss, loss_mask
 from fer_jax.methods.au.settings import LabelSettings, RegressorSettings
@@ -53,7 +54,8 @@ def _state(fraction=0.3):
         method="au_intensity", seed=0, total_steps=10, target_names=("AU01", "AU02", "AU04"),
         model=dict(encoder="tiny", width=8, stem="small", feature_dim=8, hidden=8),
         labels=dict(fraction=fraction, seed=1), input=dict(window=W, size=S), optim=dict(warmup_steps=0)))
-    return AuIntensity().create(c, nnx.Rngs(0))
+    method = AuIntensity()
+    return method.create(parse(c, method), nnx.Rngs(0))
 
 
 def _batch(seed=0, b=4):

@@ -10,10 +10,12 @@ import pytest
 from flax import nnx
 from ifer_helpers import SIZE, fer_config, inversion_config
 
-from fer_jax.core.settings import ConfigError
+from fer_jax.core.settings import ConfigError, parse
 from fer_jax.methods.ifer import losses
 from fer_jax.methods.ifer.gcvit import PRESETS, GcVit, GcVitConfig
 from fer_jax.methods.ifer.method import Ifer, encoder_terms
+
+IFER = Ifer()
 
 
 def test_gcvit_presets_and_window_check():
@@ -30,7 +32,7 @@ def test_gcvit_presets_and_window_check():
 
 @pytest.mark.slow
 def test_encoder_outputs_and_heads():
-    state = Ifer().create(fer_config(), nnx.Rngs(0))
+    state = IFER.create(parse(fer_config(), IFER), nnx.Rngs(0))
     graphdef, params = nnx.split(state.net)
     x = jax.ShapeDtypeStruct((2, SIZE, SIZE, 3), jnp.float32)
     wplus, structure, feats = jax.eval_shape(lambda p, x: nnx.merge(graphdef, p).encoder(x), params, x)
@@ -38,7 +40,7 @@ def test_encoder_outputs_and_heads():
     assert [f.shape for f in feats] == [(2, 16, 16, 16), (2, 8, 8, 16), (2, 4, 4, 16)]
     assert [count for _, count in state.net.encoder.groups()] == [3, 3, 0]
     assert jax.eval_shape(lambda p, x: nnx.merge(graphdef, p)(x), params, x).shape == (2, 7)
-    linear = Ifer().create(fer_config("tiny,random,scratch,linear"), nnx.Rngs(0))
+    linear = IFER.create(parse(fer_config("tiny,random,scratch,linear"), IFER), nnx.Rngs(0))
     graphdef, params = nnx.split(linear.net)
     assert type(linear.net.head).__name__ == "LinearHead"
     assert jax.eval_shape(lambda p, x: nnx.merge(graphdef, p)(x), params, x).shape == (2, 7)
@@ -47,14 +49,14 @@ def test_encoder_outputs_and_heads():
 def test_config_errors():
     c = inversion_config("tiny")  # no decoder= and no random: the decoder must come from init_from
     with pytest.raises(ConfigError, match="needs the trained decoder"):
-        Ifer().create(c, nnx.Rngs(0))
+        IFER.create(parse(c, IFER), nnx.Rngs(0))
     c = inversion_config(**{"inversion.identity_encoder": ""})
     with pytest.raises(ConfigError, match="inversion.identity > 0 needs"):
-        Ifer().create(c, nnx.Rngs(0))
+        IFER.create(parse(c, IFER), nnx.Rngs(0))
     c = fer_config()
     c.model.head = "mlp"
     with pytest.raises(ConfigError, match="model.head"):
-        Ifer().create(c, nnx.Rngs(0))
+        IFER.create(parse(c, IFER), nnx.Rngs(0))
     with pytest.raises(ValueError, match="inversion=WORKDIR"):
         fer_config("tiny")
 
@@ -88,7 +90,7 @@ def test_mix_batch_keeps_label_mass_and_matches_lambda():
 def test_adversarial_term_has_a_gradient_into_the_encoder():
     """``encoder_terms``' adversarial term, differentiated w.r.t. the encoder as the step does it, has a
     non-zero gradient (the released code computed it on a detached x̂: gradient 0)."""
-    state = Ifer().create(inversion_config(), nnx.Rngs(0))
+    state = IFER.create(parse(inversion_config(), IFER), nnx.Rngs(0))
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, SIZE, SIZE, 3)), jnp.float32)
     graphdef, params, rest = nnx.split(state.encoder, nnx.Param, ...)
     grads = jax.jit(jax.grad(lambda p: encoder_terms(state, nnx.merge(graphdef, p, rest), x)[0]["adv"]))(params)
@@ -102,7 +104,7 @@ def test_frozen_variant_trains_the_head_only():
     """``frozen``: the FER stage's optimizer holds the head alone; the encoder stays as loaded."""
     from fer_jax.methods.ifer.method import fer_step
 
-    state = Ifer().create(fer_config("tiny,random,scratch,frozen"), nnx.Rngs(0))
+    state = IFER.create(parse(fer_config("tiny,random,scratch,frozen"), IFER), nnx.Rngs(0))
     encoder = jax.tree.map(np.array, nnx.to_pure_dict(nnx.state(state.net.encoder, nnx.Param)))
     head = jax.tree.map(np.array, nnx.to_pure_dict(nnx.state(state.net.head, nnx.Param)))
     rng = np.random.default_rng(0)

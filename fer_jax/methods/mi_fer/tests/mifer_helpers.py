@@ -35,10 +35,12 @@ def make_config(**over) -> ml_collections.ConfigDict:
 
 def hparams(**mi):
     """The step's static settings of :func:`make_config`, with ``mi`` fields overridden."""
-    from fer_jax.methods.mi_fer.method import Hparams, build_settings
+    from fer_jax.core.registry import get_method
+    from fer_jax.core.settings import parse
+    from fer_jax.methods.mi_fer.method import Hparams
 
-    s = build_settings(make_config(**{f"mi.{k}": v for k, v in mi.items()}))
-    return Hparams(s["mi"], s["apex"], 0)
+    run = parse(make_config(**{f"mi.{k}": v for k, v in mi.items()}), get_method("mi_fer"))
+    return Hparams(run.mi, run.apex, run.train.seed)
 
 
 def make_batch(seed: int = 0, b: int = B, s: int = S) -> dict:

@@ -13,6 +13,7 @@ from flax import nnx
 from mifer_helpers import D, hparams, make_batch, make_config
 
 from fer_jax.core.registry import get_method
+from fer_jax.core.settings import parse
 from fer_jax.methods.mi_fer.method import encoder_phase, estimator_phase
 from fer_jax.methods.mi_fer.settings import MiSettings
 
@@ -35,7 +36,7 @@ def changed(before, after):
 
 
 def create(**over):
-    return METHOD.create(make_config(**over), nnx.Rngs(0))
+    return METHOD.create(parse(make_config(**over), METHOD), nnx.Rngs(0))
 
 
 def fresh(config: str = "A"):

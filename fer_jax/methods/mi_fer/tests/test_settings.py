@@ -11,8 +11,8 @@ from flax import nnx
 
 from configs.mi_fer import common
 from fer_jax.core.registry import get_method
-from fer_jax.core.settings import ConfigError, build
-from fer_jax.methods.mi_fer.method import SETTINGS, build_settings
+from fer_jax.core.settings import ConfigError, build, parse
+from fer_jax.methods.mi_fer.method import SETTINGS
 from fer_jax.methods.mi_fer.settings import ApexSettings, MiSettings, ModelSettings
 from fer_jax.methods.rgb_baseline.method import ModelSettings as RgbModelSettings
 from fer_jax.train.optim import OptimSettings
@@ -22,7 +22,8 @@ TOP = dict(seed=0, num_classes=7, total_steps=100)  # the trainer's fields (its 
 
 
 def shapes(config: dict):
-    return nnx.eval_shape(lambda: METHOD.create(ml_collections.ConfigDict(config), nnx.Rngs(0)))
+    run = parse(ml_collections.ConfigDict(config), METHOD)
+    return nnx.eval_shape(lambda: METHOD.create(run, nnx.Rngs(0)))
 
 
 def test_the_method_declares_its_four_sections():
@@ -39,13 +40,13 @@ def test_an_unknown_key_in_any_section_is_a_config_error_naming_it(section, key)
         node = node[part]
     node[key] = 0
     with pytest.raises(ConfigError, match=f"{section}.{key}"):
-        METHOD.create(config, nnx.Rngs(0))
+        parse(config, METHOD)
 
 
 def test_rgb_baseline_sections_reject_unknown_keys_too():
     config = ml_collections.ConfigDict(dict(TOP, model=dict(encoder="tiny", use_mv=True)))
     with pytest.raises(ConfigError, match="model.use_mv"):
-        get_method("rgb_baseline").create(config, nnx.Rngs(0))
+        parse(config, get_method("rgb_baseline"))
 
 
 @pytest.mark.parametrize("section, key, value", [
@@ -58,7 +59,7 @@ def test_bad_values_are_config_errors_naming_the_key(section, key, value):
 
 
 def test_empty_sections_give_the_dataclass_defaults():
-    built = build_settings(ml_collections.ConfigDict(TOP))
+    built = dict(parse(ml_collections.ConfigDict(TOP), METHOD).sections)
     assert built == {name: cls() for name, cls in SETTINGS.items()}
     assert build(MiSettings, {"optim": {}}, "mi").optim == OptimSettings()  # a given section: the class's own
 
@@ -79,11 +80,13 @@ def test_a_config_without_sections_builds_the_state_from_the_dataclass_defaults(
     assert st.net.encoder.mv_net is None
 
 
-def test_the_base_config_states_the_dataclass_defaults():
-    """configs/mi_fer/common.py writes the sections out (an experiment reads top to bottom); the values
-    must be the defaults, so there is one set of numbers."""
+def test_the_base_config_is_the_dataclass_defaults_written_once():
+    """configs/mi_fer/common.py writes its sections from the dataclasses (configs/common.py:section), so
+    the full-size experiment is their defaults, every field is overridable, and no number is restated."""
     c = common.base_config("synthface", ("a", "b"))
     for name, cls in SETTINGS.items():
         assert build(cls, c[name], name) == cls(), name
     assert set(c.mi) == {f.name for f in dataclasses.fields(MiSettings)}
     assert set(c.model) == {f.name for f in dataclasses.fields(ModelSettings)}
+    source = open(common.__file__).read()
+    assert "refit_memory" not in source and "resnet18" not in source  # not restated

@@ -26,7 +26,10 @@ def final_state(workdir: str, step: int) -> dict[str, np.ndarray]:
     from fer_jax.methods.stt.method import Centres
 
     config = load_config(workdir)
-    _, state = nnx.split(resolve_method(config.method).create(config, nnx.Rngs(0)))
+    from fer_jax.core.settings import parse
+
+    method = resolve_method(config.method)
+    _, state = nnx.split(method.create(parse(config, method), nnx.Rngs(0)))
     ck = Checkpoints(workdir, every=1, keep=1, read_only=True)
     try:
         restored, _, got = ck.restore(state, "latest", step=step)

@@ -11,7 +11,7 @@ from stt_helpers import tiny_config
 
 from fer_jax.core.data import random_arrays
 from fer_jax.core.registry import get_method
-from fer_jax.core.settings import ConfigError
+from fer_jax.core.settings import ConfigError, parse
 from fer_jax.methods.stt.method import compactness, step_centres
 from fer_jax.methods.stt.model import SpatioTemporalTransformer, token_grid
 from fer_jax.methods.stt.settings import CompactSettings
@@ -114,9 +114,9 @@ def test_training_moves_centres_and_lowers_the_loss():
     config.optim.update(schedule="constant", warmup_steps=0, lr=3e-3)
     config.compact.weight = 0.0
     method = get_method("stt")
-    validate(config, method)
-    state = method.create(config, nnx.Rngs(0))
-    arrays = random_arrays(config.input, 7, "train", seed=0, spec=method.input_spec(config))
+    run = validate(config, method)
+    state = method.create(run, nnx.Rngs(0))
+    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
     batch = {k: jnp.asarray(v[:16]) for k, v in arrays.items()}
     step = nnx.jit(method.train_step)
     first = step(state, batch, jnp.int32(0))
@@ -136,8 +136,9 @@ def test_default_compact_weight_from_step_0_still_fits():
     config.optim.update(schedule="constant", warmup_steps=0, lr=3e-3)
     config.compact.update(weight=CompactSettings.weight, start=0.0, ramp=0.0)
     method = get_method("stt")
-    state = method.create(config, nnx.Rngs(0))
-    arrays = random_arrays(config.input, 7, "train", seed=0, spec=method.input_spec(config))
+    run = parse(config, method)
+    state = method.create(run, nnx.Rngs(0))
+    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
     batch = {k: jnp.asarray(v[:16]) for k, v in arrays.items()}
     step = nnx.jit(method.train_step)
     first = step(state, batch, jnp.int32(0))
@@ -150,7 +151,8 @@ def test_default_compact_weight_from_step_0_still_fits():
 
 def test_bf16_compute_keeps_float32_parameters():
     config = tiny_config(dtype="bfloat16")
-    state = get_method("stt").create(config, nnx.Rngs(0))
+    method = get_method("stt")
+    state = method.create(parse(config, method), nnx.Rngs(0))
     params = jax.tree.leaves(nnx.state(state.net, nnx.Param))
     assert params and all(p.dtype == jnp.float32 for p in params)
     logits, feats = state.net(frames=jnp.zeros((2, 4, 32, 32, 3)))
@@ -182,9 +184,9 @@ def test_face_word_starts_the_trunk_from_a_face_encoder(tmp_path, baseline):
     save_params(face, str(tmp_path / "enc" / "params"))
     config = dfew.get_config(f"tiny,random{',baseline' if baseline else ''},face={tmp_path / 'enc'}")
     method = get_method(config.method)
-    validate(config, method)
-    fresh = method.create(config, nnx.Rngs(0))
-    state = method.create(config, nnx.Rngs(0))
+    run = validate(config, method)
+    fresh = method.create(run, nnx.Rngs(0))
+    state = method.create(run, nnx.Rngs(0))
     assert init_from.apply(config, state)["face"] == (36 if baseline else 27)  # stem 3 + stages 6 + 9 + 9 (+ 9)
     trunk, src = state.net.trunk, face.trunk
     np.testing.assert_array_equal(trunk.stem.kernel[...], src.stem.kernel[...])

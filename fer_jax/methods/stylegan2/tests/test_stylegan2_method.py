@@ -13,7 +13,7 @@ from flax import nnx
 from configs.stylegan2.synthface import get_config
 from data_pipelines.synthface_stills import render_stills
 from fer_jax.core.array_iterator import ArrayIterator
-from fer_jax.core.settings import ConfigError
+from fer_jax.core.settings import ConfigError, parse
 from fer_jax.methods.stylegan2.method import Ema, StyleGAN2, samples
 from fer_jax.train.trainer import train
 
@@ -78,14 +78,15 @@ def test_trains_with_regularisers_and_resumes_exactly(tmp_path, stills):
 
 def test_config_errors_and_input_spec():
     c = get_config("tiny")
-    assert StyleGAN2().input_spec(c)["apex_frame"].shape == (32, 32, 3)
+    method = StyleGAN2()
+    assert method.input_spec(parse(c, method))["apex_frame"].shape == (32, 32, 3)
     c.gan.r_one = 1.0
     with pytest.raises(ConfigError, match="gan.r_one"):
-        StyleGAN2().create(c, nnx.Rngs(0))
+        method.create(parse(c, method), nnx.Rngs(0))
     c = get_config("tiny")
     c.input.size = 64
     with pytest.raises(ConfigError, match="input.size 64 must equal model.size 32"):
-        StyleGAN2().create(c, nnx.Rngs(0))
+        method.create(parse(c, method), nnx.Rngs(0))
     c = get_config("tiny,size=48")
     with pytest.raises(ConfigError, match="power of two"):
-        StyleGAN2().create(c, nnx.Rngs(0))
+        method.create(parse(c, method), nnx.Rngs(0))
