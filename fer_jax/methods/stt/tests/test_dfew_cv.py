@@ -13,7 +13,7 @@ from PIL import Image
 import fer_jax.identity as identity
 from fer_jax import build_cli, cv
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = pytest.mark.slow  # five folds of training, in this process
 CLIPS_PER_FOLD, FRAMES, SHORT = 3, 18, 6
 
 
