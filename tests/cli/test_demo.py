@@ -119,13 +119,22 @@ def _former_train_config(args, data_dir, backbone, mi_weight):
     return c
 
 
-def _demo_args(argv):
+def _demo_args(argv, monkeypatch):
+    """The arguments ``fer-jax demo ARGV`` runs with: the demo's own ``main`` (parser, ``--quick`` sizes,
+    defaults from configs/mi_fer/demo.py) up to the run, which is replaced by a stub that keeps them."""
+    import logging
+
     from fer_jax.commands import demo
 
-    args = demo._parser().parse_args(argv)
-    if args.quick:
-        demo._quick(args)
-    demo._training_defaults(args)
+    seen = []
+    monkeypatch.setattr(demo, "run", lambda args: seen.append(args) or {"runs": {}})
+    levels = {name: logging.getLogger(name).level for name in ("fer_jax", "absl")}  # main sets them
+    try:
+        assert demo.main(list(argv)) == 0
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    (args,) = seen
     return args
 
 
@@ -135,12 +144,12 @@ FORMER_FLAGS = {(): dict(seed=0, steps=2000, width=16, size=48, mi_weight=0.2),
 
 
 @pytest.mark.parametrize("argv", [(), ("--quick",), ("--quick", "--steps", "7", "--mi-weight", "0.5", "--seed", "3")])
-def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path):
+def test_demo_configs_equal_what_the_demo_built_in_python(argv, tmp_path, monkeypatch):
     """configs/mi_fer/demo.py reproduces the demo's former Python-built configs (+ augmentation off), for
     both runs."""
     from fer_jax.commands.demo import train_config
 
-    args = _demo_args(list(argv))
+    args = _demo_args(list(argv), monkeypatch)
     if tuple(argv) in FORMER_FLAGS:
         assert {k: getattr(args, k) for k in FORMER_FLAGS[tuple(argv)]} == FORMER_FLAGS[tuple(argv)]
     data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
@@ -161,7 +170,7 @@ def test_demo_config_launches_the_demo_run_from_the_train_cli(tmp_path, monkeypa
     for word, baseline in (("", False), ("baseline,", True)):
         fv = train_cli.parse([f"--config=configs/mi_fer/demo.py:{word}data_dir={data_dir},backbone={backbone}",
                               "--workdir=w"], "fer-jax train", train_cli._define_flags)
-        want = train_config(_demo_args([]), data_dir, backbone, baseline)
+        want = train_config(_demo_args([], monkeypatch), data_dir, backbone, baseline)
         want.progress_bar = fv.config.progress_bar
         assert fv.config.to_dict() == want.to_dict()
     with pytest.raises(ValueError, match="stepz"):
@@ -178,7 +187,7 @@ def test_demo_set_overrides_both_runs_as_the_train_cli_flags_it_records(tmp_path
     from fer_jax.core.settings import ConfigError
 
     monkeypatch.chdir(REPO)
-    args = _demo_args(["--set", "mi.refit_memory=64", "--set", "mi.refit_ridge=3.0"])
+    args = _demo_args(["--set", "mi.refit_memory=64", "--set", "mi.refit_ridge=3.0"], monkeypatch)
     data_dir, backbone = tmp_path / "tfds", f"flax:{tmp_path / 'identity_encoder'}"
     for word, baseline in (("", False), ("baseline,", True)):
         got = train_config(args, data_dir, backbone, baseline)
@@ -189,4 +198,4 @@ def test_demo_set_overrides_both_runs_as_the_train_cli_flags_it_records(tmp_path
         got.progress_bar = fv.config.progress_bar
         assert fv.config.to_dict() == got.to_dict()
     with pytest.raises(ConfigError, match="mi.refit_memroy"):
-        train_config(_demo_args(["--set", "mi.refit_memroy=64"]), data_dir, backbone)
+        train_config(_demo_args(["--set", "mi.refit_memroy=64"], monkeypatch), data_dir, backbone)

@@ -49,6 +49,10 @@ def test_compressed_track_feeds_the_iframe_when_the_spec_asks(video):
     (prepared,) = face_inputs.prepare_faces(video, spec, FaceSettings())
     assert set(prepared.inputs) == {"iframe", "residuals"}
     assert prepared.inputs["iframe"].shape == (16, 16, 3) and prepared.windows["iframe"].shape == (2, 16, 16, 3)
-    # The middle segment's GOP of a 2-GOP clip is its first or second I-frame: frame 0 or 12, grey 20 or 116.
-    assert round(float(prepared.inputs["iframe"].mean()) * 255) in range(14, 27) or \
-        round(float(prepared.inputs["iframe"].mean()) * 255) in range(110, 123)
+    # 2 GOPs of 12 frames: 22 valid P-frames (11 per GOP). K = 3 TSN segments of them are [0, 7), [7, 14),
+    # [14, 22), centres 3, 10, 18; the middle segment's P-frame 10 is GOP 0's 11th, so its I-frame is frame 0
+    # (grey 20), not frame 12 (grey 116).
+    assert round(float(prepared.inputs["iframe"].mean()) * 255) in range(14, 27)
+    # per GOP: each GOP's own I-frame, frames 0 and 12
+    means = [round(float(w.mean()) * 255) for w in prepared.windows["iframe"]]
+    assert means[0] in range(14, 27) and means[1] in range(110, 123), means

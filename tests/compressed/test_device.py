@@ -116,6 +116,19 @@ def test_importing_the_package_does_not_load_jax():
 
 
 def test_default_backend_is_numpy_on_a_cpu():
+    """numpy on a CPU, jax on an accelerator, numpy without JAX (fixed values, JAX's backend faked)."""
+    code = "from data_pipelines.compressed import device; print(device.default_backend())"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "numpy"
+
+
+@pytest.mark.parametrize("platform,want", [("cpu", "numpy"), ("gpu", "jax"), ("tpu", "jax"), (None, "numpy")])
+def test_default_backend_per_platform(monkeypatch, platform, want):
     import jax
 
-    assert device.default_backend() == ("numpy" if jax.default_backend() == "cpu" else "jax")
+    if platform is None:
+        monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
+    else:
+        monkeypatch.setattr(jax, "default_backend", lambda: platform)
+    assert device.default_backend() == want

@@ -13,7 +13,7 @@ import toy_dataset as toy
 
 from fer_jax.testing import simulated_cpu_env
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 

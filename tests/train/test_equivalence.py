@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from train_helpers import final_params, read_metrics, run_train
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 # One eval, at the end (eval_every=0), on 20 examples: the last eval batch is padded.
 # Dropout on: its keys follow fer_jax.train.rng, so resume and topology must not change them.
 FLAGS = ["--config.toy.dropout=0.3",

@@ -9,7 +9,7 @@ import time
 import pytest
 from train_helpers import env, read_metrics, train_cmd, without_timing
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 # Dropout on: its keys follow fer_jax.train.rng, so resume and topology must not change them.
 FLAGS = ["--config.toy.dropout=0.3",
          "--config.total_steps=30", "--config.ckpt_every=5", "--config.eval_every=10", "--config.toy.sleep=0.03"]

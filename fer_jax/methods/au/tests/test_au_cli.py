@@ -102,9 +102,41 @@ def test_no_face_only_exits_3_and_api_matches_csv(workdir, no_face_video, tmp_pa
 
     from fer_jax.methods.au.infer import AuPredictor
 
-    table = AuPredictor(workdir).table(carphone())
+    predictor = AuPredictor(workdir)
+    table = predictor.table(carphone())
     header, rows = read_csv(tmp_path / "c.csv")
     assert list(table.columns) == header and len(table) == len(rows)
     got = table[table.success == 1]["AU12_r"].to_numpy()
     want = np.array([float(r[header.index("AU12_r")]) for r in rows if r[4] == "1"])
     np.testing.assert_allclose(got, want, atol=6e-4)  # the CSV rounds to 3 decimals
+
+    # The CSV's values are the model's own predictions on the track's crops, computed here directly: frames
+    # decoded with PyAV, cropped around the tracked boxes, the restored regressor run on the first window of W
+    # frames (every frame of it comes from that window) and on the last W frames' window (the last frame's).
+    import av
+
+    from data_pipelines.faces import crop_square, frame_squares
+    from fer_jax.core.workdir import restore
+    from fer_jax.methods.au.regressor import predict_frames
+
+    result, _ = predictor.track(carphone())
+    track = max(result.tracks, key=lambda t: len(t.frames))
+    w, n, size = predictor.window, len(track.frames), predictor.size
+    assert n > 2 * w  # several windows
+    squares = frame_squares(track.boxes, predictor.faces.margin)
+    with av.open(carphone()) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    crops = np.stack([crop_square(frames[f], tuple(squares[k]), size) for k, f in enumerate(track.frames)])
+    r = restore(workdir, "best")
+    net = r.method.predictor(r.state)
+    stride = w // 2
+    last_start = -(-(n - w) // stride) * stride  # the first start on the W/2 grid whose window reaches frame n - 1
+    tail = crops[np.minimum(np.arange(last_start, last_start + w), n - 1)]  # past the end: the last crop again
+    direct = np.asarray(predict_frames(net, np.stack([crops[:w], tail]).astype(np.float32) / 255.0))
+    csv_rows = {(int(r[0]), int(r[1])): r for r in rows if r[4] == "1"}
+    au_cols = [header.index(f"{a}_r") for a in AUS]
+    first = np.array([[float(csv_rows[(int(f) + 1, track.track_id)][j]) for j in au_cols] for f in track.frames[:w]])
+    np.testing.assert_allclose(first, direct[0], atol=6e-4)
+    end = csv_rows[(int(track.frames[-1]) + 1, track.track_id)]
+    np.testing.assert_allclose([float(end[j]) for j in au_cols], direct[1, n - 1 - last_start], atol=6e-4)
+    assert np.ptp(direct[0], axis=0).max() > 1e-3  # the values vary over frames: the comparison is not vacuous

@@ -93,9 +93,37 @@ def test_stage1_learns_and_eight_devices_match_one(stage1, tmp_path):
     _same_run(stage1, str(tmp_path / "d8"), "loss/infonce")
 
 
+def _backbone(module) -> dict:
+    from flax import nnx
+
+    from fer_jax.core.workdir import arrays
+
+    return {k: v for k, v in arrays(module, nnx.Param, nnx.BatchStat).items() if k.startswith("net/backbone/")}
+
+
 def test_stage2_starts_from_stage1_and_eight_devices_match_one(stage1, stage2, tmp_path):
     with open(os.path.join(stage2, "config.json")) as f:
         assert json.load(f)["init_from"]["pretrain"]["source"] == stage1
+    # The weights: the trainer, given stage 2's recorded config and 0 steps, returns the state stage 2 started
+    # from; its encoder (backbone) is stage 1's last checkpoint, array for array, and not a fresh one.
+    from fer_jax.core.workdir import load_config, restore
+    from fer_jax.train.trainer import train
+
+    config = load_config(stage2)
+    config.total_steps = 0
+    start = _backbone(train(config, str(tmp_path / "step0"))["model"])
+    saved = _backbone(restore(stage1, "latest").state)
+    assert restore(stage1, "latest").step == 8 and len(saved) > 4 and sorted(start) == sorted(saved)
+    for k, v in saved.items():
+        np.testing.assert_array_equal(start[k], v, err_msg=k)
+    from flax import nnx
+
+    from fer_jax.core.registry import resolve_method
+    from fer_jax.core.settings import parse
+
+    method = resolve_method(config.method)
+    fresh = _backbone(method.create(parse(config, method), nnx.Rngs(int(config.seed))))
+    assert any(not np.array_equal(fresh[k], v) for k, v in saved.items())  # stage 1 did move the encoder
     rows = [r for r in _metrics(stage2) if r["split"] == "train"]
     assert all(0 < r["labels/frames_used"] < 8 * 8 for r in rows)  # ~30% of 8 clips x 8 frames, never all
     assert [r for r in _metrics(stage2) if r["split"] == "val"][-1]["val/num_examples"] == 32

@@ -76,6 +76,23 @@ def test_predict_images_with_faces_and_no_face(fer_workdir, tmp_path, monkeypatc
     assert sum(ok["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert none["status"] == "no_face" and "probabilities" not in none
 
+    # The probabilities are the restored classifier's on the face crop, computed here directly. The stand-in
+    # box of the 64x80 image is x 16..64, y 12.8..51.2: centre (40, 32), side 48; x 1.3 margin: a 62 px
+    # square at (9, 1), inside the image, resized to the model's 32 px (bilinear) and fed in [-1, 1].
+    import jax
+
+    from fer_jax.core.workdir import restore
+
+    image = np.asarray(Image.open(face))
+    x = np.asarray(Image.fromarray(image[1:63, 9:71]).resize((32, 32), Image.BILINEAR), np.float32) / 255.0
+    r = restore(fer_workdir, "best")
+    net = r.method.predictor(r.state)
+    want = np.asarray(jax.nn.softmax(net(x[None] * 2.0 - 1.0), axis=-1))[0]
+    names = list(r.config.class_names)
+    assert list(ok["probabilities"]) == names
+    np.testing.assert_allclose([ok["probabilities"][n] for n in names], want, atol=2e-4)
+    assert ok["prediction"] == names[int(np.argmax(want))]
+
 
 def test_invert_writes_input_and_reconstruction(tmp_path):
     c = inversion_config(**{"total_steps": 1, "ckpt_every": 1, "eval_every": 0, "best_metric": ""})
@@ -87,4 +104,17 @@ def test_invert_writes_input_and_reconstruction(tmp_path):
     assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "inv"), "--out", str(out), "--scale", "2"]) == 0
     got = np.asarray(Image.open(out))
     assert got.shape == (SIZE * 2, 2 * SIZE * 2, 3)
+    # left: the input's centre square (48 x 40 -> columns 4..44), resized to the decoder's size; right: the
+    # restored model's own reconstruction of it (encoder, then the decoder), computed here directly
+    from fer_jax.core.workdir import restore
+    from fer_jax.methods.ifer.method import reconstruct
+
+    x = np.asarray(Image.fromarray(np.asarray(Image.open(img))[:, 4:44]).resize((SIZE, SIZE), Image.BILINEAR),
+                   np.float32) / 255.0
+    state = restore(str(tmp_path / "inv"), "best").state
+    recon = (np.asarray(reconstruct(state, state.encoder, x[None] * 2.0 - 1.0)[0])[0] + 1.0) / 2.0
+    to_png = lambda a: (np.clip(a, 0, 1) * 255).round().astype(int).repeat(2, 0).repeat(2, 1)  # noqa: E731
+    np.testing.assert_array_equal(got[:, :SIZE * 2], to_png(x))
+    assert np.abs(got[:, SIZE * 2:].astype(int) - to_png(recon)).max() <= 1  # rounding of a jitted vs eager run
+    assert np.abs(to_png(recon) - to_png(x)).mean() > 1  # a reconstruction, not a copy of the input
     assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "nowhere"), "--out", str(out)]) == 2

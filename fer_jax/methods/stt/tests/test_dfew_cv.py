@@ -14,7 +14,7 @@ import fer_jax.identity as identity
 from fer_jax.commands import build as build_cli
 from fer_jax.commands import cv
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = pytest.mark.slow  # five folds of training, in this process
 CLIPS_PER_FOLD, FRAMES, SHORT = 3, 18, 6
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from stt_helpers import env, read_metrics, run_train, train_cmd, without_timing
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 FLAGS = ["--config.total_steps=8", "--config.ckpt_every=4", "--config.eval_every=0"]
 
 
