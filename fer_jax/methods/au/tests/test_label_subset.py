@@ -93,6 +93,7 @@ def test_labels_outside_the_chosen_frames_never_reach_loss_or_gradients(poison):
     assert _grads(state, moved)[0] != loss
 
 
+@pytest.mark.slow
 def test_train_step_on_poisoned_unchosen_labels_stays_finite():
     state, batch = _state(), _batch()
     m = np.asarray(loss_mask({k: jnp.asarray(v) for k, v in batch.items()}, LabelSettings(0.3, 1)))

@@ -18,6 +18,7 @@ from fer_jax.methods.ifer.method import Ifer, encoder_terms
 IFER = Ifer()
 
 
+@pytest.mark.slow
 def test_gcvit_presets_and_window_check():
     base = nnx.eval_shape(lambda: GcVit(PRESETS["base"], 256, rngs=nnx.Rngs(0)))
     n = sum(x.size for x in jax.tree.leaves(nnx.state(base, nnx.Param)))
@@ -46,6 +47,7 @@ def test_encoder_outputs_and_heads():
     assert jax.eval_shape(lambda p, x: nnx.merge(graphdef, p)(x), params, x).shape == (2, 7)
 
 
+@pytest.mark.slow
 def test_config_errors():
     c = inversion_config("tiny")  # no decoder= and no random: the decoder must come from init_from
     with pytest.raises(ConfigError, match="needs the trained decoder"):

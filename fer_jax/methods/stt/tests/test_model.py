@@ -57,7 +57,7 @@ def test_attention_kernel_choice():
         attention_implementation("flash", jnp.float32, 64)
 
 
-@pytest.mark.parametrize("tokens", ["frames", "compressed"])
+@pytest.mark.parametrize("tokens", [pytest.param("frames", marks=pytest.mark.slow), "compressed"])
 def test_token_grids_and_outputs(tokens):
     net = SpatioTemporalTransformer(7, frames=5 if tokens == "compressed" else 4, size=32, backbone="tiny",
                                     backbone_width=8, width=16, depth=1, heads=2, tokens=tokens, rngs=nnx.Rngs(0))
@@ -129,6 +129,7 @@ def test_training_moves_centres_and_lowers_the_loss():
     assert out["logits"].shape == (16, 7) and out["features"].shape == (16, 16)
 
 
+@pytest.mark.slow
 def test_default_compact_weight_from_step_0_still_fits():
     # the default λ with the term on from the first step: CE must still fit the batch (at λ = 0.5 it
     # stalled near ln 7 while the ratio fell: README sweep), and the term must be on and falling
@@ -149,6 +150,7 @@ def test_default_compact_weight_from_step_0_still_fits():
     assert float(last["loss/compact"]) < float(first["loss/compact"])
 
 
+@pytest.mark.slow
 def test_bf16_compute_keeps_float32_parameters():
     config = tiny_config(dtype="bfloat16")
     method = get_method("stt")

@@ -108,6 +108,7 @@ def test_predict_rgb_stt_reads_runs_of_consecutive_frames(frames_workdir, video,
     assert np.abs(other[0] - want[0]).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_export_rgb_stt_equals_the_predictor(frames_workdir, tmp_path):
     out = tmp_path / "stt.jaxexport"
     assert cli.main(["export", "--workdir", frames_workdir, "--out", str(out)]) == 0
@@ -123,6 +124,7 @@ def test_export_rgb_stt_equals_the_predictor(frames_workdir, tmp_path):
         np.testing.assert_allclose(want, _live(frames_workdir, {"frames": x}), rtol=TOL, atol=TOL)
 
 
+@pytest.mark.slow
 def test_predict_compressed_stt_feeds_the_iframe(tmp_path_factory, video, tmp_path):
     from data_pipelines.compressed import extract_file
 

@@ -36,7 +36,7 @@ def _save_torch(path, size, cm, cmax, style_dim=64, n_mlp=3, seed=0):
     return g, g_ema, d
 
 
-@pytest.mark.parametrize("size,cm,cmax", [(64, 0.5, 64), (256, 0.25, 32)])
+@pytest.mark.parametrize("size,cm,cmax", [(64, 0.5, 64), pytest.param(256, 0.25, 32, marks=pytest.mark.slow)])
 def test_converted_generator_and_discriminator_match_torch(tmp_path, size, cm, cmax):
     pt, out = str(tmp_path / "ckpt.pt"), str(tmp_path / "weights")
     _, g_ema, d = _save_torch(pt, size, cm, cmax)

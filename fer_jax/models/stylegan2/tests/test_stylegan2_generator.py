@@ -34,6 +34,7 @@ def test_structure_replaces_the_constant(gen):
         gen(w, structure=jnp.zeros((2, 8, 8, 8)))
 
 
+@pytest.mark.slow
 def test_truncation_mixing_and_wplus(gen):
     z = jax.random.normal(jax.random.key(1), (3, 8))
     avg = gen.mean_latent(jax.random.key(2), 64)
@@ -62,6 +63,7 @@ def test_truncation_mixing_and_wplus(gen):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
 
 
+@pytest.mark.slow
 def test_discriminator_stddev_groups_and_size_checks():
     x = jax.random.normal(jax.random.key(0), (8, 4, 4, 6))
     y = minibatch_stddev(x, 4, 1)
