@@ -76,7 +76,7 @@ def _grads(state, batch):
     return float(loss), jax.tree.leaves(nnx.to_pure_dict(grads)), np.asarray(m)
 
 
-@pytest.mark.parametrize("poison", [np.nan, 1e30])
+@pytest.mark.parametrize("poison", [np.nan, pytest.param(1e30, marks=pytest.mark.slow)])
 def test_labels_outside_the_chosen_frames_never_reach_loss_or_gradients(poison):
     state, batch = _state(), _batch()
     loss, grads, m = _grads(state, batch)

@@ -102,6 +102,7 @@ def test_adversarial_term_has_a_gradient_into_the_encoder():
     assert not any("disc" in str(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0])
 
 
+@pytest.mark.slow
 def test_frozen_variant_trains_the_head_only():
     """``frozen``: the FER stage's optimizer holds the head alone; the encoder stays as loaded."""
     from fer_jax.methods.ifer.method import fer_step

@@ -246,6 +246,7 @@ def test_unit_critic_input_feeds_the_estimator_normalised_features():
     assert _critic_view(z, hparams()) is z
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params_and_outputs(batch):
     st = create(**{"model.dtype": "bfloat16", "model.width": 4})
     assert all(x.dtype == jnp.float32 for x in params(st))
