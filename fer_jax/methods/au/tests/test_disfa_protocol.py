@@ -87,7 +87,10 @@ def test_disfa_tree_to_three_fold_per_au_table(tmp_path, monkeypatch):
         assert rec["split"] == f"train@fold{fold}" and rec["clips"] >= 4 and rec["frames"] == rec["clips"] * WINDOW
     # the record of a fold's training split at another fraction
     c = disfa_finetune.get_config(f"tiny,fold=0,fraction=0.5,data_dir={data_dir},scratch")
-    path = label_subset.record_from_dataset(c, str(tmp_path / "record"))
+    from fer_jax.core.registry import resolve_method
+    from fer_jax.core.settings import parse
+
+    path = label_subset.record_from_dataset(parse(c, resolve_method(c.method)), str(tmp_path / "record"))
     rec = json.load(open(path))
     assert rec["fraction"] == 0.5 and rec["split"] == "train@fold0" and rec["clips"] == 4  # 2 subjects x 2 clips
     assert rec["frames"] == 4 * WINDOW and 0 < rec["chosen_frames"] < rec["frames"]

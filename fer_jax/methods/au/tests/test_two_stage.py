@@ -53,8 +53,11 @@ def _same_run(a: str, b: str, loss: str) -> None:
             np.testing.assert_allclose(rb[loss], ra[loss], rtol=2e-5, atol=1e-6, err_msg=f"step {ra['step']}")
     pa, pb = _params(a, 8), _params(b, 8)
     assert sorted(pa) == sorted(pb)
+    # Parameters: Adam divides by sqrt(v), so a weight whose gradient is near zero turns the reduction-order
+    # difference of 1 vs 8 devices into an update-sized one (a few 1e-5 after 8 steps: 9 of 4608 stage-1
+    # conv weights differ by up to 6.6e-5 with jax 0.10.2, at 928563e too); the losses above stay at 2e-5.
     for k in pa:
-        np.testing.assert_allclose(pb[k], pa[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(pb[k], pa[k], rtol=1e-4, atol=1e-4, err_msg=k)
 
 
 def _resume_equal(ref: str, config: str, tmp: str) -> None:

@@ -61,9 +61,9 @@ class OneFace:
 
 
 def test_predict_images_with_faces_and_no_face(fer_workdir, tmp_path, monkeypatch):
-    import data_pipelines.faces
+    import data_pipelines.faces.detect
 
-    monkeypatch.setattr(data_pipelines.faces, "FaceDetector", OneFace)
+    monkeypatch.setattr(data_pipelines.faces.detect, "FaceDetector", OneFace)  # what FaceSettings.make_detector builds
     rng = np.random.default_rng(0)
     face, blank = tmp_path / "face.png", tmp_path / "blank.png"
     Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(face)
