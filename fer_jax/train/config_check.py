@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fer_jax.core.settings import SECTIONS, RunSettings, TrainSettings, parse
-
-__all__ = ["SECTIONS", "RunSettings", "TrainSettings", "validate"]
+from fer_jax.core.settings import RunSettings, parse
+from fer_jax.evaluate.runner import eval_settings
 
 
 def validate(config: Any, method: Any) -> RunSettings:
     """Parse ``config`` once (see module docstring) and check its evaluations; the run's settings."""
-    from fer_jax.evaluate.runner import eval_settings
-
     run = parse(config, method)
     eval_settings(config, method, has_val_iter=True)  # keys, evaluator names and their options
     return run
