@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
         config = tiny_config(dropout=0.0, width=32, heads=2, depth=1)
         config.optim.update(schedule="constant", warmup_steps=0, lr=1e-3, grad_clip=1.0)
         config.input.random.update(num_train=64, signal=0.3)
-        config.compact.update(weight=lam, start=0.0, ramp=0.0)
+        config.compact.update(weight=lam, gate=100.0, ramp=0.0)
         method = get_method("stt")
         run = parse(config, method)
         state = method.create(run, nnx.Rngs(0))

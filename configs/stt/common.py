@@ -16,8 +16,8 @@
   for the paper's MS-Celeb-1M ResNet-18; STT loads its stem and layer1..3, the baseline the whole trunk;
 * ``seed=N``, ``steps=N``, ``data_dir=D``.
 
-The sections' values equal ``fer_jax/methods/stt/settings.py``'s defaults (and ``OptimSettings``' where
-stated); they are written out so an experiment reads top to bottom.
+``model`` and ``compact`` are ``fer_jax/methods/stt/settings.py``'s defaults (``configs.common.section``):
+that file is their one home.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import os
 
 import ml_collections
 
-from configs.common import parse_arg
+from configs.common import parse_arg, section
+from fer_jax.methods.stt.settings import CompactSettings, ModelSettings
 
 VARIANTS = dict(tiny=False, random=False, fold=(None, int), ce=False, compressed=False, baseline=False,
                 bf16=False, seed=0, steps=(None, int), data_dir=(None, str), face=(None, str))
@@ -52,10 +53,8 @@ def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int)
     c.progress_bar = True
     c.tensorboard = True
     c.progress_keys = ("loss/ce", "loss/compact", "accuracy")
-    c.model = ml_collections.ConfigDict(dict(
-        backbone="resnet18", backbone_width=64, stem="imagenet", width=512, depth=4, heads=8, mlp_ratio=4,
-        dropout=0.1, tokens="frames", attention="auto", dtype="float32"))
-    c.compact = ml_collections.ConfigDict(dict(weight=0.05, momentum=0.9, eps=1e-6, start=0.25, ramp=0.25))
+    c.model = section(ModelSettings)  # the paper-size network: settings.py's defaults
+    c.compact = section(CompactSettings)
     c.optim = ml_collections.ConfigDict(dict(
         name="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", step_every=40 * steps_per_epoch,
         step_factor=0.1, warmup_steps=0, grad_clip=0.0))

@@ -7,17 +7,19 @@ Choices, and why (docs/methods.md §2 fixes the loss's form, not these details):
 
 * **Compactness = intra / (inter + ε) of squared distances**, intra = mean over the batch's rows of
   ‖f − c_y‖², inter = mean over pairs of classes seen so far of ‖c_j − c_k‖². A ratio, not center loss's
-  bare intra term: shrinking every feature lowers intra and inter alike, so the loss cannot be met by
-  collapsing the scale; it asks for classes tight *relative to* their separation, the quantity the
-  ``embedding`` evaluator reports.
+  bare intra term: it asks for classes tight *relative to* their separation, the quantity the
+  ``embedding`` evaluator reports (``ratio_sq``). The ratio alone does *not* protect the scale: the EMA
+  centres lag the features, so shrinking every feature lowers intra at once and inter only slowly, and
+  before the classes separate that is the cheapest way down (the collapse the gate below prevents).
 * **Centres** (``Centres`` variables [C, D], float32, checkpointed with the state, never optimised):
   the centres used in a step are this step's EMA update, c'_k = m·c_k + (1 − m)·mean_k(batch) for the
   classes in the batch (the batch mean alone for a class seen for the first time), so gradients reach
   the features both through ‖f − c'_y‖² and, scaled by 1 − m, through the separation of the centres.
   After the update c ← stop_gradient(c'); a step rejected by the non-finite guard moves no centre.
   Fewer than two classes seen -> the term is 0 (inter undefined).
-* **λ schedule** (``compact.start``, ``compact.ramp``; ``CompactSettings``): 0 while CE first separates
-  the classes, then a linear ramp; the ratio is huge at initialisation.
+* **λ gate** (``compact.gate``, ``compact.ramp``; ``CompactSettings``): 0 until an EMA of the batch CE
+  (started at ln C, carried in the state) falls below ``gate`` · ln C, then a linear ramp; the step it
+  switched on is state too, so resume and 1 device = N devices keep it exact.
 * **Plain CE ablation** = ``compact.weight = 0`` (``:ce`` variant); centres are still tracked so both
   runs log ``loss/compact``.
 * **Randomness**: dropout keys are ``step_rngs(seed, step, "dropout")`` (``fer_jax.train.rng``), so
@@ -29,6 +31,7 @@ Choices, and why (docs/methods.md §2 fixes the loss's form, not these details):
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -79,6 +82,8 @@ class SttState(nnx.Module):
             dtype=DTYPES[m.dtype], rngs=rngs)
         self.centres = Centres(jnp.zeros((num_classes, m.width), jnp.float32))
         self.seen = Centres(jnp.zeros((num_classes,), jnp.float32))
+        self.ce_ema = Centres(jnp.asarray(math.log(max(num_classes, 2)), jnp.float32))  # the λ gate's CE
+        self.on_step = Centres(jnp.asarray(-1.0, jnp.float32))  # the step the term switched on; -1 = off
         self.opt = nnx.Optimizer(self.net, make_tx(optim, total), wrt=nnx.Param)
 
 
@@ -170,12 +175,16 @@ class Stt(MethodBase):
         hp = state.hparams
         rngs = step_rngs(hp.seed, step, "dropout") if hp.dropout else None
         grad_fn = nnx.value_and_grad(_loss, has_aux=True)
-        lam = hp.compact.weight_at(step, hp.total_steps)
+        c = hp.compact
+        on_step = c.switched_on(state.on_step[...], state.ce_ema[...], step, state.centres.shape[0])
+        lam = c.weight_at(step, on_step, hp.total_steps)
         (loss, aux), grads = grad_fn(state.net, state.centres[...], state.seen[...], batch, hp, lam, rngs)
         ok = guarded_update(state.net, state.opt, loss, grads)
-        state.centres[...] = jnp.where(ok, aux.pop("centres"), state.centres[...])
-        state.seen[...] = jnp.where(ok, aux.pop("seen"), state.seen[...])
-        return {"loss/total": loss, "compact/weight": lam, **aux}
+        ce_ema = c.gate_momentum * state.ce_ema[...] + (1.0 - c.gate_momentum) * aux["loss/ce"]
+        for var, new in ((state.centres, aux.pop("centres")), (state.seen, aux.pop("seen")),
+                         (state.ce_ema, ce_ema), (state.on_step, on_step)):
+            var[...] = jnp.where(ok, new, var[...])  # a step rejected by the guard moves no state
+        return {"loss/total": loss, "compact/weight": lam, "compact/ce_ema": ce_ema, **aux}
 
     def eval_step(self, state: SttState, batch: dict) -> dict[str, jax.Array]:
         logits, feats = state.net(**_inputs(batch))

@@ -20,7 +20,7 @@ CONFIG = os.path.join(REPO, "configs", "stt", "dfew.py")
 TINY = ["--config.model.width=16", "--config.model.heads=2", "--config.model.depth=1", "--config.model.dropout=0.2",
         "--config.model.backbone_width=8", "--config.input.segments=2", "--config.input.batch_size=8",
         "--config.input.eval_batch_size=8", "--config.input.random.num_train=48", "--config.input.random.num_val=20",
-        "--config.compact.start=0.0", "--config.compact.ramp=0.0", "--config.progress_bar=False",
+        "--config.compact.gate=100.0", "--config.compact.ramp=0.0", "--config.progress_bar=False",
         "--config.tensorboard=False", "--config.log_every=1"]
 
 
@@ -32,7 +32,7 @@ def tiny_config(**model) -> ml_collections.ConfigDict:
     c.model.update({**dict(width=16, heads=2, depth=1, dropout=0.2, backbone_width=8), **model})
     c.input.update(segments=2, batch_size=8, eval_batch_size=8)
     c.input.random.update(num_train=48, num_val=20)
-    c.compact.update(start=0.0, ramp=0.0)
+    c.compact.update(gate=100.0, ramp=0.0)
     c.progress_bar, c.tensorboard = False, False
     return c
 

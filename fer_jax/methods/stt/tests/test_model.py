@@ -135,7 +135,7 @@ def test_default_compact_weight_from_step_0_still_fits():
     # stalled near ln 7 while the ratio fell: README sweep), and the term must be on and falling
     config = tiny_config(dropout=0.0)
     config.optim.update(schedule="constant", warmup_steps=0, lr=3e-3)
-    config.compact.update(weight=CompactSettings.weight, start=0.0, ramp=0.0)
+    config.compact.update(weight=CompactSettings.weight, gate=100.0, ramp=0.0)
     method = get_method("stt")
     run = parse(config, method)
     state = method.create(run, nnx.Rngs(0))
