@@ -5,7 +5,7 @@ encoder fit them? Results: ``fer_jax/methods/mi_fer/README.md``, "Why the encode
     python benchmarks/mi_fer/frame_diagnostics.py probe OUT_DIR
     python benchmarks/mi_fer/frame_diagnostics.py cnn OUT_DIR '{"slots": [7, 21]}'
 
-``dump`` writes the train/test splits of a built SynthFace set (``runs/demo/tfds/synthface/<config>/1.0.0``)
+``dump`` writes the train/test splits of a built SynthFace set (``runs/demo/tfds/synthface/<config>/1.1.0``)
 as ``OUT_DIR/{train,test}.npz``. ``probe``: logistic regression (C = 0.05, standardised) on 2×-pooled
 residual pixels of chosen P-frame slots (slot s of GOP g is frame 12 g + s + 1). ``cnn``: the demo's
 encoder (tiny ResNet, width 16, z 32, linear head) alone, batch 16, 300 steps, AdamW 1e-3 cosine, clip 1,

@@ -1,7 +1,7 @@
 """The identity audit on the identity network's own embedding (z_id of each test clip's I-frame): the
 ceiling of what MI-FER's critic can be asked to remove (MI-FER README, sparse coverage).
 
-    python benchmarks/mi_fer/zid_audit.py DEMO_WORKDIR/tfds/synthface/<config>/1.0.0 [--split test]
+    python benchmarks/mi_fer/zid_audit.py DEMO_WORKDIR/tfds/synthface/<config>/1.1.0 [--split test]
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import ClassVar
 
 import numpy as np
 
 from data_pipelines.common.builder import FerBuilder, FerConfig, config_name
 from data_pipelines.common.sources import SYNTH_AUS, ClipSource, SourceError
 from data_pipelines.synthface.facs import EXPRESSIONS
+from data_pipelines.tf_compat import import_tfds
+
+tfds = import_tfds()
 
 
 @dataclasses.dataclass(eq=False)
@@ -32,6 +36,13 @@ class SynthFace(FerBuilder):
     LABELS = EXPRESSIONS
     AUS = SYNTH_AUS
     MANUAL_DOWNLOAD_INSTRUCTIONS = None
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "First release.",
+        "1.1.0": "Wild clips are expression-dominant, as trimmed movie clips are: the peak holds for 55-85 % "
+                  "of a clip (was 10-40 %), onset or offset may be cut by the clip's ends "
+                  "(data_pipelines.synthface.facs.wild_timeline). Lab clips are unchanged.",
+    }
     PROTOCOL = ("Splits train/val/test as written by the generator (identity-disjoint). subject = identity "
                 "id; apex_index and apex_frame from the renderer (decoded from the stored video); "
                 "au_intensity [T, 12] per frame in DISFA AU order. Reads source_dir/labels.jsonl + videos, "
