@@ -88,8 +88,8 @@ def _result(wd: Path) -> dict | None:
     rate = [r["perf/steps_per_sec"] for r in rows if "perf/steps_per_sec" in r][1:]  # the first holds compiling
     train = [r for r in rows if r.get("split") == "train"]
     return {"step": step, "test_uar": test["uar"], "test_war": test["war"],
-            "test_ratio": test.get("embedding", {}).get("ratio"), "val_uar": val.get("uar"),
-            "val_ratio": val.get("embedding", {}).get("ratio"),
+            "test_ratio": test.get("embedding", {}).get("ratio_sq"), "val_uar": val.get("uar"),
+            "val_ratio": val.get("embedding", {}).get("ratio_sq"),
             "train_ce": float(np.mean([r["loss/ce"] for r in train[-5:]])) if train else None,
             "steps_per_sec": float(np.median(rate)) if rate else None}
 

@@ -10,7 +10,7 @@ share a top-level key. Scalars and dicts of scalars become summary metrics (``ru
 |---|---|---|
 | ``classification`` | ``logits``, ``label`` | ``war``, ``uar``, ``per_class_recall`` {class: r}, ``confusion`` |
 | ``regression`` | ``predictions``, ``targets`` [, ``target_mask``] | ``icc``/``mae``/``pcc`` {target: v}, ``*_mean`` |
-| ``embedding`` | ``features``, ``label`` | ``embedding`` {``intra``, ``inter``, ``ratio``} |
+| ``embedding`` | ``features``, ``label`` | ``embedding`` {``intra_sq``, ``inter_sq``, ``ratio_sq``} |
 | ``identity_audit`` | ``features``, ``identity`` | ``identity_audit`` {``linear_acc``, ``mlp_acc``, ``chance``, ...} |
 | ``reconstruction`` | ``recon_mse`` [N] | ``recon_mse``, ``psnr`` |
 
@@ -196,12 +196,15 @@ def regression(arrays: Arrays, config: ml_collections.ConfigDict) -> dict[str, A
 
 @register("embedding")
 def embedding(arrays: Arrays, config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """How tightly ``features`` cluster by ``label``: ``ratio`` = intra / inter (lower = better separated).
+    """How tightly ``features`` cluster by ``label``, as the compact loss measures it (STT's
+    ``compactness``): ``ratio_sq`` = ``intra_sq`` / ``inter_sq`` (lower = better separated).
 
-    ``intra``: mean over examples of the Euclidean distance to the centre (mean feature) of its own
-    class; ``inter``: mean Euclidean distance over all pairs of distinct class centres (classes present
-    in the split). Fewer than 2 classes present, or all centres equal (collapsed features), raise
-    ValueError: the ratio would be undefined.
+    ``intra_sq``: mean over examples of the squared Euclidean distance to the centre (mean feature) of
+    its own class; ``inter_sq``: mean squared distance over all pairs of distinct class centres (classes
+    present in the split). Squared, and named so, because that is the ratio the loss optimises: a
+    report of unsquared distances would rank runs by another quantity. The loss uses EMA centres over
+    batches, the evaluator the split's exact class means. Fewer than 2 classes present, or all centres
+    equal (collapsed features), raise ValueError: the ratio would be undefined.
     """
     _need(arrays, "embedding", "features", "label")
     feats = np.asarray(arrays["features"], np.float64).reshape(len(arrays["features"]), -1)
@@ -210,12 +213,12 @@ def embedding(arrays: Arrays, config: ml_collections.ConfigDict) -> dict[str, An
     if len(classes) < 2:
         raise ValueError(f"embedding evaluator needs >= 2 classes in the split, got {len(classes)}")
     centres = np.stack([feats[y == c].mean(axis=0) for c in range(len(classes))])
-    intra = float(np.mean(np.linalg.norm(feats - centres[y], axis=1)))
+    intra = float(np.mean(np.sum((feats - centres[y]) ** 2, axis=1)))
     i, j = np.triu_indices(len(classes), k=1)
-    inter = float(np.mean(np.linalg.norm(centres[i] - centres[j], axis=1)))
+    inter = float(np.mean(np.sum((centres[i] - centres[j]) ** 2, axis=1)))
     if inter == 0:
         raise ValueError("embedding evaluator: all class centres coincide (collapsed features)")
-    return {"embedding": {"intra": intra, "inter": inter, "ratio": intra / inter}}
+    return {"embedding": {"intra_sq": intra, "inter_sq": inter, "ratio_sq": intra / inter}}
 
 
 @register("identity_audit")

@@ -54,7 +54,7 @@ def test_two_named_evaluations_in_one_run_are_both_recorded(tmp_path):
     assert [r["step"] for r in val] == [6, 12] and [r["step"] for r in test] == [4, 8, 12]
     assert {"val/uar", "val/war", "val/recall/a"} <= set(val[0])
     assert not any(k.startswith("val/embedding") for k in val[0])
-    assert {"test/uar", "test/embedding/ratio", "test/recall/c"} <= set(test[0])
+    assert {"test/uar", "test/embedding/ratio_sq", "test/recall/c"} <= set(test[0])
     assert sorted(p.name for p in tmp_path.glob("eval_*.json")) == [
         "eval_12.json", "eval_6.json", "eval_test_12.json", "eval_test_4.json", "eval_test_8.json"]
     assert json.loads((tmp_path / "eval_test_8.json").read_text())["split"] == "test"

@@ -104,10 +104,10 @@ def test_embedding_ratio_by_hand():
     label = np.array([5, 5, 7, 7, 9, 9])
     out = ev.embedding({"features": feats, "label": label}, ml_collections.ConfigDict())["embedding"]
     centres = np.array([[1.0, 0.0], [10.0, 1.0], [0.0, 20.0]])
-    inter = np.mean([np.linalg.norm(centres[0] - centres[1]), np.linalg.norm(centres[0] - centres[2]),
-                     np.linalg.norm(centres[1] - centres[2])])
-    assert out["intra"] == pytest.approx(4 / 6) and out["inter"] == pytest.approx(inter)
-    assert out["ratio"] == pytest.approx((4 / 6) / inter)
+    # squared distances, as the compact loss: every point is 1 from its centre; centres 82, 401, 461 apart
+    assert np.allclose(centres, [[1, 0], [10, 1], [0, 20]])
+    assert out["intra_sq"] == pytest.approx(4 / 6) and out["inter_sq"] == pytest.approx(944 / 3)
+    assert out["ratio_sq"] == pytest.approx((4 / 6) / (944 / 3))
     with pytest.raises(ValueError, match=">= 2 classes"):
         ev.embedding({"features": feats, "label": np.zeros(6)}, ml_collections.ConfigDict())
     with pytest.raises(ValueError, match="collapsed"):
@@ -136,7 +136,7 @@ def test_registry_merging_and_missing_outputs():
     arrays = {"logits": np.array([[1.0, 0.0], [0.0, 1.0]]), "label": np.array([0, 1]),
               "features": np.array([[0.0], [1.0]]), "recon_mse": np.array([0.1, 0.1])}
     report = ev.run_all(("classification", "embedding", "reconstruction"), arrays, cfg)
-    assert report["war"] == 1.0 and report["embedding"]["ratio"] == 0.0 and "psnr" in report
+    assert report["war"] == 1.0 and report["embedding"]["ratio_sq"] == 0.0 and "psnr" in report
     with pytest.raises(ValueError, match="already reported"):
         ev.run_all(("classification", "classification"), arrays, cfg)
     with pytest.raises(KeyError, match="needs eval outputs \\['predictions', 'targets'\\]"):

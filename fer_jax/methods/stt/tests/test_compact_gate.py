@@ -105,3 +105,16 @@ def test_stt_step_switches_on_when_the_ce_average_falls_below_the_gate():
     state.ce_ema[...] = jnp.float32(CHANCE)  # latched: a CE that climbs back does not switch it off
     out = step(state, batch, jnp.int32(2))
     assert float(out["compact/weight"]) == pytest.approx(CompactSettings.weight) and float(state.on_step[...]) == 1.0
+
+
+def test_the_embedding_evaluator_reports_the_ratio_the_loss_optimises():
+    from fer_jax.evaluate.evaluators import embedding
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 5)
+    feats = rng.normal(size=(4, 8))[labels] * 3 + rng.normal(size=(20, 8))
+    centres = np.stack([feats[labels == c].mean(0) for c in range(4)])
+    loss = compactness(jnp.asarray(feats, jnp.float32), jnp.asarray(labels), jnp.ones(20), jnp.asarray(centres,
+                       jnp.float32), jnp.ones(4), 1e-12)
+    report = embedding({"features": feats, "label": labels}, None)["embedding"]
+    assert report["ratio_sq"] == pytest.approx(float(loss), rel=1e-5)

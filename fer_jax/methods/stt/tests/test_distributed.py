@@ -56,7 +56,7 @@ def test_eight_simulated_devices_match_one(tmp_path):
         np.testing.assert_allclose(sb[key], sa[key], rtol=1e-3, atol=1e-4, err_msg=key)
     (va,), (vb,) = read_metrics(one, "val"), read_metrics(eight, "val")
     assert va["val/num_examples"] == vb["val/num_examples"] == 20  # last eval batch padded, padding dropped
-    for key in ("val/war", "val/uar", "val/embedding/ratio"):
+    for key in ("val/war", "val/uar", "val/embedding/ratio_sq"):
         assert vb[key] == pytest.approx(va[key], rel=1e-3, abs=1e-6), key
 
 
