@@ -1,5 +1,6 @@
-"""``.ci/run`` runs the README's test command verbatim (the fast tier), then the slow tier, and the README's
-first command's installation alone in a second virtualenv; it parses (``bash -n``)."""
+"""``.ci/run`` runs the README's first command's installation alone in its own virtualenv (quick demo, IFER
+steps), then the README's test command verbatim (the fast tier) and the slow tier, whose demo test reads
+the first virtualenv's demo; it parses (``bash -n``)."""
 
 import os
 import re
@@ -22,7 +23,10 @@ def test_ci_runs_the_readme_test_command_verbatim_then_the_slow_tier():
     assert tests in lines
     assert lines.index(tests) < lines.index("python3 -m pytest -n 2 -q -m slow")
     assert install.startswith('python3 -m pip install -e ".[faces]"')
-    assert 'python3 -m pip install -q -e ".[faces]" \\' in lines  # the second virtualenv: only .[faces]
+    faces = lines.index('python3 -m pip install -q -e ".[faces]" \\')  # its own virtualenv: only .[faces]
+    demo = next(i for i, line in enumerate(lines) if "fer-jax demo --quick --workdir" in line)
+    handed = next(i for i, line in enumerate(lines) if 'FER_JAX_QUICK_DEMO_WORKDIR="$tmp/demo"' in line)
+    assert faces < demo < handed < lines.index("python3 -m pytest -n 2 -q -m slow")
     assert "-eq 5" in ci  # "no tests collected" is a failure
 
 
