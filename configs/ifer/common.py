@@ -30,6 +30,7 @@ from __future__ import annotations
 import ml_collections
 
 from configs.common import parse_arg
+from data_pipelines.common.folds import is_test_split
 from data_pipelines.synthface.facs import EXPRESSIONS
 
 VARIANTS = dict(tiny=False, random=False, linear=False, scratch=False, frozen=False, decoder=(None, str),
@@ -107,7 +108,10 @@ def fer_config(arg: str | None, dataset: str, class_names: tuple[str, ...] = EXP
     c.num_classes, c.class_names = len(class_names), tuple(class_names)
     c.total_steps, c.eval_every, c.ckpt_every = 20_000, 1_000, 1_000
     c.progress_keys = ("loss/ce",)
-    c.best_metric, c.best_mode = "val/war", "max"
+    # no checkpoint chosen on a test side (SFEW's and AffectNet's official validation sets are the reported
+    # test sets): the last one is reported (fer_jax/train/config_check.py)
+    c.best_metric = "" if is_test_split(dataset, split_val) else "val/war"
+    c.best_mode = "max"
     c.input.split_val = split_val
     c.model.head = "linear" if args.linear else "modulation"
     c.fer = ml_collections.ConfigDict(dict(finetune=not args.frozen, label_smoothing=0.1, mixup=0.8, cutmix=1.0,

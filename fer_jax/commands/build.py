@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local generation processes (default 1)")
     p.add_argument("--beam-runner", help="Apache Beam runner name (e.g. DirectRunner) for distributed "
                    "generation of the large datasets (dfew, affectnet); needs apache-beam")
+    p.add_argument("--protocol", choices=("fera", "folds"), default="fera",
+                   help="bp4d only: the FERA 2015 train/development partition (+ a carved val; default) or 3 "
+                        "subject-independent folds (a separate build, config name ends in _folds)")
     g = p.add_argument_group("synthface")
     g.add_argument("--source-dir", help="a directory written by `fer-jax synthface` (else it is generated)")
     g.add_argument("--identities", type=int, default=40)
@@ -64,6 +67,9 @@ def main(argv: list[str]) -> int:
                                      identities=args.identities, clips_per_identity=args.clips_per_identity,
                                      frames=args.frames, regime=args.regime, seed=args.seed)
             kwargs["source_dir"] = args.source_dir
+        elif args.dataset == "bp4d":
+            config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames,
+                                     protocol=args.protocol)
         else:
             config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames)
     except (ValueError, FileNotFoundError) as e:  # --store-frames on stills, a missing encoder checkpoint
