@@ -13,7 +13,8 @@ from data_pipelines.rafdb import RafDb
 
 
 def get_config(arg=None):
-    c = fer_config(arg, "rafdb", RafDb.LABELS, image_key="image", split_val="val")
+    # 12 271 official training images less the carved tenth: 87 steps an epoch at batch 128
+    c = fer_config(arg, "rafdb", RafDb.LABELS, image_key="image", split_val="val", train_images=11_044)
     if c.input.dataset != "random":  # the official test split once, at the last step
         c.evals = {"val": dict(split="val"), "test": dict(split="test", every=10**9)}
     return c
