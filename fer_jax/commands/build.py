@@ -50,6 +50,9 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    if args.protocol != "fera" and args.dataset != "bp4d":
+        print(f"fer-jax build {args.dataset}: --protocol applies to bp4d only", file=sys.stderr)
+        return 2
     if args.size % 4 or args.size < 16:
         print(f"fer-jax build: --size must be a multiple of 4 and >= 16, got {args.size}", file=sys.stderr)
         return 2

@@ -37,4 +37,5 @@ def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkey
     assert main(["nosuchset", "--data-dir", data]) == 2
     assert main(["rafdb", "--data-dir", data, "--size", "30"]) == 2
     assert main(["rafdb", "--data-dir", data, "--store-frames"]) == 2  # stills have no frames to store
+    assert main(["rafdb", "--data-dir", data, "--protocol", "folds"]) == 2  # BP4D's choice of protocol only
     assert "still-image" in capsys.readouterr().err
