@@ -48,7 +48,9 @@ def dataset_dir(settings: InputSettings | Mapping[str, Any], need_frames: bool =
 
     Without ``input.builder_config`` the build is found from size/gop/mode and the identity backbone's
     content tag (``builder.backbone_tag``; builds named by the older path hash are found too). With
-    ``need_frames`` a build with stored frames is preferred; otherwise one without.
+    ``need_frames`` a build with stored frames is preferred; otherwise one without. A dataset built under
+    two protocols (BP4D: ``_folds``) gives its fold build to a fold config (``input.fold >= 0``), its
+    default build to the others.
     """
     s = validate_input(settings)
     name, data_dir = s.dataset, s.data_dir
@@ -72,6 +74,8 @@ def dataset_dir(settings: InputSettings | Mapping[str, Any], need_frames: bool =
             with_frames = [d for d in found if os.path.basename(d)[len(prefix):].startswith("_frames")]
             plain = [d for d in found if d not in with_frames]
             candidates = (with_frames or plain) if need_frames else (plain or with_frames)
+            by_protocol = [d for d in candidates if ("_folds" in os.path.basename(d)[len(prefix):]) == (s.fold >= 0)]
+            candidates = by_protocol or candidates
             if candidates:
                 break
         if len(candidates) > 1:

@@ -59,7 +59,7 @@ def invert(a: argparse.Namespace, env: dict[str, str]) -> str:
 
     workdir = os.path.join(a.out, f"inv{a.invert}")
     spec = (f"configs/ifer/synthface_inversion.py:tiny,decoder={a.decoder},identity={a.identity},"
-            f"steps={a.invert},seed=0")
+            f"steps={a.invert},seed=0,align={a.align}")
     cmd = [sys.executable, "-m", "benchmarks.ifer.stills_run", "inversion", "--workdir", workdir,
            "--config", spec, "--set", f"input.batch_size={a.inversion_batch}",
            "--set", f"eval_every={max(a.invert // 4, 1)}", "--set", f"ckpt_every={a.invert}",
@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="an inversion encoder (workdir or weights directory); repeatable")
     p.add_argument("--invert", type=int, default=0, help="first train an inversion encoder for this many steps")
     p.add_argument("--inversion-batch", type=int, default=8)
+    p.add_argument("--align", default="random_z", choices=("random_z", "xhat"),
+                   help="the inversion's alignment target: random-z generations (released) or x̂ (the README's "
+                        "first table)")
     p.add_argument("--decoder", default=None)
     p.add_argument("--identity", default=None)
     p.add_argument("--variants", nargs="+", default=["ifer", "linear", "scratch"])

@@ -5,9 +5,9 @@ Variant words and keys (comma-separated, ``configs/common.parse_arg`` syntax):
 
 * ``tiny``        - CPU/test size: tiny CNN at 32 px, 8-frame windows, batch 8, a few steps;
 * ``random``      - in-memory random arrays instead of the dataset (smoke runs);
-* ``fold=K``      - fold K of the 3-fold subject-independent protocol (DISFA, BP4D): train = the other
-  folds, evaluation on fold K. Stage 1 pre-trains on the training side only, so a fold's test
-  subjects are never seen, even unlabeled;
+* ``fold=K``      - fold K of the 3-fold subject-independent protocol (DISFA; BP4D's ``--protocol folds``
+  build, its default being FERA 2015's partition): train = the other folds, evaluation on fold K.
+  Stage 1 pre-trains on the training side only, so a fold's test subjects are never seen, even unlabeled;
 * ``pretrain=DIR`` (finetune) - the stage-1 workdir whose ``net/backbone`` initialises this run;
   ``{fold}`` in DIR is replaced by the fold (``pretrain=runs/disfa_pre/fold_{fold}`` matches the
   layout ``fer-jax cv`` writes);
@@ -65,7 +65,7 @@ def _base(method: str, dataset: str, window: int) -> ml_collections.ConfigDict:
     return c
 
 
-def pretrain_config(dataset: str, arg: str | None, *, window: int, folds: bool) -> ml_collections.ConfigDict:
+def pretrain_config(dataset: str, arg: str | None, *, window: int, folds: bool | str) -> ml_collections.ConfigDict:
     """Stage 1: InfoNCE on the training split's frames, no labels read, no evaluation."""
     args = parse_arg(arg, **PRETRAIN_VARIANTS)
     c = _base("au_contrastive", dataset, window)
@@ -82,7 +82,7 @@ def pretrain_config(dataset: str, arg: str | None, *, window: int, folds: bool) 
 
 
 def finetune_config(dataset: str, aus: tuple[int, ...], arg: str | None, *, window: int,
-                    folds: bool) -> ml_collections.ConfigDict:
+                    folds: bool | str) -> ml_collections.ConfigDict:
     """Stage 2: the per-frame regressor from ``fraction`` of the labels, initialised from stage 1."""
     args = parse_arg(arg, **FINETUNE_VARIANTS)
     c = _base("au_intensity", dataset, window)
@@ -120,7 +120,10 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
     c.input.update(dict(size=32, window=8, batch_size=8, eval_batch_size=8, shuffle_buffer=64))
 
 
-def _finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, folds: bool) -> ml_collections.ConfigDict:
+def _finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, folds: bool | str
+            ) -> ml_collections.ConfigDict:
+    """``folds``: True = a fold protocol (``fold=K`` required), ``"optional"`` = fixed splits by default,
+    ``fold=K`` for the dataset's fold build (BP4D), False = fixed splits only."""
     c.seed = int(args.seed)
     if args.steps is not None:
         c.total_steps = int(args.steps)
@@ -136,6 +139,7 @@ def _finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, folds
         c.input.fold = int(args.fold)
         c.input.split_train = f"train@fold{args.fold}"
         c.input.split_val = f"test@fold{args.fold}" if c.input.split_val else ""
-    elif folds and not args.random:
+        c.best_metric = ""  # val is the fold's test side: report the last checkpoint (config_check)
+    elif folds is True and not args.random:
         raise ValueError("this protocol is 3-fold subject-independent: give fold=K (K = 0, 1, 2)")
     return c

@@ -8,4 +8,4 @@ from data_pipelines.sfew import Sfew
 
 
 def get_config(arg=None):
-    return fer_config(arg, "sfew", Sfew.LABELS, image_key="image", split_val="val")
+    return fer_config(arg, "sfew", Sfew.LABELS, image_key="image", split_val="val", train_images=958)  # SFEW 2.0 Train

@@ -102,6 +102,7 @@ def finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, *,
             raise ValueError(f"fold={fold} outside 0..{n_folds - 1}")
         c.input.fold = fold
         c.input.split_train, c.input.split_val = f"train@fold{fold}", f"test@fold{fold}"
+        c.best_metric = ""  # val is the fold's test side: report the last checkpoint (config_check)
     if c.input.dataset == "random":  # the generated embedding must match what the estimator expects
         c.input.random.identity_dim = c.mi.identity_dim
     return c

@@ -8,4 +8,5 @@ LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # 
 
 def get_config(arg=None):
     c = common.base_config("afew", LABELS, train_clips=773)
+    c.best_metric = ""  # Val_AFEW is the reported test side: no checkpoint is chosen on it (config_check)
     return common.finish(c, common.get(arg))

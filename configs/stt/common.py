@@ -123,6 +123,7 @@ def finish(c: ml_collections.ConfigDict, args: ml_collections.ConfigDict, *,
             raise ValueError(f"fold={args.fold} outside 0..{n_folds - 1}")
         c.input.fold = int(args.fold)
         c.input.split_train, c.input.split_val = f"train@fold{args.fold}", f"test@fold{args.fold}"
+        c.best_metric = ""  # val is the fold's test side: report the last checkpoint (config_check)
     out = baseline(c) if args.baseline else c
     if args.face:
         face_init(out, args.face)

@@ -4,14 +4,49 @@ Fold datasets store one TFDS split per fold (``fold0`` .. ``fold{n-1}``), each h
 its subjects, so no clip is written twice; fold k's training set is the union of the other folds,
 which TFDS reads with split arithmetic (``"fold0+fold2+..."``). ``resolve_split`` turns the
 readable names ``train@fold3`` / ``test@fold3`` into that arithmetic.
+
+Which split is a test side (:func:`is_test_split`) is decided here too, so that no run chooses its
+checkpoint on test data; :func:`carve_validation` gives a protocol without a validation split one,
+from its training subjects.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
 
 _FOLD_SPLIT = re.compile(r"^(train|test)@fold(\d+)$")
+# Splits that are a dataset's reported test side under another name: the official validation sets
+# whose labels are the only held-out ones published (the literature reports them as test results).
+TEST_SPLITS: dict[str, tuple[str, ...]] = {"sfew": ("val",), "afew": ("val",), "affectnet": ("validation",)}
+CARVE_SEED = 0  # the seed every builder's carved validation split is drawn with (recorded in its metadata)
+
+
+def is_test_split(dataset: str, split: str) -> bool:
+    """Whether ``split`` (TFDS syntax: ``a+b``, ``a[:10%]``) reads any test data of ``dataset``: ``test``,
+    ``test@foldK``, a bare ``foldK`` (a fold is some run's test side), or ``TEST_SPLITS[dataset]``."""
+    for part in split.split("+"):
+        name = part.split("[")[0].strip()
+        if (name == "test" or name.startswith("test@") or re.fullmatch(r"fold\d+", name)
+                or name in TEST_SPLITS.get(dataset, ())):
+            return True
+    return False
+
+
+def carve_validation(items: Sequence, subject_of: Callable, fraction: float, seed: int = CARVE_SEED
+                     ) -> tuple[list, list, list[str]]:
+    """(train, val, the validation subjects): ``fraction`` of the training subjects (at least one, at most
+    all but one), drawn with ``seed`` from the sorted subject list, moved to a validation split."""
+    subjects = sorted({subject_of(x) for x in items})
+    if len(subjects) < 2:
+        raise ValueError(f"{len(subjects)} training subject(s) cannot give up a validation subject")
+    n = min(max(1, int(round(fraction * len(subjects)))), len(subjects) - 1)
+    rng = np.random.default_rng(seed)
+    val = sorted(subjects[i] for i in rng.choice(len(subjects), n, replace=False))
+    chosen = set(val)
+    return [x for x in items if subject_of(x) not in chosen], [x for x in items if subject_of(x) in chosen], val
 
 
 def subject_folds(subjects: Iterable[str], n_folds: int) -> dict[str, int]:

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local generation processes (default 1)")
     p.add_argument("--beam-runner", help="Apache Beam runner name (e.g. DirectRunner) for distributed "
                    "generation of the large datasets (dfew, affectnet); needs apache-beam")
+    p.add_argument("--protocol", choices=("fera", "folds"), default="fera",
+                   help="bp4d only: the FERA 2015 train/development partition (+ a carved val; default) or 3 "
+                        "subject-independent folds (a separate build, config name ends in _folds)")
     g = p.add_argument_group("synthface")
     g.add_argument("--source-dir", help="a directory written by `fer-jax synthface` (else it is generated)")
     g.add_argument("--identities", type=int, default=40)
@@ -47,6 +50,9 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    if args.protocol != "fera" and args.dataset != "bp4d":
+        print(f"fer-jax build {args.dataset}: --protocol applies to bp4d only", file=sys.stderr)
+        return 2
     if args.size % 4 or args.size < 16:
         print(f"fer-jax build: --size must be a multiple of 4 and >= 16, got {args.size}", file=sys.stderr)
         return 2
@@ -64,6 +70,9 @@ def main(argv: list[str]) -> int:
                                      identities=args.identities, clips_per_identity=args.clips_per_identity,
                                      frames=args.frames, regime=args.regime, seed=args.seed)
             kwargs["source_dir"] = args.source_dir
+        elif args.dataset == "bp4d":
+            config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames,
+                                     protocol=args.protocol)
         else:
             config = cls.make_config(args.size, args.gop, args.mode, args.identity_backbone, args.store_frames)
     except (ValueError, FileNotFoundError) as e:  # --store-frames on stills, a missing encoder checkpoint

@@ -12,7 +12,9 @@ Resuming: a fold with ``cv_eval.json`` is finished and neither retrained nor re-
 file to redo it); an unfinished fold resumes its training from its latest checkpoint.
 
 ``--checkpoint`` defaults to ``latest``: in these protocols the validation split IS the fold's test
-side, so the ``best`` checkpoint would be chosen on the test data.
+side, so the ``best`` checkpoint would be chosen on the test data (the trainer refuses such a
+``best_metric``: ``fer_jax/train/config_check.py``; the shipped fold configs set none). ``best`` is for
+a config whose ``best_metric`` reads a validation split carved from the fold's training side.
 """
 
 from __future__ import annotations

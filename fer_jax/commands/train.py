@@ -141,6 +141,15 @@ def main(argv: list[str]) -> int:
         return 2
     if not start(fv, "fer-jax train"):
         return 2
+    from fer_jax.core.registry import resolve_method
+    from fer_jax.core.settings import ConfigError
+    from fer_jax.train.config_check import validate
+
+    try:  # before the workdir is touched: a refused config (e.g. best_metric on a test split) leaves nothing
+        validate(fv.config, resolve_method(fv.config.method))
+    except ConfigError as e:
+        print(f"fer-jax train: {e}", file=sys.stderr)
+        return 2
     record_command(fv.workdir, argv)
     from fer_jax.core.workdir import ConfigChangeError
     from fer_jax.train.trainer import NonFiniteLossError, train

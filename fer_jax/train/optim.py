@@ -9,7 +9,7 @@ holds the only defaults, and an unknown key (``optim.lr_decay``) is a ``ConfigEr
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,13 +18,17 @@ from flax import nnx
 
 from fer_jax.core.settings import ConfigError
 
-NAMES = ("adamw", "sgd")
+NAMES = ("adamw", "sgd", "ranger")
+# Ranger's own constants (pSp's ``training/ranger.py``, which IFER's release trains its inversion with):
+# RAdam with beta1 0.95, eps 1e-5, rectification threshold 5; Lookahead every 6 steps, slow step 0.5
+RANGER = dict(b1=0.95, b2=0.999, eps=1e-5, threshold=5.0, sync_period=6, slow_step=0.5)
 SCHEDULES = ("cosine", "constant", "step")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimSettings:
-    """One optimizer: ``name`` (adamw | sgd), peak ``lr``, decoupled ``weight_decay``, ``momentum`` (sgd),
+    """One optimizer: ``name`` (adamw | sgd | ranger = RAdam + Lookahead, :func:`ranger`), peak ``lr``,
+    ``weight_decay`` (decoupled for adamw and sgd, added to the gradient for ranger), ``momentum`` (sgd),
     ``schedule`` (cosine to 0 | constant | step), linear ``warmup_steps`` from 0 (cosine, constant),
     ``step_every`` / ``step_factor`` (step: lr × factor every ``step_every`` steps; 0 = a third of the
     run), ``grad_clip`` (global-norm clip; 0 = off).
@@ -70,10 +74,49 @@ def make_tx(s: OptimSettings, total_steps: int) -> optax.GradientTransformation:
     schedule = make_schedule(s, total_steps)
     if s.name == "adamw":
         tx = optax.adamw(schedule, weight_decay=float(s.weight_decay))
+    elif s.name == "ranger":
+        tx = ranger(schedule, float(s.weight_decay))
     else:
         tx = optax.chain(optax.add_decayed_weights(float(s.weight_decay)),
                          optax.sgd(schedule, momentum=float(s.momentum)))
     return optax.chain(optax.clip_by_global_norm(float(s.grad_clip)), tx) if s.grad_clip > 0 else tx
+
+
+class LookaheadState(NamedTuple):
+    slow: Any
+    count: jax.Array
+
+
+def lookahead(sync_period: int, slow_step: float) -> optax.GradientTransformation:
+    """Lookahead (Zhang et al., 2019) over the fast optimizer chained before it, its slow weights kept in
+    the optimizer state: every ``sync_period`` updates slow ← slow + α·(fast − slow) and the parameters
+    jump to it. (``optax.lookahead`` keeps them in the parameters instead, which ``nnx.Optimizer``
+    cannot hold.) Needs ``params`` in ``update``."""
+
+    def init(params):
+        return LookaheadState(jax.tree.map(lambda p: jnp.array(p, copy=True), params), jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("lookahead needs the parameters in update()")
+        count = state.count + 1
+        sync = count % sync_period == 0
+        fast = optax.apply_updates(params, updates)
+        synced = jax.tree.map(lambda s, f: s + slow_step * (f - s), state.slow, fast)
+        out = jax.tree.map(lambda u, n, p: jnp.where(sync, n - p, u), updates, synced, params)
+        slow = jax.tree.map(lambda s, n: jnp.where(sync, n, s), state.slow, synced)
+        return out, LookaheadState(slow, count)
+
+    return optax.GradientTransformation(init, update)
+
+
+def ranger(schedule: optax.ScalarOrSchedule, weight_decay: float = 0.0) -> optax.GradientTransformation:
+    """Ranger = RAdam + Lookahead with the constants of ``RANGER`` (L2 ``weight_decay`` on the gradient)."""
+    r = RANGER
+    parts = [optax.add_decayed_weights(weight_decay)] if weight_decay else []
+    parts += [optax.radam(schedule, b1=r["b1"], b2=r["b2"], eps=r["eps"], threshold=r["threshold"]),
+              lookahead(int(r["sync_period"]), float(r["slow_step"]))]
+    return optax.chain(*parts)
 
 
 def guarded_update(module: nnx.Module, opt: nnx.Optimizer, loss: jax.Array, grads: Any) -> jax.Array:

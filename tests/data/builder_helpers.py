@@ -71,12 +71,12 @@ def corrupt(path: str) -> None:
         f.write(b"\x00not an image or video\x00" * 8)
 
 
-def build(builder_cls, manual_dir: str, data_dir: str, **kwargs):
+def build(builder_cls, manual_dir: str, data_dir: str, config_kwargs: dict | None = None, **kwargs):
     """Build with TFDS's own entry point into a tmp data_dir, at size 32 with the fake backbone."""
     from data_pipelines.tf_compat import import_tfds
 
     tfds = import_tfds()
-    config = builder_cls.make_config(size=SIZE, identity_backbone="dlib")
+    config = builder_cls.make_config(size=SIZE, identity_backbone="dlib", **(config_kwargs or {}))
     b = builder_cls(data_dir=data_dir, config=config, backbone=FakeBackbone(), **kwargs)
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return b

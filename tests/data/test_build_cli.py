@@ -12,17 +12,17 @@ def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkey
     # the CLI resolves the backbone from its spec; the cheap fake stands in (see builder_helpers)
     monkeypatch.setattr(identity, "get_backbone", lambda spec: FakeBackbone())
     root = tmp_path / "manual"
-    write_images(str(root / "basic" / "Image" / "aligned"), face_frames(3, 0),
-                 [f"{s}_aligned.jpg" for s in ("train_00001", "train_00002", "test_00001")])
+    write_images(str(root / "basic" / "Image" / "aligned"), face_frames(4, 0),  # train_00003: the carved val
+                 [f"{s}_aligned.jpg" for s in ("train_00001", "train_00002", "train_00003", "test_00001")])
     (root / "basic" / "EmoLabel").mkdir(parents=True)
     (root / "basic" / "EmoLabel" / "list_patition_label.txt").write_text(
-        "train_00001.jpg 1\ntrain_00002.jpg 4\ntest_00001.jpg 7\n")
+        "train_00001.jpg 1\ntrain_00002.jpg 4\ntrain_00003.jpg 2\ntest_00001.jpg 7\n")
     corrupt(str(root / "basic" / "Image" / "aligned" / "train_00002_aligned.jpg"))
     data = str(tmp_path / "tfds")
     assert main(["rafdb", "--data-dir", data, "--manual-dir", str(root), "--size", "32"]) == 1
     err = capsys.readouterr().err
     assert "1 input(s) skipped" in err and "train_00002_aligned.jpg" in err and "cannot decode image" in err
-    assert os.path.isdir(os.path.join(data, "rafdb", "size32_dlib", "1.0.0"))
+    assert os.path.isdir(os.path.join(data, "rafdb", "size32_dlib", "1.1.0"))
     # the still-image dataset reads back through the input pipeline as `image` batches
     from data_pipelines.input_pipeline import make_iterator
 
@@ -37,4 +37,5 @@ def test_build_cli_rafdb_reports_corrupt_and_exit_codes(tmp_path, capsys, monkey
     assert main(["nosuchset", "--data-dir", data]) == 2
     assert main(["rafdb", "--data-dir", data, "--size", "30"]) == 2
     assert main(["rafdb", "--data-dir", data, "--store-frames"]) == 2  # stills have no frames to store
+    assert main(["rafdb", "--data-dir", data, "--protocol", "folds"]) == 2  # BP4D's choice of protocol only
     assert "still-image" in capsys.readouterr().err

@@ -28,3 +28,18 @@ def test_resolve_split():
     assert resolve_split("train", splits) == "train" and resolve_split("fold1+fold2", splits) == "fold1+fold2"
     with pytest.raises(ValueError, match="fold11"):
         resolve_split("test@fold11", splits)
+
+
+def test_test_splits_are_named_and_carving_is_seeded():
+    from data_pipelines.common.folds import carve_validation, is_test_split
+
+    for split in ("test", "test@fold3", "fold1", "train+test", "test[:50%]"):
+        assert is_test_split("rafdb", split), split
+    for split in ("train", "val", "train@fold3", "validation"):
+        assert not is_test_split("rafdb", split), split
+    assert is_test_split("sfew", "val") and is_test_split("affectnet", "validation")  # the reported test sets
+    items = [(f"s{i}", j) for i in range(14) for j in range(2)]
+    train, val, subjects = carve_validation(items, lambda x: x[0], 1 / 7)
+    assert len(subjects) == 2 and {x[0] for x in val} == set(subjects) and not {x[0] for x in train} & set(subjects)
+    assert carve_validation(items, lambda x: x[0], 1 / 7)[2] == subjects  # the same seed, the same subjects
+    assert carve_validation(items, lambda x: x[0], 1 / 7, seed=1)[2] != subjects

@@ -23,8 +23,12 @@ def test_rafdb(tmp_path, data_dir):
     corrupt(str(root / "basic" / "Image" / "aligned" / "train_00002_aligned.jpg"))
     del expected[("train", "train_00002")]
     b = build(RafDb, str(root), data_dir)
-    got = {(s, e["clip_id"]): e for s in ("train", "test") for e in read_split(b, s)}
-    assert {k: e["label"] for k, e in got.items()} == expected
+    got = {(s, e["clip_id"]): e for s in ("train", "val", "test") for e in read_split(b, s)}
+    # val: a tenth of the training images (here 1 of 5), drawn with the recorded seed, disjoint from train
+    carved = metadata(b)["carved_val"]
+    assert carved["seed"] == 0 and len(carved["subjects"]) == 1
+    assert {c for s, c in got if s == "val"} == set(carved["subjects"]) - {"train_00002"}
+    assert {("train" if s == "val" else s, c): e["label"] for (s, c), e in got.items()} == expected
     e = next(iter(got.values()))
     assert e["image"].shape == (SIZE, SIZE, 3) and e["image"].dtype == np.uint8
     assert metadata(b)["skipped"][0]["path"].endswith("train_00002_aligned.jpg")

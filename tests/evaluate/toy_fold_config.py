@@ -18,4 +18,5 @@ def get_config(arg=None):
     c = toy_config.get_config()
     c.total_steps, c.eval_every, c.ckpt_every = 6, 3, 3
     c.input.split_train, c.input.split_val = f"train@fold{fold}", f"test@fold{fold}"
+    c.best_metric = ""  # val is the fold's test side: no checkpoint is chosen on it
     return c

@@ -35,6 +35,11 @@ def test_overrides_reach_the_run(tmp_path):
     (["--config=configs/mi_fer/ckplus.py:fold=12", "--workdir=w"], "fold=12"),
     (["--config=configs/mi_fer/synthface.py:huge", "--workdir=w"], "huge"),
     ([f"--config={TOY}", "--workdir=w", "--num_processes=2"], "--coordinator_address"),
+    # a best checkpoint chosen on test data is refused, naming the metric and the split
+    ([f"--config={TOY}", "--workdir=w", "--config.input.split_val=test"],
+     "best_metric 'val/uar' is measured on split 'test' of 'random', a test split"),
+    ([f"--config={TOY}", "--workdir=w", "--config.input.split_val=test@fold2"], "'test@fold2'"),
+    ([f"--config={TOY}", "--workdir=w", "--config.input.split_val=val+fold1"], "a test split"),
 ])
 def test_usage_errors_exit_2_with_a_reason(argv, message, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
@@ -62,3 +67,16 @@ def test_mi_fer_configs_load_with_variants_and_overrides(spec, split_train, spli
         assert field in c
     assert set(c.optim) >= {"name", "lr", "weight_decay", "schedule", "warmup_steps", "grad_clip"}
     assert set(c.mi) >= {"weight", "warmup_steps", "estimator", "estimator_steps", "hidden", "optim"}
+
+
+@pytest.mark.parametrize("spec", ["ifer/rafdb.py:tiny,scratch", "ifer/sfew.py:scratch", "ifer/affectnet.py:scratch",
+                                  "stt/afew.py", "stt/dfew.py:fold=2", "mi_fer/ckplus.py:fold=3",
+                                  "au/bp4d_finetune.py:scratch", "au/bp4d_finetune.py:scratch,fold=1",
+                                  "au/disfa_finetune.py:scratch,fold=0"])
+def test_shipped_configs_choose_no_checkpoint_on_test_data(spec, monkeypatch):
+    from fer_jax.core.registry import resolve_method
+    from fer_jax.train.config_check import validate
+
+    monkeypatch.chdir(REPO)
+    fv = cli.parse([f"--config=configs/{spec}", "--workdir=w"], "fer-jax train", cli._define_flags)
+    validate(fv.config, resolve_method(fv.config.method))  # raises ConfigError on a best-on-test config

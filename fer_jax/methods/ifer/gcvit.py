@@ -11,9 +11,10 @@ Choices, and why:
 
 * **Attention through ``jax.nn.dot_product_attention``** with the learned relative-position bias of Swin /
   GC ViT passed as ``bias`` (one table of (2w−1)² entries per head and block).
-* **No stochastic depth and no layer scale**: the paper's ImageNet recipe uses them against overfitting at
-  ImageNet scale; ASIT's encoder is trained by reconstruction, and keeping the step deterministic keeps
-  1 device = 8 devices without drawing keys.
+* **Stochastic depth** (``drop_path``, the released encoder's 0.2 at ``base``: rates rising linearly from 0
+  over the blocks, per example, on both residual branches) only when ``__call__`` gets a key: the train
+  steps pass ``step_key(seed, step, "drop_path")`` (a global-batch draw: 1 device = 8 devices), evaluation
+  and serving pass none. No layer scale (the release sets none).
 * **``stem_stride`` 1, 2 or 4** (the paper: 4): at 32 px the paper's ×1/4 stem leaves maps too small for
   three FPN scales and a 4×4 structure code, so the CPU preset keeps the stem at full resolution.
 * Every level's resolution must be a multiple of its window with a power-of-two ratio (the global query
@@ -44,6 +45,7 @@ class GcVitConfig:
     windows: tuple[int, ...]
     mlp_ratio: float = 2.0
     stem_stride: int = 4
+    drop_path: float = 0.0
 
     def __post_init__(self):
         if not len(self.depths) == len(self.heads) == len(self.windows) or not self.depths:
@@ -51,6 +53,12 @@ class GcVitConfig:
                              "must be non-empty and of one length")
         if self.stem_stride not in (1, 2, 4):
             raise ValueError(f"GC ViT: stem_stride must be 1, 2 or 4, got {self.stem_stride}")
+        if not 0 <= self.drop_path < 1:
+            raise ValueError(f"GC ViT: drop_path must be in [0, 1), got {self.drop_path}")
+
+    def drop_rates(self) -> list[float]:
+        """Per block, rising linearly from 0 to ``drop_path`` (the released encoder's ``linspace``)."""
+        return [float(r) for r in np.linspace(0.0, self.drop_path, sum(self.depths))]
 
     def widths(self) -> tuple[int, ...]:
         return tuple(self.dim * 2 ** i for i in range(len(self.depths)))
@@ -156,37 +164,49 @@ class WindowAttention(nnx.Module):
         return self.proj_out(rearrange(out, "n l h d -> n l (h d)"))
 
 
+def drop_path(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+    """Stochastic depth: the residual branch ``x`` of each example kept with probability 1 − rate, scaled."""
+    if key is None or rate <= 0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
 class Block(nnx.Module):
-    """Pre-norm residual block: window (or global-query) attention, then the MLP."""
+    """Pre-norm residual block: window (or global-query) attention, then the MLP (both branches dropped
+    with probability ``drop_rate`` per example when a key is given)."""
 
     def __init__(self, dim: int, heads: int, window: int, mlp_ratio: float, *, global_query: bool,
-                 rngs: nnx.Rngs):
-        self.window = window
+                 drop_rate: float = 0.0, rngs: nnx.Rngs):
+        self.window, self.drop_rate = window, float(drop_rate)
         self.norm1, self.norm2 = nnx.LayerNorm(dim, rngs=rngs), nnx.LayerNorm(dim, rngs=rngs)
         self.attn = WindowAttention(dim, heads, window, global_query=global_query, rngs=rngs)
         hidden = int(dim * mlp_ratio)
         self.fc1, self.fc2 = nnx.Linear(dim, hidden, rngs=rngs), nnx.Linear(hidden, dim, rngs=rngs)
 
-    def __call__(self, x: jax.Array, q_global: jax.Array | None) -> jax.Array:
+    def __call__(self, x: jax.Array, q_global: jax.Array | None, key: jax.Array | None = None) -> jax.Array:
         b, r, _, c = x.shape
         w = self.window
+        k1, k2 = jax.random.split(key) if key is not None else (None, None)
         windows = rearrange(self.norm1(x), "b (y i) (z j) c -> (b y z) (i j) c", i=w, j=w)
         out = rearrange(self.attn(windows, q_global), "(b y z) (i j) c -> b (y i) (z j) c", b=b, y=r // w, i=w)
-        x = x + out
-        return x + self.fc2(jax.nn.gelu(self.fc1(self.norm2(x))))
+        x = x + drop_path(out, self.drop_rate, k1)
+        return x + drop_path(self.fc2(jax.nn.gelu(self.fc1(self.norm2(x)))), self.drop_rate, k2)
 
 
 class Level(nnx.Module):
     def __init__(self, dim: int, depth: int, heads: int, window: int, resolution: int, mlp_ratio: float, *,
-                 rngs: nnx.Rngs):
+                 drop_rates: list[float] | None = None, rngs: nnx.Rngs):
+        rates = drop_rates or [0.0] * depth
         self.query_gen = GlobalQueryGen(dim, resolution, window, rngs=rngs)
-        self.blocks = nnx.List([Block(dim, heads, window, mlp_ratio, global_query=i % 2 == 1, rngs=rngs)
-                                for i in range(depth)])
+        self.blocks = nnx.List([Block(dim, heads, window, mlp_ratio, global_query=i % 2 == 1, drop_rate=rates[i],
+                                      rngs=rngs) for i in range(depth)])
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
         q_global = self.query_gen(x)
-        for block in self.blocks:
-            x = block(x, q_global if block.attn.global_query else None)
+        for i, block in enumerate(self.blocks):
+            x = block(x, q_global if block.attn.global_query else None,
+                      None if key is None else jax.random.fold_in(key, i))
         return x
 
 
@@ -204,17 +224,20 @@ class GcVit(nnx.Module):
         self.resolutions, self.widths = resolutions, cfg.widths()
         self.stem = conv(3, cfg.dim, 3, 2 if cfg.stem_stride >= 2 else 1, rngs=rngs)
         self.stem_reduce = ReduceSize(cfg.dim, keep_dim=True, stride=2 if cfg.stem_stride == 4 else 1, rngs=rngs)
-        self.levels = nnx.List([Level(d, n, h, w, r, cfg.mlp_ratio, rngs=rngs) for d, n, h, w, r in
-                                zip(self.widths, cfg.depths, cfg.heads, cfg.windows, resolutions)])
+        rates, starts = cfg.drop_rates(), np.cumsum((0,) + tuple(cfg.depths))
+        self.levels = nnx.List([Level(d, n, h, w, r, cfg.mlp_ratio, drop_rates=rates[starts[i]:starts[i + 1]],
+                                      rngs=rngs) for i, (d, n, h, w, r) in
+                                enumerate(zip(self.widths, cfg.depths, cfg.heads, cfg.windows, resolutions))])
         self.downs = nnx.List([ReduceSize(d, rngs=rngs) for d in self.widths[:-1]])
 
-    def __call__(self, x: jax.Array) -> list[jax.Array]:
+    def __call__(self, x: jax.Array, key: jax.Array | None = None) -> list[jax.Array]:
+        """``key``: stochastic depth on (training); None: deterministic (evaluation, serving)."""
         if x.shape[1:3] != (self.size, self.size):
             raise ValueError(f"GC ViT built for {self.size} px got images of shape {x.shape}")
         x = self.stem_reduce(self.stem(x))
         out = []
         for i, level in enumerate(self.levels):
-            x = level(x)
+            x = level(x, None if key is None else jax.random.fold_in(key, i))
             out.append(x)
             if i < len(self.downs):
                 x = self.downs[i](x)

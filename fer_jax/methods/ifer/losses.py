@@ -4,14 +4,22 @@ least-squares game, and mixup/cutmix with label smoothing for the FER stage.
 Choices where the paper and the released code are silent, and why:
 
 * **Alignment** (``alignment``): per scale, both feature sets are flattened and L2-normalised, the
-  within-batch cosine similarities (diagonal excluded: a row's similarity to itself is always 1 and would
-  dominate the softmax) are divided by a temperature (0.1: cosines live in [−1, 1], so a softmax over them
-  is nearly uniform without one) and turned into row-wise softmax distributions; the loss is
-  KL(P_generator ‖ P_encoder), averaged over rows and scales. The generator's side is the target
+  within-batch cosine similarities (diagonal excluded, as released: a row's similarity to itself is always
+  1 and would dominate the softmax) are divided by a temperature (``inversion.align_temperature``: 1, the
+  release's plain softmax, by default; 0.1 sharpens the nearly uniform softmax of cosines in [−1, 1]) and
+  turned into row-wise softmax distributions; the loss is KL(P_generator ‖ P_encoder), summed over a row,
+  averaged over rows and scales (the release averages over elements too, i.e. divides by B − 1 more, and
+  draws 3 random (scale, row) anchors among the batch's first 2 rows: here every row and scale, a
+  lower-variance estimate of the same divergence). The generator's side is the target
   (``stop_gradient``): the encoder is asked to arrange the batch as the decoder does, not the other way.
+  Which generator features (random-z generations, as released, or x̂) is the caller's choice
+  (``method.py``).
 * **Least squares on cosines** (``disc_loss``, ``adversarial_loss``): as the paper writes them; the
   adversarial term's gradient reaches the encoder through x̂ (the released code computed it without
   gradient, making the term inert).
+* **Colour jitter** (``color_jitter``): the released FER recipe's ``color_jitter: 0.4`` (timm: brightness,
+  contrast and saturation factors each ~ U[1 − s, 1 + s] per image, no hue), in a fixed order (timm
+  shuffles it) on images in [−1, 1], inside the step so the draw is ``step_key``'s.
 * **Mixup / cutmix** (``mix_batch``): timm's batch mode: one λ ~ Beta(α, α) per batch, the partner of row i
   is row B − 1 − i, cutmix's λ is corrected to the box's actual area; the key comes from
   ``step_key(seed, step, "mix")``, so it is the same draw on any mesh and after a resume.
@@ -53,6 +61,22 @@ def disc_loss(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
 def adversarial_loss(d_fake: jax.Array) -> jax.Array:
     """L_adv = (D(x̂, x) − 1)²: the encoder's side, differentiated through x̂."""
     return jnp.mean((d_fake - 1.0) ** 2)
+
+
+def color_jitter(key: jax.Array, images: jax.Array, strength: float) -> jax.Array:
+    """Per image: brightness, contrast, saturation each scaled by a factor ~ U[1 − s, 1 + s] (module docstring);
+    images [B, H, W, 3] in [−1, 1], clipped back to it."""
+    if strength <= 0:
+        return images
+    b = images.shape[0]
+    f = jax.random.uniform(key, (3, b, 1, 1, 1), minval=1.0 - strength, maxval=1.0 + strength)
+    x = (images + 1.0) / 2.0
+    x = jnp.clip(x * f[0], 0.0, 1.0)
+    gray = jnp.sum(x * jnp.array([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+    x = jnp.clip(jnp.mean(gray, axis=(1, 2, 3), keepdims=True) * (1 - f[1]) + x * f[1], 0.0, 1.0)
+    gray = jnp.sum(x * jnp.array([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+    x = jnp.clip(gray * (1 - f[2]) + x * f[2], 0.0, 1.0)
+    return x * 2.0 - 1.0
 
 
 def smooth_labels(labels: jax.Array, num_classes: int, smoothing: float) -> jax.Array:

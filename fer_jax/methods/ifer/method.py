@@ -27,7 +27,13 @@ Choices, and why:
 * **Images in [-1, 1]** (the decoder's range); LPIPS on images resized up to ``inversion.lpips_min_size``;
   the identity encoder sees [0, 1] images at its own input size, and its embedding of x is the target
   (no gradient).
-* **Randomness** (mixup/cutmix only) from ``step_key(seed, step, "mix")``: exact resume, 1 device = N.
+* **Alignment target** (``inversion.align_target``): ``random_z`` (the default, as released): the decoder's
+  features of a batch of random-z generations (fresh z and noise maps, no structure code, no gradient),
+  so the encoder's branches are asked to arrange a batch of real faces as the decoder arranges its own
+  samples, a distribution prior; ``reconstruction``: the decoder's features of x̂ itself, a per-image match
+  (the pre-release choice, measured in the README).
+* **Randomness** from ``step_key(seed, step, stream)``: mixup/cutmix (``"mix"``), GC ViT's stochastic depth
+  (``"drop_path"``), the alignment's random z (``"align"``): exact resume, 1 device = N.
 """
 
 from __future__ import annotations
@@ -104,7 +110,8 @@ class IferState(nnx.Module):
         n_latent = 2 * int(round(math.log2(dec.size))) - 2
         seed, total, num_classes = run.train.seed, run.train.total_steps, run.train.num_classes
         try:
-            encoder = AsitEncoder(m.gcvit(), dec.size, n_latent, dec.style_dim, ch[4], m.fpn_dim, rngs=rngs)
+            encoder = AsitEncoder(m.gcvit(), dec.size, n_latent, dec.style_dim, ch[4], m.fpn_dim, m.map2style,
+                                  rngs=rngs)
         except ValueError as e:
             raise ConfigError(f"model: {e}") from None
         id_size = 0
@@ -169,11 +176,22 @@ def identity_embedding(net: nnx.Module, x: jax.Array, size: int) -> jax.Array:
     return net(x01)
 
 
-def reconstruct(state: IferState, encoder: AsitEncoder, x: jax.Array):
-    """(x̂, encoder FPN features, the decoder's features at the same resolutions)."""
-    wplus, structure, feats = encoder(x)
+def reconstruct(state: IferState, encoder: AsitEncoder, x: jax.Array, key: jax.Array | None = None):
+    """(x̂, encoder FPN features, the decoder's features of x̂ at the same resolutions); ``key``: stochastic
+    depth (training)."""
+    wplus, structure, feats = encoder(x, key)
     x_hat, gen = state.decoder.synthesis(wplus, None, structure, return_features=True)
     return x_hat, feats, [gen[f.shape[1]] for f in feats]
+
+
+def prior_features(state: IferState, batch: int, resolutions: list[int], key: jax.Array) -> list[jax.Array]:
+    """The decoder's features of ``batch`` random-z generations (fresh noise maps, the learned constant
+    input), at ``resolutions``, without gradient: the released alignment's target."""
+    dec = state.decoder
+    kz, kn = jax.random.split(key)
+    wplus = dec.to_wplus(dec.mapping(jax.random.normal(kz, (batch, dec.style_dim))))
+    _, gen = dec.synthesis(wplus, dec.random_noise(kn, batch), None, return_features=True)
+    return [jax.lax.stop_gradient(gen[r]) for r in resolutions]
 
 
 def reconstructions(model, images01: np.ndarray) -> np.ndarray:
@@ -188,11 +206,15 @@ def reconstructions(model, images01: np.ndarray) -> np.ndarray:
     return np.asarray(run(state, jnp.asarray(images01, jnp.float32)))
 
 
-def encoder_terms(state: IferState, encoder: AsitEncoder, x: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Every unweighted term of the encoder's loss, and x̂. The discriminator is read, not differentiated
-    by the caller (its parameters are outside the differentiated tree), but x̂ is: L_adv reaches the encoder."""
-    hp = state.hparams.inversion
-    x_hat, feats, gen_feats = reconstruct(state, encoder, x)
+def encoder_terms(state: IferState, encoder: AsitEncoder, x: jax.Array, step: jax.Array | int
+                  ) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Every unweighted term of the encoder's loss at update ``step``, and x̂. The discriminator is read, not
+    differentiated by the caller (its parameters are outside the differentiated tree), but x̂ is: L_adv
+    reaches the encoder."""
+    hp, seed = state.hparams.inversion, state.hparams.seed
+    x_hat, feats, gen_feats = reconstruct(state, encoder, x, step_key(seed, step, "drop_path"))
+    if hp.align_target == "random_z":
+        gen_feats = prior_features(state, x.shape[0], [f.shape[1] for f in feats], step_key(seed, step, "align"))
     terms = {"l2": jnp.mean((x_hat - x) ** 2),
              "lpips": jnp.mean(lpips_distance(state.lpips, x_hat, x, hp.lpips_min_size)),
              "align": losses.alignment(feats, gen_feats, hp.align_temperature)}
@@ -221,7 +243,7 @@ def inversion_step(state: IferState, batch: dict, step: jax.Array) -> dict[str, 
     graphdef, params, rest = nnx.split(state.encoder, nnx.Param, ...)
 
     def loss_fn(p):
-        terms, x_hat = encoder_terms(state, nnx.merge(graphdef, p, rest), x)
+        terms, x_hat = encoder_terms(state, nnx.merge(graphdef, p, rest), x, step)
         return weighted(terms, hp.inversion), (terms, x_hat)
 
     (loss, (terms, x_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -259,12 +281,13 @@ def update_key(state: IferState) -> None:
 def fer_step(state: IferState, batch: dict, step: jax.Array) -> dict[str, jax.Array]:
     hp, f = state.hparams, state.hparams.fer
     x, labels = images(batch, hp.image_key), batch["label"]
+    x = losses.color_jitter(step_key(hp.seed, step, "jitter"), x, f.color_jitter)
     targets = losses.smooth_labels(labels, hp.num_classes, f.label_smoothing)
     x, targets, lam = losses.mix_batch(step_key(hp.seed, step, "mix"), x, targets, mixup=f.mixup, cutmix=f.cutmix,
                                        mix_prob=f.mix_prob, switch_prob=f.switch_prob)
     if f.finetune:
-        target = state.net
-        loss_fn = lambda net: jnp.mean(optax.softmax_cross_entropy(net(x), targets))  # noqa: E731
+        target, key = state.net, step_key(hp.seed, step, "drop_path")
+        loss_fn = lambda net: jnp.mean(optax.softmax_cross_entropy(net(x, key), targets))  # noqa: E731
     else:
         target = state.net.head
         codes = jax.lax.stop_gradient(state.net.codes(x))

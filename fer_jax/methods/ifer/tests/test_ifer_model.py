@@ -95,7 +95,7 @@ def test_adversarial_term_has_a_gradient_into_the_encoder():
     state = IFER.create(parse(inversion_config(), IFER), nnx.Rngs(0))
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, SIZE, SIZE, 3)), jnp.float32)
     graphdef, params, rest = nnx.split(state.encoder, nnx.Param, ...)
-    grads = jax.jit(jax.grad(lambda p: encoder_terms(state, nnx.merge(graphdef, p, rest), x)[0]["adv"]))(params)
+    grads = jax.jit(jax.grad(lambda p: encoder_terms(state, nnx.merge(graphdef, p, rest), x, 0)[0]["adv"]))(params)
     norm = float(optax.tree.norm(grads))
     assert np.isfinite(norm) and norm > 1e-6
     # the discriminator's parameters are not in the differentiated tree: its own update is separate
