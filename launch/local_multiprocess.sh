@@ -5,7 +5,8 @@
 #
 #   launch/local_multiprocess.sh N --config=configs/mi_fer/synthface.py:tiny --workdir=runs/x [flags...]
 #
-# Per method (CPU-sized, random data; tests/train/test_launch_methods.py runs these with 2 processes):
+# Per method (CPU-sized, random data; tests/train/test_launch_methods.py trains every method this way, all in
+# one pair of processes, through tests/train/train_every_method.py as FER_JAX_CMD):
 #   launch/local_multiprocess.sh 2 --config=configs/mi_fer/synthface.py:tiny,random --workdir=runs/mi_fer
 #   launch/local_multiprocess.sh 2 --config=configs/mi_fer/synthface.py:tiny,random,baseline --workdir=runs/l0
 #   launch/local_multiprocess.sh 2 --config=configs/rgb_baseline/synthface.py:tiny \

@@ -1,8 +1,9 @@
 """launch/local_multiprocess.sh trains every registered method's tiny config (tests/train/tiny_methods.py)
 a few steps as 2 jax.distributed processes with the same per-step numbers as one process.
 
-Each case costs about 30-60 s on 2 cores (two launches, each compiling the method's step); a method
-without a tiny entry is skipped with the reason."""
+The two processes (and the one-process reference) train all the methods in turn
+(``train_every_method.py``): one start, import and jax.distributed join for all of them, where a launch
+per method spent that seven times. A method without a tiny entry is skipped with the reason."""
 
 import math
 import os
@@ -14,9 +15,11 @@ import tiny_methods
 from train_helpers import REPO, env, read_metrics
 
 from fer_jax.core.registry import METHODS
+from fer_jax.testing import other_xla_flags
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 STEPS = 3
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_every_method.py")
 
 
 def _numbers(workdir: str) -> list[dict[str, float]]:
@@ -24,16 +27,26 @@ def _numbers(workdir: str) -> list[dict[str, float]]:
     return [{k: v for k, v in r.items() if isinstance(v, (int, float)) and not k.startswith("perf/")} for r in rows]
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[str, str]:
+    """Every method's tiny run in one process, and in two jax.distributed processes (each on 1 device,
+    started once for all the methods: ``train_every_method.py``)."""
+    root = tmp_path_factory.mktemp("launch")
+    one, two = str(root / "one"), str(root / "two")
+    cmd = [sys.executable, DRIVER, "train", f"--steps={STEPS}"]
+    _run([*cmd, f"--workdir={one}"], env(1))
+    e = env(1, DEVICES_PER_PROCESS="1", FER_JAX_CMD=f"{sys.executable} {DRIVER}")
+    e["XLA_FLAGS"] = other_xla_flags()  # the launcher adds each process's device count
+    _run(["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), "2", f"--workdir={two}",
+          f"--steps={STEPS}"], e)
+    return one, two
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_two_processes_train_like_one(method, tmp_path):
+def test_two_processes_train_like_one(method, runs):
     if reason := tiny_methods.missing_reason(method):
         pytest.skip(reason)
-    flags = tiny_methods.flags(method, STEPS)
-    one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    _run([sys.executable, "-m", "fer_jax.cli", "train", f"--workdir={one}", *flags], env(1))
-    e = env(1, DEVICES_PER_PROCESS="1", FER_JAX_CMD=f"{sys.executable} -m fer_jax.cli")
-    e.pop("XLA_FLAGS")
-    _run(["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), "2", f"--workdir={two}", *flags], e)
+    one, two = (os.path.join(r, method) for r in runs)
     a, b = _numbers(one), _numbers(two)
     assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, STEPS + 1))
     losses = sorted(k for k in a[0] if k.startswith("loss"))
@@ -46,5 +59,5 @@ def test_two_processes_train_like_one(method, tmp_path):
 
 
 def _run(cmd: list[str], environ: dict[str, str]) -> None:
-    done = subprocess.run(cmd, env=environ, timeout=600, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=environ, timeout=1200, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]

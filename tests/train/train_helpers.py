@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from fer_jax.testing import simulated_cpu_env
+from fer_jax.testing import other_xla_flags, simulated_cpu_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -33,7 +33,7 @@ def run_train(workdir: str, flags: list[str], devices: int = 1, processes: int =
         cmd = ["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), str(processes),
                f"--config={TOY_CONFIG}", f"--workdir={workdir}", *flags]
         e = env(devices, DEVICES_PER_PROCESS=str(devices), FER_JAX_CMD=f"{sys.executable} -m fer_jax.cli")
-        e.pop("XLA_FLAGS")
+        e["XLA_FLAGS"] = other_xla_flags()  # the launcher adds each process's device count
     done = subprocess.run(cmd, env=e, timeout=timeout, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
 
