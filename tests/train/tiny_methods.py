@@ -55,10 +55,3 @@ def config(method: str, steps: int) -> ml_collections.ConfigDict:
             node = node[p]
         node[leaf] = value
     return c
-
-
-def flags(method: str, steps: int) -> list[str]:
-    """``fer-jax train`` arguments giving the same config (for the launcher test)."""
-    path, variant, _ = TINY[method]
-    return [f"--config={os.path.join(REPO, path)}:{variant}",
-            *(f"--config.{k}={v}" for k, v in overrides(method, steps).items())]

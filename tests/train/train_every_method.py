@@ -6,7 +6,7 @@ start, import and join jax.distributed once for all the methods instead of once 
         --num_processes=N --process_id=I]
 
 Each method trains in ``W/<method>`` through ``fer_jax.train.trainer.train`` with the config that
-``tiny_methods.config`` builds (the same one ``tiny_methods.flags`` gives ``fer-jax train``).
+``tiny_methods.config`` builds.
 """
 
 import argparse
