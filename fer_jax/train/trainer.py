@@ -80,7 +80,8 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
 def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterator | None = None,
           eval_iter_fn: Callable[[], Iterator] | None = None, allow_config_change: bool = False
           ) -> dict[str, Any]:
-    """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible.
+    """Train ``config.method`` for ``config.total_steps`` steps in ``workdir``, resuming if possible
+    (``total_steps = 0`` saves the initial state as step 0 and trains nothing).
 
     ``train_iter`` / ``eval_iter_fn`` replace the iterators built from ``config.input`` (the eval
     function must return a fresh one-pass iterator per call). ``allow_config_change``: resume even when
@@ -201,7 +202,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, train_iter: Iterat
             if do_eval:
                 val_metrics = evaluate(step)
             ckpts.save(step, state, iter_state, force=step == total)
-        if first == total and evals.names:  # resumed a finished run: report, record nothing
+        if total == 0 and not resuming:  # the initial state (after init_from) as checkpoint 0: a workdir to
+            ckpts.save(0, state, train_iter.get_state(), force=True)  # export or evaluate without training
+        elif first == total and evals.names:  # resumed a finished run: report, record nothing
             val_metrics = evaluate(total, record=False)
         ckpts.wait()
     finally:

@@ -80,11 +80,13 @@ def _run_example(python: str, bundle: str, inputs: dict, tmp_path) -> np.ndarray
 
 @pytest.fixture(scope="module", params=sorted(METHODS))
 def method_workdir(request, tmp_path_factory):
-    """One step of each registered method's tiny config (random data)."""
+    """Each registered method's tiny config (random data), untrained: ``total_steps = 0`` saves the initial
+    state as checkpoint 0 without compiling a train step. That the bundle holds the checkpoint's weights,
+    not a new initialisation, the toy workdirs (trained) show."""
     if reason := tiny_methods.missing_reason(request.param):
         pytest.skip(reason)
     wd = str(tmp_path_factory.mktemp(request.param) / "wd")
-    train(tiny_methods.config(request.param, steps=1), wd)
+    train(tiny_methods.config(request.param, steps=0), wd)
     return request.param, wd
 
 
@@ -189,6 +191,24 @@ def test_model_card_has_evaluations_audit_and_command(toy_workdir, tmp_path):
 
 def _listing(path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_the_bundle_holds_the_checkpoint_not_a_new_initialisation(toy_workdir, tmp_path):
+    # what lets the per-method parity tests export untrained (step 0) workdirs: a bundle made from a
+    # trained workdir holds the trained weights, which differ from the config seed's initial ones
+    from flax import nnx
+    from safetensors.numpy import load_file
+
+    assert _export(toy_workdir, tmp_path / "b", "safetensors") == 0
+    saved = load_file(str(tmp_path / "b" / export_bundle.MODEL_FILE["safetensors"]))
+    restored = restore(toy_workdir)
+    m = restored.method
+    trained = export_bundle._flat(nnx.state(m.predictor(restored.state)))
+    fresh = export_bundle._flat(nnx.state(m.predictor(m.create(restored.run, nnx.Rngs(restored.run.train.seed)))))
+    assert set(saved) == set(trained) == set(fresh) and saved
+    for k in saved:
+        np.testing.assert_array_equal(saved[k], np.asarray(trained[k]), err_msg=k)
+    assert any(not np.array_equal(saved[k], np.asarray(fresh[k])) for k in saved)
 
 
 def test_unknown_format_is_a_usage_error(toy_workdir, tmp_path, capsys):

@@ -13,6 +13,8 @@ from train_helpers import read_metrics
 
 from fer_jax.commands import eval as eval_cli
 from fer_jax.core.checkpointing import Checkpoints
+from fer_jax.core.registry import resolve_method
+from fer_jax.train.config_check import validate
 from fer_jax.train.trainer import NonFiniteLossError, train
 
 
@@ -66,6 +68,28 @@ def test_best_manager_keeps_the_best_of_a_sequence(tmp_path):
         Checkpoints(str(tmp_path / "x"), every=1, keep=1, best_metric="val/missing").save_best(
             1, state_of(1), {"val/uar": 1.0})
     ck.close()
+
+
+def test_zero_steps_saves_the_initial_state_and_a_longer_run_resumes_from_it(tmp_path):
+    c = toy_config.get_config()
+    c.total_steps = 0
+    out = train(c, str(tmp_path))
+    ckpts = Checkpoints(str(tmp_path), every=1, keep=1)
+    try:
+        assert ckpts.latest_step() == 0
+        _, state = nnx.split(out["model"])
+        restored, iterator, step = ckpts.restore(state)
+    finally:
+        ckpts.close()
+    assert step == 0
+    method = resolve_method(c.method)
+    fresh = nnx.state(method.create(validate(c, method), nnx.Rngs(c.seed)))  # the config seed's initial model
+    for a, b in zip(nnx.to_flat_state(restored), nnx.to_flat_state(fresh)):
+        np.testing.assert_array_equal(np.asarray(a[1][...]), np.asarray(b[1][...]), err_msg=str(a[0]))
+    assert not (tmp_path / "metrics.jsonl").exists() or read_metrics(str(tmp_path)) == []
+    c.total_steps = 3
+    assert train(c, str(tmp_path))["step"] == 3
+    assert [r["step"] for r in read_metrics(str(tmp_path))] == [1, 2, 3]
 
 
 def test_rerun_of_a_finished_run_does_not_train_again(tmp_path, caplog):
