@@ -13,8 +13,6 @@ from fer_jax import cli
 from fer_jax.serving.predictor import clip_inputs
 from fer_jax.train.trainer import train
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
@@ -51,6 +49,7 @@ def test_clip_inputs_skip_padding_and_scale():
     assert out["residuals"].dtype == np.float32 and out["motion_vectors"].shape == (2, 1, 1, 2)
 
 
+@pytest.mark.slow
 def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys):
     frames, _ = render_clip(0, "happiness", regime="lab", n_frames=30, size=48, seed=1)
     good = tmp_path / "face.mp4"
@@ -86,6 +85,7 @@ def test_predict_usage_error_without_workdir_config(tmp_path):
     assert cli.main(["predict", "x.mp4", "--workdir", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_export_round_trip_matches_the_live_predictor(workdir, tmp_path):
     from fer_jax.serving.jax_export import load_exported
     from fer_jax.serving.predictor import make_predict_fn, restore

@@ -47,7 +47,6 @@ def test_encoder_outputs_and_heads():
     assert jax.eval_shape(lambda p, x: nnx.merge(graphdef, p)(x), params, x).shape == (2, 7)
 
 
-@pytest.mark.slow
 def test_config_errors():
     c = inversion_config("tiny")  # no decoder= and no random: the decoder must come from init_from
     with pytest.raises(ConfigError, match="needs the trained decoder"):
