@@ -39,6 +39,8 @@ def _define_flags(fv: flags.FlagValues, argv: list[str]) -> None:
                                     lock_config=True, flag_values=fv, sys_argv=argv)
     flags.DEFINE_string("workdir", None, "directory of the folds (fold_<k>/), cv.json and cv.md", flag_values=fv)
     flags.DEFINE_integer("folds", None, "number of folds K (folds 0..K-1)", flag_values=fv)
+    flags.DEFINE_bool("allow_config_change", False, "resume folds whose config.json differs in keys other than "
+                      "how long and how often (recorded in each fold's config_changes.jsonl)", flag_values=fv)
     flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "checkpoint evaluated on each fold's test side",
                       flag_values=fv)
     define_distributed_flags(fv)
@@ -82,8 +84,10 @@ def argv_for_fold(argv: list[str], fold: int) -> list[str]:
     return out
 
 
-def run_fold(config: ml_collections.ConfigDict, fold_dir: str, fold: int, checkpoint: str) -> dict[str, Any]:
-    """Train (or resume) one fold, evaluate its test side; its table row (read back if finished)."""
+def run_fold(config: ml_collections.ConfigDict, fold_dir: str, fold: int, checkpoint: str, *,
+             allow_config_change: bool = False) -> dict[str, Any]:
+    """Train (or resume) one fold, evaluate its test side; its table row (read back if finished).
+    ``allow_config_change``: as ``fer-jax train``'s flag."""
     import jax
     import numpy as np
 
@@ -99,7 +103,7 @@ def run_fold(config: ml_collections.ConfigDict, fold_dir: str, fold: int, checkp
     split = config.input.get("split_val")
     if not split:
         raise ValueError(f"fold {fold}: the config has no input.split_val to evaluate")
-    train(config, fold_dir)
+    train(config, fold_dir, allow_config_change=allow_config_change)
     result = runner.evaluate_splits(config, fold_dir, (split,), checkpoint)[split]
     report = {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
     row = tables.fold_row(fold, report, step=report["step"], split=split, checkpoint=report["checkpoint"])
@@ -126,6 +130,7 @@ def main(argv: list[str]) -> int:
         return 2
     import jax
 
+    from fer_jax.core.workdir import ConfigChangeError
     from fer_jax.evaluate import tables
     from fer_jax.train.trainer import NonFiniteLossError
 
@@ -136,10 +141,14 @@ def main(argv: list[str]) -> int:
         if fold_fv is None:
             return 2
         try:
-            rows.append(run_fold(fold_fv.config, os.path.join(workdir, f"fold_{fold}"), fold, checkpoint))
+            rows.append(run_fold(fold_fv.config, os.path.join(workdir, f"fold_{fold}"), fold, checkpoint,
+                                 allow_config_change=fv.allow_config_change))
         except NonFiniteLossError as e:
             print(f"fer-jax cv: fold {fold}: {e}", file=sys.stderr)
             return 1
+        except ConfigChangeError as e:
+            print(f"fer-jax cv: fold {fold}: {e}", file=sys.stderr)
+            return 2
     if jax.process_index() == 0:
         os.makedirs(workdir, exist_ok=True)
         out = tables.write(workdir, rows, config=given, folds=k, checkpoint=checkpoint,

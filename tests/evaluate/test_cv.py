@@ -58,6 +58,19 @@ def test_cv_trains_three_folds_writes_tables_and_skips_finished_folds(tmp_path, 
     assert json.loads((tmp_path / "cv.json").read_text())["mean"] == summary["mean"]
 
 
+def test_cv_resuming_folds_with_another_config_needs_the_flag(tmp_path, capsys):
+    base = [f"--config={TOY_FOLD}:fold", "--folds=2", f"--workdir={tmp_path}", "--config.total_steps=2",
+            "--config.ckpt_every=2"]
+    assert cv.main(base) == 0
+    (tmp_path / "fold_0" / "cv_eval.json").unlink()  # fold 0 is opened again, not read back
+    changed = [*base, "--config.toy.lr=0.05"]
+    assert cv.main(changed) == 2
+    err = capsys.readouterr().err
+    assert "fold 0" in err and "toy.lr" in err
+    assert cv.main([*changed, "--allow_config_change"]) == 0
+    assert "toy.lr" in (tmp_path / "fold_0" / "config_changes.jsonl").read_text()
+
+
 def test_cv_usage_errors(tmp_path, capsys):
     assert cv.main([f"--workdir={tmp_path}", "--folds=3"]) == 2
     assert cv.main([f"--config={TOY_FOLD}", f"--workdir={tmp_path}"]) == 2
