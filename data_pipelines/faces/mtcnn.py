@@ -34,14 +34,15 @@ from data_pipelines.faces.mtcnn_nets import (
            ONet,
            PNet,
            RNet,
+           area_matrix,
            load_net,
            nms_numpy,
            nms_sorted,
            pyramid,
            rerec,
            resample,
-           weights_dir,
 )
+from data_pipelines.faces.mtcnn_weights import weights_dir
 from data_pipelines.faces.torch_weights import load_state_dict
 
 
@@ -96,6 +97,16 @@ def _bucket(n: int, least: int = 8) -> int:
     return max(least, 1 << (max(n, 1) - 1).bit_length())
 
 
+CHUNK = 256  # R-Net / O-Net batch: lists up to this are padded to a power of two, longer ones run in chunks
+
+
+def _resize(crop: np.ndarray, size: int) -> np.ndarray:
+    """float [h, w, 3] -> [size, size, 3], torch's area interpolation as two matmuls."""
+    h, w = crop.shape[:2]
+    rows = np.einsum("yh,hwc->ywc", area_matrix(h, size), crop)  # einsum, not BLAS: no thread pool per crop
+    return np.einsum("xw,ywc->yxc", area_matrix(w, size), rows)
+
+
 def _crops(frames: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """facenet's ``pad`` + crop + area resize: integer boxes clipped to the frame (1-based ends), float
     [n, size, size, 3]; and the mask of boxes with a non-empty crop (the others are dropped)."""
@@ -104,8 +115,8 @@ def _crops(frames: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int) -
     x, y = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
     ex, ey = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
     ok = (ey > y - 1) & (ex > x - 1)
-    out = [resample(frames[i][None, y0 - 1:y1, x0 - 1:x1], (size, size))[0]
-           for i, x0, y0, x1, y1, good in zip(inds, x, y, ex, ey, ok) if good]
+    out = [_resize(frames[i, y0 - 1:y1, x0 - 1:x1], size) for i, x0, y0, x1, y1, good in zip(inds, x, y, ex, ey, ok)
+           if good]
     return (np.stack(out) if out else np.zeros((0, size, size, 3), np.float32)), ok
 
 
@@ -161,8 +172,23 @@ class MTCNN:
 
     def _run(self, fn, state, crops: np.ndarray):
         n = len(crops)
-        padded = np.concatenate([crops, np.zeros((_bucket(n) - n, *crops.shape[1:]), np.float32)])
-        return [np.asarray(v)[:n] for v in fn(state, jnp.asarray(padded))]
+        size = min(_bucket(n), CHUNK)
+        padded = np.concatenate([crops, np.zeros((-n % size, *crops.shape[1:]), np.float32)])
+        outs = [fn(state, jnp.asarray(padded[i:i + size])) for i in range(0, len(padded), size)]
+        return [np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in range(len(outs[0]))]
+
+    def landmarks(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """O-Net's five landmarks float [n, 5, 2] inside given square boxes [n, 4] (x0, y0, x1, y1) of one
+        uint8 RGB frame, whatever its face score (for alignment inside a track's box)."""
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        crops, ok = _crops(np.asarray(frame, np.float32)[None], boxes, np.zeros(len(boxes), np.int64), 48)
+        points = np.zeros((len(boxes), 5, 2), np.float32)
+        if len(crops):
+            _, marks, _ = self._run(self._o, self._onet[1], crops)
+            b = boxes[ok]
+            w, h = b[:, 2:3] - b[:, 0:1] + 1, b[:, 3:4] - b[:, 1:2] + 1
+            points[ok] = np.stack([w * marks[:, :5] + b[:, 0:1] - 1, h * marks[:, 5:] + b[:, 1:2] - 1], -1)
+        return points
 
     def detect(self, frames: np.ndarray) -> list[Faces]:
         """One :class:`Faces` per frame (all frames the same size), best score first."""

@@ -9,44 +9,14 @@ torch; found with the import system, never copied into this repository. Convolut
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from data_pipelines.faces.torch_weights import load_state_dict
-
-PACKAGE = "facenet-pytorch"
-INSTALL = f"pip install --no-deps {PACKAGE}"
 HIGHEST = jax.lax.Precision.HIGHEST
-
-
-class WeightsMissing(ImportError):
-    """The MTCNN weights are not installed; the message names the package to install."""
-
-
-def weights_dir() -> str:
-    """``facenet_pytorch/data`` via the import system (the package itself needs torch to import)."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsMissing(f"the MTCNN face detector reads its weights from the {PACKAGE!r} package: {INSTALL}")
-    folder = os.path.join(list(spec.submodule_search_locations)[0], "data")
-    missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not os.path.isfile(os.path.join(folder, n))]
-    if missing:
-        raise WeightsMissing(f"{folder} lacks {', '.join(missing)}; reinstall the weights: {INSTALL}")
-    return folder
-
-
-def weights_installed() -> bool:
-    try:
-        weights_dir()
-        return True
-    except WeightsMissing:
-        return False
 
 
 # ----------------------------------------------------------------------------------------------- networks
