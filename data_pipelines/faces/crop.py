@@ -26,6 +26,23 @@ Box = tuple[int, int, int]  # (x0, y0, side) of a square, source pixels
 LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
 
 
+# How a SynthFace frame frames its face, in units of the (dlib-sized) face side the detectors report:
+# (square side, centre shift down), measured with MTCNN on rendered clips (identities 0..15, one lab and
+# one wild clip each, frame 4, 224 px; tests/faces/test_framing.py repeats it). Lab: frame side 1.54 x the
+# face side (p10-p90 1.47-1.66), the frame centre 0.077 face sides above the box centre; wild (pose, scale
+# and translation drift): 1.74 (1.40-2.03) and 0.06. From the renderer's geometry: the frame spans 2 x
+# VIEW = 2.3 face units at scale 1, the face ellipse 2 x face_h = 1.98 (median), MTCNN's box height is
+# 0.89 of the ellipse, the dlib-sized side 0.82 of MTCNN's height: 2.3 / (1.98 x 0.89 x 0.82) = 1.59.
+SYNTHFACE_FRAMING = {"lab": (1.54, -0.077), "wild": (1.74, -0.06)}
+
+
+def reframed(boxes: np.ndarray, shift: float) -> np.ndarray:
+    """(cx, cy, side) boxes [..., 3] with the centre moved down by ``shift`` sides (a copy)."""
+    boxes = np.array(boxes, np.float64, copy=True)
+    boxes[..., 1] += shift * boxes[..., 2]
+    return boxes
+
+
 def track_square(boxes: np.ndarray, shape: tuple[int, int], margin: float = 1.6) -> Box:
     """The fixed square covering every (cx, cy, side) box of a track enlarged by ``margin`` (dlib boxes are
     tight: brows to lips), centred on the median face centre and clamped to the frame (h, w)."""
@@ -122,9 +139,9 @@ class FivePointAligner:
     exists in every frame, detections only in the sampled ones."""
 
     def __init__(self, margin: float = 1.3):
-        from data_pipelines.faces.mtcnn import MTCNN
+        from data_pipelines.faces.mtcnn import shared
 
-        self.net, self.margin = MTCNN(), float(margin)
+        self.net, self.margin = shared(), float(margin)
 
     def landmarks(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """float [5, 2] (x, y) in the dlib-sized (cx, cy, side) ``box`` of an RGB image."""

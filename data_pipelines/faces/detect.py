@@ -123,11 +123,11 @@ class MtcnnDetector:
     kind, wants_rgb, batch = "mtcnn", True, 16
 
     def __init__(self, *, max_side: int = 640, min_face: float = 20.0, folder: str | None = None):
-        from data_pipelines.faces.mtcnn import MTCNN
+        from data_pipelines.faces.mtcnn import shared
 
         if max_side < 32:
             raise ValueError(f"max_side must be >= 32, got {max_side}")
-        self.max_side, self.net = int(max_side), MTCNN(folder, min_face=min_face)
+        self.max_side, self.net = int(max_side), shared(folder, float(min_face))
 
     @property
     def name(self) -> str:

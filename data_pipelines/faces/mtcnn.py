@@ -231,3 +231,10 @@ class MTCNN:
             out.append(Faces(boxes[sel, :4].astype(np.float32), boxes[sel, 4].astype(np.float32),
                              points[sel].astype(np.float32)))
         return out
+
+
+@functools.cache
+def shared(folder: str | None = None, min_face: float = 20.0) -> MTCNN:
+    """One loaded and compiled :class:`MTCNN` per (weights, min_face) per process: detectors and aligners made
+    per file or per clip reuse its networks and compiled stages."""
+    return MTCNN(folder, min_face=min_face)

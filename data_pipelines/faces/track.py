@@ -221,7 +221,8 @@ class FaceSettings:
     installed, else ``hog`` with a message naming the package); ``every``: detect on every n-th frame (5 = 0.2 s
     at 25 fps: faces move little in that time and detection costs more than decoding); ``max_side``: detection resolution (see
     ``FaceDetector``); ``max_gap_s``: how long a lost track keeps its id; ``margin``: the fixed square's
-    size over the face box; ``upsample``: the detector's (None = automatic).
+    size over the face box; ``upsample``: the detector's (None = automatic); ``crop_margin`` and ``crop_shift``:
+    how ``predict`` frames each face for a model trained on whole frames (``crop.SYNTHFACE_FRAMING``).
     """
 
     detector: str = "auto"
@@ -230,7 +231,9 @@ class FaceSettings:
     max_gap_s: float = 1.0
     margin: float = 1.6
     upsample: int | None = None
-    align: int = 0  # per-frame crops only: 0 = none, 5 = five landmarks, 68 = dlib's 68 (crop.make_aligner)
+    align: int = 0  # per-frame crops only: 0 = none, 5 = five landmarks, 68 = dlib's 68 (crop.frame_cropper)
+    crop_margin: float | None = None  # serving crops: square side over the face side (None: the model's own)
+    crop_shift: float = 0.0  # serving crops: centre moved down by this many face sides (negative: up)
 
     def __post_init__(self):
         from data_pipelines.faces.detect import DETECTORS, default_detector
@@ -239,6 +242,10 @@ class FaceSettings:
             object.__setattr__(self, "detector", default_detector())
         if self.detector not in DETECTORS:
             raise ValueError(f"face tracking: unknown detector {self.detector!r}; known: auto, {', '.join(DETECTORS)}")
+        if self.detector == "mtcnn":
+            from data_pipelines.faces.mtcnn_weights import weights_dir
+
+            weights_dir()  # asked for by name and not installed: WeightsMissing names the package, now
         if self.every < 1:
             raise ValueError(f"face tracking: every must be >= 1, got {self.every}")
         if self.align not in (0, 5, 68):

@@ -127,10 +127,16 @@ class AuPredictor:
         if self._detector is None:
             self._detector = self.faces.make_detector()
         tracker = self.faces.tracker(video_fps(path), self._detector)
-        times = []
+        times, pending, batch = [], ([], []), max(1, getattr(self._detector, "batch", 1))
         for i, frame, t in decode(path):
-            tracker.update(i, frame)
             times.append(t)
+            if i % self.faces.every == 0:  # sampled frames, detected a batch at a time (MTCNN: one call)
+                pending[0].append(i)
+                pending[1].append(frame)
+            if len(pending[0]) >= batch:
+                tracker.update_batch(*pending)
+                pending = ([], [])
+        tracker.update_batch(*pending)
         return tracker.finish(len(times)), np.asarray(times, np.float64)
 
     def crops(self, path: str, tracks) -> dict[int, np.ndarray]:
