@@ -50,11 +50,14 @@ class Track:
         return self.boxes[frame - self.frames[0]]
 
     def summary(self, n_frames: int) -> dict[str, Any]:
-        """JSON-able: id, first/last frame, share of the clip's frames, gaps, median (cx, cy, side)."""
+        """JSON-able: id, first/last frame, share of the clip's frames, gaps, median (cx, cy, side) and that
+        median square as ``box`` (x0, y0, x1, y1)."""
+        cx, cy, side = (float(v) for v in np.median(self.boxes, axis=0))
         return {"track_id": self.track_id, "first_frame": int(self.frames[0]), "last_frame": int(self.frames[-1]),
                 "frames": len(self.frames), "share": round(len(self.frames) / max(n_frames, 1), 4),
                 "detections": int(self.detected.sum()), "gaps": [list(map(int, g)) for g in self.gaps],
-                "median_box": [round(float(v), 1) for v in np.median(self.boxes, axis=0)]}
+                "median_box": [round(v, 1) for v in (cx, cy, side)],
+                "box": [round(v, 1) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]}
 
 
 @dataclasses.dataclass
