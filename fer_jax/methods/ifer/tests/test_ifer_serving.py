@@ -63,14 +63,14 @@ class OneFace:
 def test_predict_images_with_faces_and_no_face(fer_workdir, tmp_path, monkeypatch):
     import data_pipelines.faces.detect
 
-    monkeypatch.setattr(data_pipelines.faces.detect, "FaceDetector", OneFace)  # what FaceSettings.make_detector builds
+    monkeypatch.setattr(data_pipelines.faces.detect, "FaceDetector", OneFace)  # what make_detector builds for hog
     rng = np.random.default_rng(0)
     face, blank = tmp_path / "face.png", tmp_path / "blank.png"
     Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(face)
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
     out = tmp_path / "pred.json"
     assert cli.main(["predict", str(face), str(blank), "--workdir", fer_workdir, "--faces", "on",
-                     "--out", str(out)]) == 0
+                     "--detector", "hog", "--out", str(out)]) == 0
     ok, none = json.loads(out.read_text())["predictions"]
     assert ok["status"] == "ok" and ok["track_id"] == 0 and ok["prediction"] in ok["probabilities"]
     assert sum(ok["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
