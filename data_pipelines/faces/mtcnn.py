@@ -145,11 +145,10 @@ class MTCNN:
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), factor: float = 0.709,
                  per_scale: int = 512, candidates: int = 1024):
         folder = folder or weights_dir()
-        rngs = nnx.Rngs(0)
         nets = {}
         for name, cls in (("pnet", PNet), ("rnet", RNet), ("onet", ONet)):
             path = os.path.join(folder, f"{name}.pt")
-            nets[name] = nnx.split(load_net(cls(rngs), load_state_dict(path), path))
+            nets[name] = nnx.split(load_net(cls, load_state_dict(path), path))
         self.min_face, self.thresholds, self.factor = float(min_face), tuple(thresholds), float(factor)
         self.per_scale, self.candidates = int(per_scale), int(candidates)
         self._pnet, self._rnet, self._onet = nets["pnet"], nets["rnet"], nets["onet"]

@@ -97,25 +97,27 @@ class ONet(nnx.Module):
         return self.dense6_2(x), self.dense6_3(x), jax.nn.softmax(self.dense6_1(x), axis=-1)[:, 1]
 
 
-def load_net(net: nnx.Module, state: dict[str, np.ndarray], path: str) -> nnx.Module:
-    """Copy a torch state dict into ``net`` (conv OIHW -> HWIO, linear [out, in] -> [in, out]); every
-    tensor must be used and every shape must match, else ``ValueError`` naming the file."""
-    mine = {"/".join(map(str, k)): v for k, v in nnx.to_flat_state(nnx.state(net, nnx.Param))}
-    used = set()
-    for key, var in mine.items():
-        layer, kind = key.split("/")
-        src = f"{layer}.{'weight' if kind in ('kernel', 'alpha') else 'bias'}"
-        if src not in state:
-            raise ValueError(f"{path}: no tensor {src}")
-        w = state[src]
-        w = w.transpose(2, 3, 1, 0) if w.ndim == 4 else w.T if w.ndim == 2 else w
-        if w.shape != var.shape:
-            raise ValueError(f"{path}: {src} has shape {w.shape}, the network wants {var.shape}")
-        var[...] = jnp.asarray(w, jnp.float32)
-        used.add(src)
+def load_net(cls: type, state: dict[str, np.ndarray], path: str) -> nnx.Module:
+    """A ``cls`` network (PNet, RNet, ONet) holding a torch state dict (conv OIHW -> HWIO, linear [out, in] ->
+    [in, out]); every tensor must be used and every shape must match, else ``ValueError`` naming the file.
+    Built abstractly (``nnx.eval_shape``) and filled: a random init would compile one program per shape."""
+    graphdef, params = nnx.split(nnx.eval_shape(lambda: cls(nnx.Rngs(0))))
+    pure, used = nnx.to_pure_dict(params), set()
+    for layer, leaves in pure.items():
+        for kind, want in leaves.items():
+            src = f"{layer}.{'weight' if kind in ('kernel', 'alpha') else 'bias'}"
+            if src not in state:
+                raise ValueError(f"{path}: no tensor {src}")
+            w = state[src]
+            w = w.transpose(2, 3, 1, 0) if w.ndim == 4 else w.T if w.ndim == 2 else w
+            if w.shape != tuple(want.shape):
+                raise ValueError(f"{path}: {src} has shape {w.shape}, the network wants {tuple(want.shape)}")
+            leaves[kind] = jnp.asarray(np.ascontiguousarray(w, np.float32))
+            used.add(src)
     if set(state) - used:
         raise ValueError(f"{path}: unused tensors {sorted(set(state) - used)}")
-    return net
+    nnx.replace_by_pure_dict(params, pure)
+    return nnx.merge(graphdef, params)
 
 
 # ------------------------------------------------------------------------------------ resampling and NMS
