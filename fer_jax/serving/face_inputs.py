@@ -107,7 +107,7 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
             continue
         info = {"frames": n, "windows": len(timeline), "fps": fps}
         out.append(Prepared({name: pick(frames)}, {name: np.stack(rows)}, timeline, info,
-                            track=track.summary(n), window_ok=np.array(ok)))
+                            track=dict(track.summary(n), detector=result.detector), window_ok=np.array(ok)))
     return out
 
 
@@ -142,7 +142,8 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
                              "end_s": round(float(valid.max() + 1) / fps, 3)})
         info = {"gops": g, "frames": int(clip.meta.get("n_frames", 0)), "fps": fps, "face_box": list(box)}
         out.append(Prepared({n: whole[n] for n in keys}, {n: per_gop[n] for n in keys}, timeline, info,
-                            track=track.summary(result.n_frames), window_ok=ok))
+                            track=dict(track.summary(result.n_frames), detector=result.detector),
+                            window_ok=ok))
     return out
 
 
