@@ -28,7 +28,7 @@ LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predict
 
 # How a SynthFace frame frames its face, in units of the (dlib-sized) face side the detectors report:
 # (square side, centre shift down), measured with MTCNN on rendered clips (identities 0..15, one lab and
-# one wild clip each, frame 4, 224 px; tests/faces/test_framing.py repeats it). Lab: frame side 1.54 x the
+# one wild clip each, frame 4, 224 px; 13 and 9 faces found; tests/faces/test_framing.py). Lab: frame side 1.54 x the
 # face side (p10-p90 1.47-1.66), the frame centre 0.077 face sides above the box centre; wild (pose, scale
 # and translation drift): 1.74 (1.40-2.03) and 0.06. From the renderer's geometry: the frame spans 2 x
 # VIEW = 2.3 face units at scale 1, the face ellipse 2 x face_h = 1.98 (median), MTCNN's box height is
