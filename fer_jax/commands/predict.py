@@ -37,7 +37,8 @@ import sys
 from typing import Any, Callable
 
 from data_pipelines.faces.detect import DETECTOR_HELP, DETECTORS
-from fer_jax.serving.predict import FACE_DATASETS, predict_many
+from fer_jax.serving.face_inputs import face_framing
+from fer_jax.serving.predict import predict_many
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,17 +87,6 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
-def framing_of(dataset: str, regime: str = "lab") -> dict[str, float]:
-    """``FaceSettings`` fields that frame a face for a model trained on ``dataset``: {} (the model's own
-    margin) for face-crop datasets, SynthFace's measured framing for whole SynthFace frames."""
-    if dataset == "synthface":
-        from data_pipelines.faces.crop import SYNTHFACE_FRAMING
-
-        margin, shift = SYNTHFACE_FRAMING.get(regime, SYNTHFACE_FRAMING["lab"])
-        return {"crop_margin": margin, "crop_shift": shift}
-    return {}
-
-
 def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], dict[str, float]]:
     """(header, spec, predict_fn, names, framing) for ``--workdir`` or ``--model``; raises
     ``FileNotFoundError``/``ServingError``/``WeightsError`` for usage errors."""
@@ -104,7 +94,7 @@ def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], dict
         from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 
         spec = minixception_spec()
-        return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), {})
+        return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), {})  # FER-2013 crops
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         raise FileNotFoundError("no config.json; is it a training workdir?")
     from fer_jax.serving.predictor import make_predict_fn, output_info, restore, serving_spec
@@ -112,16 +102,9 @@ def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], dict
     restored = restore(args.workdir, args.checkpoint)
     spec = serving_spec(restored)
     _, names = output_info(restored)
-    dataset = restored.run.input.dataset or ""
     header = {"workdir": os.path.abspath(args.workdir), "method": restored.run.train.method,
               "checkpoint": restored.checkpoint, "step": restored.step}
-    framing = {} if dataset in FACE_DATASETS else framing_of(dataset, _regime(restored))
-    return header, spec, make_predict_fn(restored), names, framing
-
-
-def _regime(restored) -> str:
-    """The SynthFace regime a workdir trained on (its dataset config name says ``wild``), else lab."""
-    return "wild" if "wild" in str(restored.run.input.builder_config or "") else "lab"
+    return header, spec, make_predict_fn(restored), names, face_framing(restored.run.input)
 
 
 def _write(path: str, text: str | bytes) -> bool:

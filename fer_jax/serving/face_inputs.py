@@ -33,6 +33,19 @@ import numpy as np
 from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of, frame_picker, gop_inputs, size_of
 
 
+def face_framing(input_settings: Any) -> dict[str, float]:
+    """``FaceSettings`` fields that frame each face for a model trained with ``input_settings`` (a workdir's
+    ``run.input``): {} (the model's own margin) for face-crop datasets and the rest; for whole SynthFace frames
+    the framing of a SynthFace frame of the regime its build names (``crop.SYNTHFACE_FRAMING``)."""
+    if input_settings.dataset != "synthface":
+        return {}
+    from data_pipelines.faces.crop import SYNTHFACE_FRAMING
+
+    regime = "wild" if "wild" in str(input_settings.builder_config or "") else "lab"
+    margin, shift = SYNTHFACE_FRAMING[regime]
+    return {"crop_margin": margin, "crop_shift": shift}
+
+
 def _margin(face: Any, default: Any) -> float:
     """The crop's side over the face side: the settings' ``crop_margin`` (a model trained on whole frames)
     or the model's own."""
