@@ -6,8 +6,8 @@ from fer_jax.methods.au.infer import AuPredictor
 table = AuPredictor("runs/au_ft").table("clip.mp4")   # pandas DataFrame if pandas is installed
 ```
 
-Per video: decode (PyAV) and track faces with the shared face module (``data_pipelines.faces``: dlib
-detection every few frames, IoU tracking, smoothed boxes; one ``face_id`` per track), then decode again
+Per video: decode (PyAV) and track faces with the shared face module (``data_pipelines.faces``: MTCNN
+or dlib detection every few frames, IoU tracking, smoothed boxes; one ``face_id`` per track), then decode again
 and crop each tracked face per frame (the track's smoothed box × ``FaceSettings.margin``, edge-padded,
 resized to the model's input size), so a long video is never held in memory whole. Each track's crops go
 through the regressor in windows of the trained length W, overlapping by half: a frame's value comes
