@@ -16,6 +16,7 @@ frames and images (:func:`frame_cropper`) and ``fer-jax au`` (:func:`face_crop`)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def face_crop(image: np.ndarray, box: np.ndarray, size: int, margin: float = 1.3
     return crop_square(image, frame_squares(np.asarray(box)[None], margin)[0], size)
 
 
-def frame_cropper(settings: FaceSettings, size: int, margin: float):
+def frame_cropper(settings: FaceSettings, size: int, margin: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]`` for frame models: the landmark-aligned chip with
     ``settings.align`` (5 points with MTCNN: :class:`FivePointAligner`, else dlib's :class:`Aligner`), else
     :func:`face_crop` x ``margin``."""

@@ -153,7 +153,7 @@ class MtcnnDetector:
         return out
 
 
-def make_detector(kind: str, *, max_side: int = 640, upsample: int | None = None):
+def make_detector(kind: str, *, max_side: int = 640, upsample: int | None = None) -> "MtcnnDetector | FaceDetector":
     """A loaded detector of ``kind`` (mtcnn | hog | cnn | auto = :func:`default_detector`)."""
     kind = default_detector() if kind == "auto" else kind
     if kind == "mtcnn":

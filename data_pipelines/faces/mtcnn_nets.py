@@ -24,7 +24,7 @@ class PReLU(nnx.Module):
     def __init__(self, n: int):
         self.alpha = nnx.Param(jnp.full((n,), 0.25, jnp.float32))
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         return jnp.where(x >= 0, x, self.alpha[...] * x)
 
 
@@ -52,7 +52,7 @@ class PNet(nnx.Module):
         self.conv3, self.prelu3 = _conv(16, 32, 3, rngs), PReLU(32)
         self.conv4_1, self.conv4_2 = _conv(32, 2, 1, rngs), _conv(32, 4, 1, rngs)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = _pool(self.prelu1(self.conv1(x)), 2, 2)
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
         return self.conv4_2(x), jax.nn.softmax(self.conv4_1(x), axis=-1)[..., 1]
@@ -69,7 +69,7 @@ class RNet(nnx.Module):
         self.dense5_1 = nnx.Linear(128, 2, precision=HIGHEST, rngs=rngs)
         self.dense5_2 = nnx.Linear(128, 4, precision=HIGHEST, rngs=rngs)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = _pool(self.prelu1(self.conv1(x)), 3, 2)
         x = _pool(self.prelu2(self.conv2(x)), 3, 2)
         x = self.prelu4(self.dense4(_flatten_torch(self.prelu3(self.conv3(x)))))
@@ -89,7 +89,7 @@ class ONet(nnx.Module):
         self.dense6_2 = nnx.Linear(256, 4, precision=HIGHEST, rngs=rngs)
         self.dense6_3 = nnx.Linear(256, 10, precision=HIGHEST, rngs=rngs)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         x = _pool(self.prelu1(self.conv1(x)), 3, 2)
         x = _pool(self.prelu2(self.conv2(x)), 3, 2)
         x = _pool(self.prelu3(self.conv3(x)), 2, 2)
@@ -132,7 +132,7 @@ def area_matrix(n_in: int, n_out: int) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(np.float32)
 
 
-def resample(images, size: tuple[int, int]):
+def resample(images: np.ndarray | jax.Array, size: tuple[int, int]) -> np.ndarray | jax.Array:
     """[B, H, W, C] -> [B, h, w, C] with torch's area interpolation (two matmuls; works for numpy or jax)."""
     ay, ax = area_matrix(images.shape[1], size[0]), area_matrix(images.shape[2], size[1])
     if isinstance(images, np.ndarray):
@@ -150,7 +150,7 @@ def _iou_matrix(b):
     return inter / jnp.maximum(area[:, None] + area[None] - inter, 1e-12)
 
 
-def nms_sorted(boxes, valid, threshold: float):
+def nms_sorted(boxes: jax.Array, valid: jax.Array, threshold: float) -> jax.Array:
     """Greedy NMS on [K, 4] boxes already sorted by score (descending): keep mask [K] (masked boxes
     neither survive nor suppress)."""
     iou = _iou_matrix(boxes)
@@ -182,7 +182,7 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str
     return np.array(keep, np.int64)
 
 
-def rerec(boxes):
+def rerec(boxes: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
     """Boxes [..., >= 4] made square around their centre (side = the longer side)."""
     w, h = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
     side = np.maximum(w, h) if isinstance(boxes, np.ndarray) else jnp.maximum(w, h)
