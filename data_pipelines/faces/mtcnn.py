@@ -11,7 +11,8 @@ its networks are small convolutions that run on the accelerator. The three stage
    static shapes: each scale keeps its ``per_scale`` best cells (a padded list with a mask), the NMS is a
    masked greedy loop, and the survivors of all scales are cut to the ``candidates`` best. A frame with more
    candidates than that loses its lowest-scoring ones only (the test photos need at most 349 per scale and
-   660 in all, at 2560 x 1912).
+   660 in all, at 2560 x 1912). The pyramid is read from int32 summed-area tables of the frames (exact
+   window sums, O(output) per scale); frames over 8.4 Mpixel (int32 would overflow) use dense matmuls.
 2. R-Net on 24x24 crops of those boxes (score > ``thresholds[1]``), NMS 0.7, regression, squared.
 3. O-Net on 48x48 crops (score > ``thresholds[2]``): regression, landmarks, NMS 0.7 on min-area overlap.
 
@@ -32,15 +33,18 @@ import numpy as np
 from flax import nnx
 
 from data_pipelines.faces.mtcnn_nets import (
-           ONet,
-           PNet,
-           RNet,
-           load_net,
-           nms_numpy,
-           nms_sorted,
-           pyramid,
-           rerec,
-           resample,
+    ONet,
+    PNet,
+    RNet,
+    fits_table,
+    load_net,
+    nms_numpy,
+    nms_sorted,
+    pyramid,
+    rerec,
+    resample,
+    resample_table,
+    summed_area,
 )
 from data_pipelines.faces.mtcnn_weights import weights_dir
 from data_pipelines.faces.torch_weights import load_state_dict
@@ -68,10 +72,12 @@ def _stage1(graphdef, state, frames, *, scales: tuple[float, ...], threshold: fl
     """uint8 [B, H, W, 3] -> squared, regressed boxes [B, M, 4], scores [B, M], keep mask [B, M]."""
     pnet = nnx.merge(graphdef, state)
     b, h, w = frames.shape[:3]
-    x = frames.astype(jnp.float32)
+    table = summed_area(frames) if fits_table(h, w) else None
     boxes, scores, regs = [], [], []
     for scale in scales:
-        reg, prob = pnet(_normalise(resample(x, (int(h * scale + 1), int(w * scale + 1)))))
+        size = (int(h * scale + 1), int(w * scale + 1))
+        im = resample_table(table, size) if table is not None else resample(frames.astype(jnp.float32), size)
+        reg, prob = pnet(_normalise(im))
         k = min(per_scale, prob.shape[1] * prob.shape[2])
         score, idx = jax.lax.top_k(prob.reshape(b, -1), k)
         cell = jnp.stack([idx % prob.shape[2], idx // prob.shape[2]], -1).astype(jnp.float32)
