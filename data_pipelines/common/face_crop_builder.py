@@ -4,8 +4,11 @@ tracked face instead of the centre square of the frame.
 What it changes: ``BuildSettings.face_crop`` is set (``common.sources.face_crop_frames`` tracks the faces
 of each clip and crops one fixed square around the main track), the protocol text says how, the per-clip
 record of what the tracker did (face share, tracks, main-track share, gaps, square) goes to
-``metadata.json["faces"][clip_id]``, and the version is 1.1.0 so a centre-crop build (1.0.0) is never
-reused for a face-crop one. A clip without a face keeps the centre square and says so (``crop: centre``).
+``metadata.json["faces"][clip_id]``, and the version is 1.2.0 so a centre-crop build (1.0.0) or a build
+before MTCNN (1.1.0: dlib HOG always) is never reused. The detector is the default one (MTCNN when
+facenet-pytorch's weights are installed, else HOG) or ``face_detector=`` (``fer-jax build --detector``);
+``metadata["face_crop"]["detector"]`` and the protocol text name it. A clip without a face keeps the centre
+square and says so (``crop: centre``).
 With Beam (large datasets) the per-clip records stay in the workers: they are dropped, not recorded.
 """
 
@@ -35,11 +38,20 @@ class FaceCropBuilder:
     """Mixin: ``class CkPlus(FaceCropBuilder, FerBuilder)``; ``FACE_CROP`` holds the tracking settings."""
 
     FACE_CROP: ClassVar[FaceSettings] = FaceSettings()
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {
         "1.0.0": "First release (centre square of each frame).",
         "1.1.0": "Frames hold the tracked face (one fixed square per clip); per-clip tracker records.",
+        "1.2.0": "Faces found by MTCNN when facenet-pytorch's weights are installed (else dlib HOG), or the "
+                 "detector named at build time; metadata face_crop.detector says which.",
     }
+
+    def __init__(self, *args, face_detector: str | None = None, **kwargs):
+        if face_detector and face_detector != "auto":
+            crop = dataclasses.replace(type(self).FACE_CROP, detector=face_detector)
+            self.PROTOCOL = self.PROTOCOL.replace(face_protocol(type(self).FACE_CROP), face_protocol(crop))
+            self.FACE_CROP = crop
+        super().__init__(*args, **kwargs)
 
     def settings(self):
         return dataclasses.replace(super().settings(), face_crop=self.FACE_CROP)

@@ -135,8 +135,11 @@ _WORKER_FACTORY: Any = None
 
 
 def init_worker(embedder: Any = None, factory: Any = None) -> None:
-    """Pool initializer: the embedder (or a factory for it), sent to each worker once, not per job."""
+    """Pool initializer: the embedder (or a factory for it), sent to each worker once, not per job. JAX in a
+    worker (MTCNN face detection) takes accelerator memory as it needs it: N workers preallocating most of
+    one device each would fail."""
     global _WORKER_EMBEDDER, _WORKER_FACTORY
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     _WORKER_EMBEDDER, _WORKER_FACTORY = embedder, factory
 
 

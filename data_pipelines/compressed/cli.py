@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+from data_pipelines.faces.detect import DETECTOR_HELP, DETECTORS
+
 MANIFEST = "manifest.jsonl"
 _GLOB_CHARS = set("*?[")
 
@@ -38,9 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the source's)")
     p.add_argument("--mode", choices=("accumulate", "frame"), default="accumulate",
                    help="vectors/residuals relative to the I-frame (accumulate) or to the previous frame")
-    p.add_argument("--crop-faces", action="store_true", help="crop one stable square around the face (dlib)")
+    p.add_argument("--crop-faces", action="store_true", help="crop one stable square around the tracked face")
     p.add_argument("--qscale", type=int, default=2, help="MPEG-4 quantiser of the re-encode, 1 (best) .. 31 (default 2)")
     p.add_argument("--detect-every", type=int, default=5, help="with --crop-faces: detect on every n-th frame (default 5)")
+    p.add_argument("--detector", choices=("auto", *DETECTORS), default="auto", help=f"with --crop-faces: {DETECTOR_HELP}")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     return p
 
@@ -152,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
     settings = {"size": args.size, "gop": args.gop, "fps": args.fps, "mode": args.mode,
                 "crop_faces": bool(args.crop_faces), "qscale": args.qscale}
     if args.crop_faces:
+        from data_pipelines.faces.detect import default_detector
+
         settings["detect_every"] = args.detect_every
+        settings["detector"] = default_detector() if args.detector == "auto" else args.detector
     names = output_names(inputs)
     done = read_manifest(out_dir)
     todo = []

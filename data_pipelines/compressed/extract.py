@@ -90,6 +90,7 @@ def extract_file(
     colour: str = "yuv",
     qscale: int = 2,
     detect_every: int = 5,
+    detector: str = "auto",
     face_box: tuple[int, int, int] | None = None,
     residual_frames: np.ndarray | list[int] | None = None,
     backend: str = "numpy",
@@ -97,7 +98,8 @@ def extract_file(
     """Extract one video file. Inputs already canonical at this size/GOP (and fps, if given) are read
     as they are; everything else is re-encoded in memory first. Raises :class:`ExtractionError`.
     ``residual_frames``: see :func:`extract_stream` (frame indices of the canonical stream).
-    ``crop_faces``: crop the main face track's fixed square (``faces.video.face_square``; no face ->
+    ``crop_faces``: crop the main face track's fixed square (``faces.video.face_square``; faces found by
+    ``detector``: mtcnn | hog | cnn | auto; no face ->
     ``ExtractionError``); ``face_box`` = (x0, y0, side) in upright source pixels crops that square instead
     (``predict`` passes each track's square in turn). ``backend``: see :func:`extract_stream`."""
     import av
@@ -122,7 +124,7 @@ def extract_file(
             from data_pipelines.faces import FaceSettings
             from data_pipelines.faces.video import main_square
 
-            box, faces = main_square(path, FaceSettings(every=detect_every))
+            box, faces = main_square(path, FaceSettings(every=detect_every, detector=detector))
         data, info = canonical.canonical_from_file(path, size=size, gop=gop, fps=fps, box=box, qscale=qscale)
         arrays = extract_stream(data, size=size, gop=gop, mode=mode, colour=colour, residual_frames=residual_frames,
                                 backend=backend)

@@ -7,7 +7,8 @@ compact numpy arrays; at most ``depth`` clips are in flight, so memory stays bou
 there are, and results come back in input order while the consumer (the model on the device) works on
 the previous batch.
 
-The worker functions here import numpy and PyAV only (no JAX), so a worker costs ~0.3 s to start.
+The worker functions here import numpy and PyAV only (no JAX), so a worker costs ~0.3 s to start; face
+tracking with MTCNN imports JAX in the worker, on the CPU (``_quiet_worker``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import numpy as np
 
 
 def _quiet_worker() -> None:
-    """Worker start-up: no nested thread pools (one process per core is the parallelism)."""
+    """Worker start-up: no nested thread pools (one process per core is the parallelism), and JAX (MTCNN face
+    detection in ``predict --workers``) on the CPU: the accelerator belongs to the model in the main process,
+    and a second process preallocating its memory would fail."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 class WorkerError(RuntimeError):

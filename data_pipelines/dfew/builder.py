@@ -32,6 +32,7 @@ from data_pipelines.faces import FaceSettings
 
 # Movie faces are small in the frame: the HOG detector always looks once at 2x (upsample=1); its automatic
 # rule upsamples only frames under 240 px, and a face in a larger movie frame can still be below its window.
+# (MTCNN, the default when installed, ignores upsample: it searches faces down to 20 px at 640 px.)
 FACE_CROP = FaceSettings(upsample=1)
 
 SPLIT_FILE_DIRS = ("", "annotation", "EmoLabel_DataSplit")

@@ -16,6 +16,7 @@ frames and images (:func:`frame_cropper`) and ``fer-jax au`` (:func:`face_crop`)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,6 +25,23 @@ from data_pipelines.faces.track import FaceSettings, loaded_detector
 
 Box = tuple[int, int, int]  # (x0, y0, side) of a square, source pixels
 LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
+
+
+# How a SynthFace frame frames its face, in units of the (dlib-sized) face side the detectors report:
+# (square side, centre shift down), measured with MTCNN on rendered clips (identities 0..15, one lab and
+# one wild clip each, frame 4, 224 px; 13 and 9 faces found; tests/faces/test_framing.py). Lab: frame side 1.54 x the
+# face side (p10-p90 1.47-1.66), the frame centre 0.077 face sides above the box centre; wild (pose, scale
+# and translation drift): 1.74 (1.40-2.03) and 0.06. From the renderer's geometry: the frame spans 2 x
+# VIEW = 2.3 face units at scale 1, the face ellipse 2 x face_h = 1.98 (median), MTCNN's box height is
+# 0.89 of the ellipse, the dlib-sized side 0.82 of MTCNN's height: 2.3 / (1.98 x 0.89 x 0.82) = 1.59.
+SYNTHFACE_FRAMING = {"lab": (1.54, -0.077), "wild": (1.74, -0.06)}
+
+
+def reframed(boxes: np.ndarray, shift: float) -> np.ndarray:
+    """(cx, cy, side) boxes [..., 3] with the centre moved down by ``shift`` sides (a copy)."""
+    boxes = np.array(boxes, np.float64, copy=True)
+    boxes[..., 1] += shift * boxes[..., 2]
+    return boxes
 
 
 def track_square(boxes: np.ndarray, shape: tuple[int, int], margin: float = 1.6) -> Box:
@@ -71,13 +89,78 @@ def face_crop(image: np.ndarray, box: np.ndarray, size: int, margin: float = 1.3
     return crop_square(image, frame_squares(np.asarray(box)[None], margin)[0], size)
 
 
-def frame_cropper(settings: FaceSettings, size: int, margin: float):
+def frame_cropper(settings: FaceSettings, size: int, margin: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]`` for frame models: the landmark-aligned chip with
-    ``settings.align``, else :func:`face_crop` x ``margin``."""
+    ``settings.align`` (5 points with MTCNN: :class:`FivePointAligner`, else dlib's :class:`Aligner`), else
+    :func:`face_crop` x ``margin``."""
+    if settings.align == 5 and settings.detector == "mtcnn":
+        five = FivePointAligner(margin)
+        return lambda rgb, box: five.chip(rgb, box, size)
     if settings.align:
         aligner = Aligner(settings.align)
         return lambda rgb, box: aligner.chip(rgb, box, size)
     return lambda rgb, box: face_crop(rgb, box, size, margin)
+
+
+# Five landmarks (left eye, right eye, nose, left and right mouth corner) of a frontal face, in units of the
+# dlib-sized face side from its centre: the medians over the 11 faces MTCNN finds in the test photos,
+# made left-right symmetric. An aligned chip puts them where the unaligned crop (face_crop x margin) has
+# them on average, so alignment removes roll and scale jitter without reframing the face.
+FIVE_POINT_TEMPLATE = np.array([[-0.22, -0.20], [0.22, -0.20], [0.0, 0.05], [-0.21, 0.23], [0.21, 0.23]],
+                               np.float64)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """float [2, 3]: the similarity transform (rotation, uniform scale, shift; no reflection) that best maps
+    points ``src`` [n, 2] onto ``dst`` [n, 2] in least squares (Umeyama 1991)."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    s, d = src - ms, dst - md
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    e = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ e @ vt
+    scale = (sig * np.diag(e)).sum() / s.var(0).sum()
+    return np.concatenate([scale * rot, (md - scale * rot @ ms)[:, None]], 1)
+
+
+def align_chip(image: np.ndarray, points: np.ndarray, size: int, margin: float = 1.3) -> np.ndarray:
+    """uint8 [size, size, C]: ``image`` warped so that the five ``points`` [5, 2] land on
+    :data:`FIVE_POINT_TEMPLATE` in a square of ``margin`` face sides (bilinear; outside the image is black)."""
+    from PIL import Image
+
+    m = similarity(points, (0.5 + FIVE_POINT_TEMPLATE / margin) * size)
+    inv = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))[:2]  # PIL maps output pixels back to input pixels
+    img = Image.fromarray(np.ascontiguousarray(image))
+    return np.asarray(img.transform((size, size), Image.AFFINE, tuple(inv.ravel()), Image.BILINEAR))
+
+
+class FivePointAligner:
+    """Alignment on MTCNN's five landmarks: O-Net reads them inside a (smoothed, maybe interpolated) track
+    box, then :func:`align_chip`. Why O-Net on the box rather than the detections' landmarks: a track's box
+    exists in every frame, detections only in the sampled ones."""
+
+    def __init__(self, margin: float = 1.3):
+        from data_pipelines.faces.mtcnn import shared
+
+        self.net, self.margin = shared(), float(margin)
+
+    def landmarks(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """float [5, 2] (x, y) in the dlib-sized (cx, cy, side) ``box`` of an RGB image."""
+        return self.net.landmarks(np.asarray(image), mtcnn_square(box)[None])[0]
+
+    def chip(self, image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        return align_chip(image, self.landmarks(image, box), size, self.margin)
+
+
+def mtcnn_square(box: np.ndarray) -> np.ndarray:
+    """A dlib-sized (cx, cy, side) box -> the square MTCNN's O-Net would see around that face (x0, y0, x1, y1):
+    the inverse of ``detect.dlib_box`` with the MTCNN box's height as side."""
+    from data_pipelines.faces.detect import DLIB_SHIFT, DLIB_SIDE
+
+    cx, cy, side = (float(v) for v in box)
+    h = side / DLIB_SIDE[1]
+    cy -= DLIB_SHIFT * h
+    return np.array([cx - h / 2, cy - h / 2, cx + h / 2, cy + h / 2], np.float32)
 
 
 def crop_main_face(frames: np.ndarray, fps: float, settings: FaceSettings, size: int, detector=None
@@ -89,9 +172,10 @@ def crop_main_face(frames: np.ndarray, fps: float, settings: FaceSettings, size:
     A clip where no face is found keeps the centre square (``crop: "centre"``, face share 0). ``detector``:
     a loaded one (default: one per settings per process)."""
     tracker = settings.tracker(fps, detector or loaded_detector(settings))
-    for i, frame in enumerate(frames):
-        tracker.update(i, frame)
-    result = tracker.finish()
+    sampled, batch = list(range(0, len(frames), settings.every)), max(1, getattr(tracker.detector, "batch", 1))
+    for s in range(0, len(sampled), batch):  # MTCNN detects a batch of frames in one call
+        tracker.update_batch(sampled[s:s + batch], [frames[i] for i in sampled[s:s + batch]])
+    result = tracker.finish(len(frames))
     main = result.main()
     info = {"crop": "centre", "face_share": 0.0, "tracks": 0, "frame_shape": list(result.shape)}
     h, w = result.shape

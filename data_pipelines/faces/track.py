@@ -50,11 +50,14 @@ class Track:
         return self.boxes[frame - self.frames[0]]
 
     def summary(self, n_frames: int) -> dict[str, Any]:
-        """JSON-able: id, first/last frame, share of the clip's frames, gaps, median (cx, cy, side)."""
+        """JSON-able: id, first/last frame, share of the clip's frames, gaps, median (cx, cy, side) and that
+        median square as ``box`` (x0, y0, x1, y1)."""
+        cx, cy, side = (float(v) for v in np.median(self.boxes, axis=0))
         return {"track_id": self.track_id, "first_frame": int(self.frames[0]), "last_frame": int(self.frames[-1]),
                 "frames": len(self.frames), "share": round(len(self.frames) / max(n_frames, 1), 4),
                 "detections": int(self.detected.sum()), "gaps": [list(map(int, g)) for g in self.gaps],
-                "median_box": [round(float(v), 1) for v in np.median(self.boxes, axis=0)]}
+                "median_box": [round(v, 1) for v in (cx, cy, side)],
+                "box": [round(v, 1) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]}
 
 
 @dataclasses.dataclass
@@ -132,6 +135,19 @@ class FaceTracker:
         self._closed: dict[int, list[tuple[int, Detection]]] = {}
         self._next_id, self._n, self._sampled, self._shape = 0, 0, 0, (0, 0)
 
+    def update_batch(self, indices: list[int], frames: list[np.ndarray]) -> None:
+        """Several sampled frames (indices multiples of ``every``, in order) detected in one call when the
+        detector has ``detect_batch`` (MTCNN on a batch of frames); the same tracks as :meth:`update` one by one."""
+        if not indices:
+            return
+        batch = getattr(self.detector, "detect_batch", None)
+        found = batch(frames) if batch else [self.detector(f) for f in frames]
+        for index, frame, detections in zip(indices, frames, found):
+            self._n = max(self._n, index + 1)
+            self._shape = tuple(np.asarray(frame).shape[:2])
+            self._sampled += 1
+            self.step(index, detections)
+
     def update(self, index: int, frame: np.ndarray) -> None:
         """Frame ``index`` (0, 1, 2, ... in order); only every ``every``-th one is run through the detector."""
         self._n = index + 1
@@ -164,6 +180,7 @@ class FaceTracker:
         """Close every track and smooth it. ``n_frames``: the clip's length when more frames were
         decoded than fed (default: the last index fed + 1)."""
         n = int(n_frames or self._n)
+        self._n = max(self._n, n)
         all_hits = {**self._closed, **self._open}
         tracks = []
         for tid in sorted(all_hits):
@@ -203,21 +220,35 @@ def track_frames(frames: Iterable[np.ndarray], detector, *, every: int = 5, max_
 class FaceSettings:
     """How a caller tracks faces; plain data so it pickles to worker processes and goes into records.
 
-    ``detector``: hog | cnn; ``every``: detect on every n-th frame (5 = 0.2 s at 25 fps: faces move little in
-    that time and detection costs more than decoding); ``max_side``: detection resolution (see
+    ``detector``: mtcnn | hog | cnn (``auto``, the default, becomes ``mtcnn`` when facenet-pytorch's weights are
+    installed, else ``hog`` with a message naming the package); ``every``: detect on every n-th frame (5 = 0.2 s
+    at 25 fps: faces move little in that time and detection costs more than decoding); ``max_side``: detection resolution (see
     ``FaceDetector``); ``max_gap_s``: how long a lost track keeps its id; ``margin``: the fixed square's
-    size over the face box; ``upsample``: the detector's (None = automatic).
+    size over the face box; ``upsample``: the detector's (None = automatic); ``crop_margin`` and ``crop_shift``:
+    how ``predict`` frames each face for a model trained on whole frames (``crop.SYNTHFACE_FRAMING``).
     """
 
-    detector: str = "hog"
+    detector: str = "auto"
     every: int = 5
     max_side: int = 640
     max_gap_s: float = 1.0
     margin: float = 1.6
     upsample: int | None = None
-    align: int = 0  # per-frame crops only: 0 = none, 5 or 68 = dlib landmark alignment (crop.Aligner)
+    align: int = 0  # per-frame crops only: 0 = none, 5 = five landmarks, 68 = dlib's 68 (crop.frame_cropper)
+    crop_margin: float | None = None  # serving crops: square side over the face side (None: the model's own)
+    crop_shift: float = 0.0  # serving crops: centre moved down by this many face sides (negative: up)
 
     def __post_init__(self):
+        from data_pipelines.faces.detect import DETECTORS, default_detector
+
+        if self.detector == "auto":
+            object.__setattr__(self, "detector", default_detector())
+        if self.detector not in DETECTORS:
+            raise ValueError(f"face tracking: unknown detector {self.detector!r}; known: auto, {', '.join(DETECTORS)}")
+        if self.detector == "mtcnn":
+            from data_pipelines.faces.mtcnn_weights import weights_dir
+
+            weights_dir()  # asked for by name and not installed: WeightsMissing names the package, now
         if self.every < 1:
             raise ValueError(f"face tracking: every must be >= 1, got {self.every}")
         if self.align not in (0, 5, 68):
@@ -229,9 +260,9 @@ class FaceSettings:
     def make_detector(self):
         """A newly loaded detector of the kind these settings name: the one place where ``detector`` becomes
         a model (a new kind of detector plugs in here and in ``detect.DETECTORS``)."""
-        from data_pipelines.faces.detect import FaceDetector
+        from data_pipelines.faces.detect import make_detector
 
-        return FaceDetector(self.detector, max_side=self.max_side, upsample=self.upsample)
+        return make_detector(self.detector, max_side=self.max_side, upsample=self.upsample)
 
     def tracker(self, fps: float, detector=None) -> FaceTracker:
         """A fresh tracker for a clip at ``fps`` (``detector`` reuses a loaded one)."""
@@ -240,7 +271,8 @@ class FaceSettings:
 
     def describe(self) -> str:
         """The protocol words for a build or record: what was tracked and how the crop was made."""
-        return (f"dlib {self.detector.upper()} face detection every {self.every} frames at <= {self.max_side} px, "
+        name = "MTCNN" if self.detector == "mtcnn" else f"dlib {self.detector.upper()}"
+        return (f"{name} face detection every {self.every} frames at <= {self.max_side} px, "
                 f"IoU tracking (lost up to {self.max_gap_s:g} s keeps its id), crop = one fixed square per clip "
                 f"around the main track's smoothed boxes x {self.margin:g}")
 

@@ -2,10 +2,12 @@
 face pipeline (``data_pipelines.faces``: detector, tracker, crops). Not imported by ``data_pipelines.faces``
 itself (it needs PyAV and the compressed package's video opening).
 
-Decoding for detection asks PyAV for grey frames already shrunk to the detector's resolution (cheaper
-than decoding RGB and converting), with rotation metadata applied as players do; boxes are scaled back
-to upright source pixels. ``--crop-faces`` crops ONE fixed square per clip (``track_square`` of the main
-track: the face in most frames), so the crop adds no fake motion to motion vectors and residuals.
+Decoding for detection asks PyAV for frames already shrunk to the detector's resolution (grey for HOG:
+cheaper than decoding RGB and converting; RGB for MTCNN and dlib's CNN), with rotation metadata applied as
+players do; boxes are scaled back to upright source pixels. A detector with ``detect_batch`` (MTCNN) gets the
+sampled frames ``detector.batch`` at a time (one jitted call per batch). ``--crop-faces`` crops ONE fixed
+square per clip (``track_square`` of the main track: the face in most frames), so the crop adds no fake
+motion to motion vectors and residuals.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def track_video(path: str | os.PathLike, settings: FaceSettings | None = None, d
     container, stream = open_video(path)
     fps = source_fps(stream)
     tracker = settings.tracker(fps, detector)
-    scale, shape, n = 1.0, (0, 0), 0
+    fmt = "rgb24" if getattr(tracker.detector, "wants_rgb", False) else "gray"
+    batch = max(1, int(getattr(tracker.detector, "batch", 1)))
+    scale, shape, n, pending = 1.0, (0, 0), 0, ([], [])
     with container:
         try:
             for i, frame in enumerate(container.decode(stream)):
@@ -41,11 +45,16 @@ def track_video(path: str | os.PathLike, settings: FaceSettings | None = None, d
                     continue
                 scale = min(1.0, settings.max_side / max(shape))
                 small = frame.reformat(width=max(1, round(frame.width * scale)),
-                                       height=max(1, round(frame.height * scale)), format="gray")
-                tracker.update(i, np.ascontiguousarray(np.rot90(small.to_ndarray(), k)))
+                                       height=max(1, round(frame.height * scale)), format=fmt)
+                pending[0].append(i)
+                pending[1].append(np.ascontiguousarray(np.rot90(small.to_ndarray(), k)))
+                if len(pending[0]) >= batch:
+                    tracker.update_batch(*pending)
+                    pending = ([], [])
         except av.FFmpegError as e:
             if n == 0:
                 raise ExtractionError(path, f"decode failed while tracking faces ({e.strerror or e})") from e
+    tracker.update_batch(*pending)
     if n == 0:
         raise ExtractionError(path, "no decodable video frame while tracking faces")
     result = tracker.finish(n).rescaled(1.0 / scale, shape)

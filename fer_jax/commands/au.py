@@ -22,6 +22,8 @@ import json
 import os
 import sys
 
+from data_pipelines.faces.detect import DETECTOR_HELP, DETECTORS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
 
 
@@ -31,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="a trained au_intensity workdir (stage 2)")
     p.add_argument("--out", required=True, help="CSV file (one video) or folder (several videos)")
     p.add_argument("--checkpoint", choices=("best", "latest"), default="best")
-    p.add_argument("--detector", choices=("hog", "cnn"), default="hog", help="dlib face detector")
+    p.add_argument("--detector", choices=("auto", *DETECTORS), default="auto", help=DETECTOR_HELP)
     p.add_argument("--every", type=int, default=5, help="detect faces on every n-th frame (tracked between)")
     p.add_argument("--batch", type=int, default=8, help="windows per model call")
     p.add_argument("--no-plot", action="store_true", help="write no PNG")
@@ -59,7 +61,7 @@ def main(argv: list[str]) -> int:
     try:
         predictor = AuPredictor(args.workdir, args.checkpoint, FaceSettings(detector=args.detector, every=args.every),
                                 batch=args.batch)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:  # ImportError: --detector mtcnn, no weights
         print(f"fer-jax au: {e}", file=sys.stderr)
         return EXIT_USAGE
     failed = no_face = 0

@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store-frames", action="store_true",
                    help="also store the decoded RGB frames (JPEG, one per frame) for frame-based methods; "
                         "a separate build (config name ends in _frames), video datasets only")
+    p.add_argument("--detector", choices=("auto", "mtcnn", "hog", "cnn"), default="auto",
+                   help="builders that crop the tracked face: mtcnn, hog or cnn (default auto: mtcnn when "
+                        "facenet-pytorch's weights are installed, else hog)")
     p.add_argument("--workers", type=int, default=1, help="local generation processes (default 1)")
     p.add_argument("--beam-runner", help="Apache Beam runner name (e.g. DirectRunner) for distributed "
                    "generation of the large datasets (dfew, affectnet); needs apache-beam")
@@ -78,6 +81,14 @@ def main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as e:  # --store-frames on stills, a missing encoder checkpoint
         print(f"fer-jax build {args.dataset}: {e}", file=sys.stderr)
         return 2
+    from data_pipelines.common.face_crop_builder import FaceCropBuilder
+
+    if issubclass(cls, FaceCropBuilder):
+        kwargs["face_detector"] = args.detector
+    elif args.detector != "auto":
+        print(f"fer-jax build {args.dataset}: --detector is for the builders that crop the tracked face",
+              file=sys.stderr)
+        return 2
     download_config = tfds.download.DownloadConfig(manual_dir=args.manual_dir, beam_runner=args.beam_runner)
     # The factory (a module function + the spec) pickles, so worker processes make their own embedder.
     factory = functools.partial(get_backbone, args.identity_backbone)
@@ -88,7 +99,7 @@ def main(argv: list[str]) -> int:
     except ManualDirError as e:
         print(f"fer-jax build: {e}", file=sys.stderr)
         return 2
-    except (ImportError, ValueError) as e:  # backbone/beam not installed, bad backbone spec
+    except (ImportError, ValueError) as e:  # backbone/beam/MTCNN weights not installed, bad backbone spec
         print(f"fer-jax build {args.dataset}: {e}", file=sys.stderr)
         return 2
     splits = ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items())

@@ -1,10 +1,13 @@
 """``fer-jax invert IMG... --workdir W --out PNG``: an IFER inversion workdir's reconstruction of face images.
 
-Each image is centre-cropped to a square and resized to the decoder's size (as the still-image builders
-and ``fer-jax predict`` do), encoded by the ASIT encoder and decoded by the frozen StyleGAN2 decoder (fixed
-noise maps); the PNG holds one row per image: input | reconstruction, scaled up ×``--scale`` (nearest).
-The per-image MSE (pixels in [0, 1]) is printed. Exit 0 on success, 1 when an image cannot be read, 2 for
-usage errors (no workdir, no checkpoint, a workdir that is not an IFER inversion run).
+Each image's largest face (``--detector``: MTCNN by default when installed, see ``data_pipelines/faces``) is
+cropped to a square framed as the workdir's training data framed faces (``fer-jax predict``'s framing: a
+SynthFace frame's for SynthFace runs) and resized to the decoder's size; an image without a face is reported
+and skipped. ``--faces off`` takes the centre square instead (as the still-image builders do). It is encoded
+by the ASIT encoder and decoded by the frozen StyleGAN2 decoder (fixed noise maps); the PNG holds one row per
+image: input | reconstruction, scaled up x``--scale`` (nearest). The per-image MSE (pixels in [0, 1]) is
+printed. Exit 0 on success, 1 when an image cannot be read or holds no face, 2 for usage errors (no workdir,
+no checkpoint, a workdir that is not an IFER inversion run).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 
 import numpy as np
 
+from data_pipelines.faces.detect import DETECTOR_HELP, DETECTORS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer-jax invert", description=__doc__.split("\n\n")[0])
@@ -24,7 +29,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the PNG to write (atomically)")
     p.add_argument("--checkpoint", choices=("best", "latest"), default="best")
     p.add_argument("--scale", type=int, default=0, help="upscaling factor (default: to >= 128 px per image)")
+    p.add_argument("--faces", choices=("on", "off"), default="on",
+                   help="crop each image's largest face (default) or its centre square (off)")
+    p.add_argument("--detector", choices=("auto", *DETECTORS), default="auto", help=DETECTOR_HELP)
     return p
+
+
+def face_square(image: np.ndarray, face, detector, size: int) -> np.ndarray | None:
+    """uint8 [size, size, 3]: the largest face of ``image`` framed by ``face`` (a ``FaceSettings``), or None."""
+    from data_pipelines.faces import face_crop, reframed
+
+    found = detector(image)
+    if not found:
+        return None
+    d = max(found, key=lambda d: d.side)
+    box = reframed(np.array([*d.centre, d.side]), face.crop_shift)
+    return face_crop(image, box, size, face.crop_margin if face.crop_margin is not None else 1.3)
 
 
 def side_by_side(inputs: np.ndarray, recons: np.ndarray, scale: int) -> np.ndarray:
@@ -55,14 +75,32 @@ def main(argv: list[str]) -> int:
     from fer_jax.methods.ifer.method import reconstructions
 
     size = restored.run.sections["decoder"].size
+    face = detector = None
+    if args.faces == "on":
+        from data_pipelines.faces import FaceSettings
+        from fer_jax.serving.face_inputs import face_framing
+
+        try:
+            face = FaceSettings(detector=args.detector, **face_framing(restored.run.input))
+        except ImportError as e:  # --detector mtcnn without its weights: the message names the package
+            print(f"fer-jax invert: {e}", file=sys.stderr)
+            return 2
+        detector = face.make_detector()
     images, paths, failed = [], [], 0
     for path in args.images:
         try:
-            images.append(square_resize(read_image(path), size).astype(np.float32) / 255.0)
-            paths.append(path)
+            image = read_image(path)
         except (SourceError, OSError) as e:
             print(f"fer-jax invert: {path}: {e}", file=sys.stderr)
             failed += 1
+            continue
+        crop = square_resize(image, size) if face is None else face_square(image, face, detector, size)
+        if crop is None:
+            print(f"fer-jax invert: {path}: no face found (--faces off inverts the centre square)", file=sys.stderr)
+            failed += 1
+            continue
+        images.append(crop.astype(np.float32) / 255.0)
+        paths.append(path)
     if not images:
         return 1
     x = np.stack(images)

@@ -11,9 +11,11 @@ vectors if trained with them): no RGB frame and no identity network at test time
 Faces (``--faces``): ``on`` tracks the faces of each file (``data_pipelines.faces``) and predicts per track:
 one record per input AND face track, with ``track_id`` and what the tracker found; a file without a face
 is one record with ``status: no_face`` and no class, and timeline entries without the face are
-``no_face`` too. ``auto`` (default) is ``on`` for ``--model minixception`` and for workdirs trained on a
-dataset whose builder crops the tracked face (``FACE_DATASETS``), ``off`` otherwise: a served model must
-see what it learned on, and a model trained on whole synthetic frames never saw a crop.
+``no_face`` too. ``auto`` (default) is ``on`` for every model: no class without a face. Each face is framed
+as the model's training data framed it: the face-crop builders' margin (``FACE_DATASETS``, ``--model
+minixception``), and for a model trained on whole SynthFace frames the framing of a SynthFace frame
+(``data_pipelines.faces.crop.SYNTHFACE_FRAMING``: a square 1.54 face sides wide, lab regime), so it sees what
+it learned on. ``off`` feeds whole files (the old behaviour for whole-frame models).
 
 Many files (``INPUT`` may be a folder): ``--workers N`` prepares files (decoding, extraction, face tracking)
 in N spawned processes, at most 2N files in flight, while this process runs the model; records keep the
@@ -34,7 +36,9 @@ import os
 import sys
 from typing import Any, Callable
 
-from fer_jax.serving.predict import FACE_DATASETS, predict_many
+from data_pipelines.faces.detect import DETECTOR_HELP, DETECTORS
+from fer_jax.serving.face_inputs import face_framing
+from fer_jax.serving.predict import predict_many
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,12 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", type=int, default=None,
                    help="segments (compressed) or frames (frames) per clip (default: the spec's)")
     p.add_argument("--faces", choices=("auto", "on", "off"), default="auto",
-                   help="track faces and predict per face track (default auto: see the module help)")
-    p.add_argument("--detector", choices=("hog", "cnn"), default="hog", help="dlib face detector (default hog)")
+                   help="track faces and predict per face track (default auto = on for every model, framed as "
+                        "its training data framed faces; off: whole files)")
+    p.add_argument("--detector", choices=("auto", *DETECTORS), default="auto", help=DETECTOR_HELP)
     p.add_argument("--detect-every", type=int, default=5, help="detect faces on every n-th frame (default 5)")
     p.add_argument("--max-side", type=int, default=640, help="detection resolution, longer side (default 640)")
     p.add_argument("--align", type=int, choices=(0, 5, 68), default=0,
-                   help="frame models: align each face crop on 5 or 68 dlib landmarks (default 0: no)")
+                   help="frame models: align each face crop on 5 landmarks (MTCNN's with --detector mtcnn, else "
+                        "dlib's) or dlib's 68 (default 0: no)")
     p.add_argument("--workers", type=int, default=0,
                    help="decode/prepare files in N worker processes while the model runs here (default 0: "
                         "in this process); prints a progress bar and a clips/s, frames/s line on stderr")
@@ -81,14 +87,14 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
-def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool]:
-    """(header, spec, predict_fn, names, faces_by_default) for ``--workdir`` or ``--model``; raises
+def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], dict[str, float]]:
+    """(header, spec, predict_fn, names, framing) for ``--workdir`` or ``--model``; raises
     ``FileNotFoundError``/``ServingError``/``WeightsError`` for usage errors."""
     if args.model:
         from fer_jax.serving.reference import minixception_predict_fn, minixception_spec
 
         spec = minixception_spec()
-        return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), True)
+        return ({"model": args.model}, spec, minixception_predict_fn(), tuple(spec.output_names), {})  # FER-2013 crops
     if not os.path.isfile(os.path.join(args.workdir, "config.json")):
         raise FileNotFoundError("no config.json; is it a training workdir?")
     from fer_jax.serving.predictor import make_predict_fn, output_info, restore, serving_spec
@@ -96,10 +102,9 @@ def _serving(args) -> tuple[dict[str, Any], Any, Callable, tuple[str, ...], bool
     restored = restore(args.workdir, args.checkpoint)
     spec = serving_spec(restored)
     _, names = output_info(restored)
-    dataset = restored.run.input.dataset or ""
     header = {"workdir": os.path.abspath(args.workdir), "method": restored.run.train.method,
               "checkpoint": restored.checkpoint, "step": restored.step}
-    return header, spec, make_predict_fn(restored), names, dataset in FACE_DATASETS
+    return header, spec, make_predict_fn(restored), names, face_framing(restored.run.input)
 
 
 def _write(path: str, text: str | bytes) -> bool:
@@ -125,19 +130,26 @@ def main(argv: list[str]) -> int:
         print("fer-jax predict: --detect-every must be >= 1 and --max-side >= 32", file=sys.stderr)
         return 2
     try:
-        header, spec, predict_fn, names, faces_default = _serving(args)
+        header, spec, predict_fn, names, framing = _serving(args)
     except (FileNotFoundError, ServingError, WeightsError) as e:
         print(f"fer-jax predict: {args.workdir or args.model}: {e}", file=sys.stderr)
         return 2
     face = None
-    if args.faces == "on" or (args.faces == "auto" and faces_default):
+    if args.faces != "off":
         from data_pipelines.faces import FaceSettings
 
-        face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side, align=args.align)
+        try:
+            face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side,
+                                align=args.align, **framing)
+        except ImportError as e:  # --detector mtcnn without its weights: the message names the package
+            print(f"fer-jax predict: {e}", file=sys.stderr)
+            return 2
     paths = expand_inputs(args.inputs)
     records, failed = predict_many(paths, spec, predict_fn, names, args.segments, face, args.workers)
     faces = {"faces": "off"} if face is None else {"faces": {"detector": face.detector, "every": face.every,
-                                                              "max_side": face.max_side, "align": face.align}}
+                                                              "max_side": face.max_side, "align": face.align,
+                                                              "crop_margin": face.crop_margin,
+                                                              "crop_shift": face.crop_shift}}
     out = {**header, "input_group": spec.input_group, "output": spec.output, **faces, "predictions": records}
     text = json.dumps(out, indent=2) + "\n"
     ok = True

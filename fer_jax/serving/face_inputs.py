@@ -1,7 +1,7 @@
 """A raw file -> serving inputs per face track (``predict --faces``), for the frames, compressed and image groups.
 
 The faces and their crops come from the one face pipeline (``data_pipelines.faces``; video files:
-``data_pipelines.faces.video``): HOG (or CNN) detection every few frames, IoU tracking, smoothed boxes,
+``data_pipelines.faces.video``): MTCNN (or dlib's HOG / CNN) detection every few frames, IoU tracking, smoothed boxes,
 the crops of ``data_pipelines.faces.crop``. What is serving's own here: turning each track into model
 inputs. Each track becomes one :class:`~fer_jax.serving.prepare.Prepared` with its ``track`` summary, so a
 video with two people gives two records. A file without a face gives no track at all: the caller reports
@@ -17,6 +17,10 @@ Geometry per group (why: ``data_pipelines.faces.crop``):
   adds no motion; GOPs the track does not reach are ``no_face``, and the whole-track input uses only the
   GOPs it does.
 * ``image``: each detection of the image, cropped like a frame.
+
+Framing: the crop's side over the face side is the model's ``margin`` (its face-crop builder's), or, for a
+model trained on whole SynthFace frames, ``FaceSettings.crop_margin`` / ``crop_shift`` (the framing of a
+SynthFace frame, ``data_pipelines.faces.crop.SYNTHFACE_FRAMING``), so every model sees what it learned on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,25 @@ from typing import Any
 import numpy as np
 
 from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of, frame_picker, gop_inputs, size_of
+
+
+def face_framing(input_settings: Any) -> dict[str, float]:
+    """``FaceSettings`` fields that frame each face for a model trained with ``input_settings`` (a workdir's
+    ``run.input``): {} (the model's own margin) for face-crop datasets and the rest; for whole SynthFace frames
+    the framing of a SynthFace frame of the regime its build names (``crop.SYNTHFACE_FRAMING``)."""
+    if input_settings.dataset != "synthface":
+        return {}
+    from data_pipelines.faces.crop import SYNTHFACE_FRAMING
+
+    regime = "wild" if "wild" in str(input_settings.builder_config or "") else "lab"
+    margin, shift = SYNTHFACE_FRAMING[regime]
+    return {"crop_margin": margin, "crop_shift": shift}
+
+
+def _margin(face: Any, default: Any) -> float:
+    """The crop's side over the face side: the settings' ``crop_margin`` (a model trained on whole frames)
+    or the model's own."""
+    return float(face.crop_margin if face.crop_margin is not None else default)
 
 
 def prepare_faces(path: str | os.PathLike, spec: Any, face: Any, segments: int | None = None) -> list[Prepared]:
@@ -58,12 +81,12 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
     """Per face track: T cropped frames for the whole track and per timeline window (see the module doc)."""
     import av
 
-    from data_pipelines.faces import frame_cropper
+    from data_pipelines.faces import frame_cropper, reframed
 
     result = _track_video(path, face)
     if not result.tracks:
         return []
-    crop = frame_cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    crop = frame_cropper(face, size, _margin(face, spec.preprocessing.get("margin", 1.3)))
     crops: list[list[np.ndarray]] = [[] for _ in result.tracks]
     try:
         with av.open(path) as container:
@@ -72,6 +95,7 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
                 for k, track in enumerate(result.tracks):
                     box = track.box_at(i)
                     if box is not None:
+                        box = reframed(box, face.crop_shift)
                         rgb = frame.to_ndarray(format="rgb24") if rgb is None else rgb
                         crops[k].append(crop(rgb, box))
     except av.error.FFmpegError as e:
@@ -96,7 +120,7 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
             continue
         info = {"frames": n, "windows": len(timeline), "fps": fps}
         out.append(Prepared({name: pick(frames)}, {name: np.stack(rows)}, timeline, info,
-                            track=track.summary(n), window_ok=np.array(ok)))
+                            track=dict(track.summary(n), detector=result.detector), window_ok=np.array(ok)))
     return out
 
 
@@ -104,13 +128,14 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
     """Per face track: the video re-encoded inside the track's fixed square; K segments for the whole track
     (its GOPs only) and per GOP."""
     from data_pipelines.compressed import ExtractionError, extract_file
-    from data_pipelines.faces import track_square
+    from data_pipelines.faces import reframed, track_square
 
     result = _track_video(path, face)
     pre, keys, out = spec.preprocessing, list(spec.inputs), []
     gop = int(pre.get("gop", 12))
     for track in result.tracks:
-        box = track_square(track.boxes, result.shape, float(pre.get("margin", face.margin)))
+        box = track_square(reframed(track.boxes, face.crop_shift), result.shape,
+                           _margin(face, pre.get("margin", face.margin)))
         try:
             clip = extract_file(path, size=size, gop=gop, mode=str(pre.get("mode", "accumulate")), face_box=box)
         except ExtractionError as e:
@@ -130,27 +155,31 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
                              "end_s": round(float(valid.max() + 1) / fps, 3)})
         info = {"gops": g, "frames": int(clip.meta.get("n_frames", 0)), "fps": fps, "face_box": list(box)}
         out.append(Prepared({n: whole[n] for n in keys}, {n: per_gop[n] for n in keys}, timeline, info,
-                            track=track.summary(result.n_frames), window_ok=ok))
+                            track=dict(track.summary(result.n_frames), detector=result.detector),
+                            window_ok=ok))
     return out
 
 
 def image_faces(path: str, spec: Any, face: Any, size: int) -> list[Prepared]:
     """One entry per face detected in an image (track ids in order of detection size, largest first)."""
     from data_pipelines.common.sources import SourceError, read_image
-    from data_pipelines.faces import frame_cropper
+    from data_pipelines.faces import frame_cropper, reframed
 
     try:
         image = read_image(path)
     except SourceError as e:
         raise InputError(path, e.reason) from e
-    detections = face.make_detector()(image)
-    crop = frame_cropper(face, size, float(spec.preprocessing.get("margin", 1.3)))
+    detector = face.make_detector()  # MTCNN's networks are loaded and compiled once per process (mtcnn.shared)
+    detections = detector(image)
+    crop = frame_cropper(face, size, _margin(face, spec.preprocessing.get("margin", 1.3)))
     name, out = next(iter(spec.inputs)), []
     for i, d in enumerate(sorted(detections, key=lambda d: -d.side)):
-        box = np.array([*d.centre, d.side])
+        box = reframed(np.array([*d.centre, d.side]), face.crop_shift)
         x = crop(image, box).astype(np.float32) / 255.0
         track = {"track_id": i, "box": [round(float(v), 1) for v in (d.x0, d.y0, d.x1, d.y1)],
-                 "score": round(d.score, 3)}
+                 "score": round(d.score, 3), "detector": getattr(detector, "name", face.detector)}
+        if d.landmarks is not None:
+            track["landmarks"] = np.round(np.asarray(d.landmarks, np.float64), 1).tolist()
         out.append(Prepared({name: x}, {}, [], {"height": int(image.shape[0]), "width": int(image.shape[1])},
                             track=track))
     return out

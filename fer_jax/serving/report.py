@@ -73,15 +73,62 @@ def timeline_png(record: dict[str, Any], names: tuple[str, ...]) -> bytes:
     return buf.getvalue()
 
 
+def face_box(record: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """A face record's box (x0, y0, x1, y1) in source pixels: the detection's, or the track's median square."""
+    face = record.get("face") or {}
+    if face.get("box"):
+        return tuple(face["box"])
+    if face.get("median_box"):
+        cx, cy, side = face["median_box"]
+        return cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+    return None
+
+
+def faces_png(image_path: str, records: list[dict[str, Any]]) -> bytes:
+    """The photo with each face record's box and label drawn on it, as PNG bytes."""
+    from PIL import Image, ImageDraw
+
+    from data_pipelines.common.sources import read_image
+
+    img = Image.fromarray(read_image(image_path))
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 300))
+    for rec in records:
+        box = face_box(rec)
+        if box is None:
+            continue
+        label = str(rec.get("prediction", ""))
+        probs = rec.get("probabilities") or {}
+        text = f"{rec.get('track_id', '')}: {label}" + (f" {probs[label]:.2f}" if label in probs else "")
+        draw.rectangle(box, outline=(255, 40, 40), width=width)
+        left, top, right, bottom = draw.textbbox((box[0], box[1]), text)
+        y = max(0, box[1] - (bottom - top) - 2 * width)
+        draw.rectangle((box[0], y, box[0] + right - left + 2 * width, y + bottom - top + 2 * width), fill=(255, 40, 40))
+        draw.text((box[0] + width, y + width - (top - box[1])), text, fill=(255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
 def write_plots(records: list[dict[str, Any]], names: tuple[str, ...], folder: str) -> list[str]:
-    """One PNG per record with a timeline; returns the paths written."""
+    """One PNG per record with a timeline, and per photo with faces ``<stem>_faces.png`` (the boxes and labels
+    drawn on it); returns the paths written."""
     from data_pipelines.atomic import atomic_write
 
     os.makedirs(folder, exist_ok=True)
-    paths = []
+    paths, photos = [], {}
     for rec in records:
         if rec.get("status") == "ok" and rec.get("timeline"):
             path = os.path.join(folder, plot_name(rec))
             atomic_write(path, timeline_png(rec, names))
             paths.append(path)
+        if rec.get("status") == "ok" and rec["input"].lower().endswith(IMAGE_EXTENSIONS) and face_box(rec):
+            photos.setdefault(rec["input"], []).append(rec)
+    for image_path, recs in photos.items():
+        path = os.path.join(folder, plot_name({"input": image_path})[:-4] + "_faces.png")
+        atomic_write(path, faces_png(image_path, recs))
+        paths.append(path)
     return paths

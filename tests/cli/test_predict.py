@@ -57,7 +57,8 @@ def test_predict_writes_probabilities_and_gop_timeline(workdir, tmp_path, capsys
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00not a video" * 50)
     out = tmp_path / "pred.json"
-    status = cli.main(["predict", str(good), str(bad), "--workdir", str(workdir), "--out", str(out)])
+    status = cli.main(["predict", str(good), str(bad), "--workdir", str(workdir), "--out", str(out),
+                       "--faces", "off"])  # the whole-file path (face tracking is on by default)
     assert status == 1  # one of the two inputs failed
     result = json.loads(out.read_text())
     ok, failed = result["predictions"]

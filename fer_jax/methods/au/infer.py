@@ -6,8 +6,8 @@ from fer_jax.methods.au.infer import AuPredictor
 table = AuPredictor("runs/au_ft").table("clip.mp4")   # pandas DataFrame if pandas is installed
 ```
 
-Per video: decode (PyAV) and track faces with the shared face module (``data_pipelines.faces``: dlib
-detection every few frames, IoU tracking, smoothed boxes; one ``face_id`` per track), then decode again
+Per video: decode (PyAV) and track faces with the shared face module (``data_pipelines.faces``: MTCNN
+or dlib detection every few frames, IoU tracking, smoothed boxes; one ``face_id`` per track), then decode again
 and crop each tracked face per frame (the track's smoothed box × ``FaceSettings.margin``, edge-padded,
 resized to the model's input size), so a long video is never held in memory whole. Each track's crops go
 through the regressor in windows of the trained length W, overlapping by half: a frame's value comes
@@ -127,10 +127,16 @@ class AuPredictor:
         if self._detector is None:
             self._detector = self.faces.make_detector()
         tracker = self.faces.tracker(video_fps(path), self._detector)
-        times = []
+        times, pending, batch = [], ([], []), max(1, getattr(self._detector, "batch", 1))
         for i, frame, t in decode(path):
-            tracker.update(i, frame)
             times.append(t)
+            if i % self.faces.every == 0:  # sampled frames, detected a batch at a time (MTCNN: one call)
+                pending[0].append(i)
+                pending[1].append(frame)
+            if len(pending[0]) >= batch:
+                tracker.update_batch(*pending)
+                pending = ([], [])
+        tracker.update_batch(*pending)
         return tracker.finish(len(times)), np.asarray(times, np.float64)
 
     def crops(self, path: str, tracks) -> dict[int, np.ndarray]:

@@ -63,14 +63,14 @@ class OneFace:
 def test_predict_images_with_faces_and_no_face(fer_workdir, tmp_path, monkeypatch):
     import data_pipelines.faces.detect
 
-    monkeypatch.setattr(data_pipelines.faces.detect, "FaceDetector", OneFace)  # what FaceSettings.make_detector builds
+    monkeypatch.setattr(data_pipelines.faces.detect, "FaceDetector", OneFace)  # what make_detector builds for hog
     rng = np.random.default_rng(0)
     face, blank = tmp_path / "face.png", tmp_path / "blank.png"
     Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(face)
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
     out = tmp_path / "pred.json"
     assert cli.main(["predict", str(face), str(blank), "--workdir", fer_workdir, "--faces", "on",
-                     "--out", str(out)]) == 0
+                     "--detector", "hog", "--out", str(out)]) == 0
     ok, none = json.loads(out.read_text())["predictions"]
     assert ok["status"] == "ok" and ok["track_id"] == 0 and ok["prediction"] in ok["probabilities"]
     assert sum(ok["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -101,7 +101,8 @@ def test_invert_writes_input_and_reconstruction(tmp_path):
     img = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(img)
     out = tmp_path / "recon.png"
-    assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "inv"), "--out", str(out), "--scale", "2"]) == 0
+    assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "inv"), "--out", str(out), "--scale", "2",
+                     "--faces", "off"]) == 0
     got = np.asarray(Image.open(out))
     assert got.shape == (SIZE * 2, 2 * SIZE * 2, 3)
     # left: the input's centre square (48 x 40 -> columns 4..44), resized to the decoder's size; right: the
@@ -118,3 +119,16 @@ def test_invert_writes_input_and_reconstruction(tmp_path):
     assert np.abs(got[:, SIZE * 2:].astype(int) - to_png(recon)).max() <= 1  # rounding of a jitted vs eager run
     assert np.abs(to_png(recon) - to_png(x)).mean() > 1  # a reconstruction, not a copy of the input
     assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    # faces on (the default): the noise image holds no face, the astronaut's face is found and cropped
+    from skimage import data
+
+    astronaut = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(astronaut)
+    assert cli.main(["invert", str(img), "--workdir", str(tmp_path / "inv"), "--out", str(out)]) == 1
+    assert cli.main(["invert", str(astronaut), "--workdir", str(tmp_path / "inv"), "--out", str(out),
+                     "--scale", "1"]) == 0
+    from data_pipelines.faces import FaceSettings, face_crop
+
+    (d,) = FaceSettings().make_detector()(data.astronaut())
+    want = face_crop(data.astronaut(), np.array([*d.centre, d.side]), SIZE, 1.3)  # a random-data run: margin 1.3
+    np.testing.assert_array_equal(np.asarray(Image.open(out))[:, :SIZE], want)
