@@ -25,8 +25,13 @@ def test_eight_simulated_devices_match_one(tmp_path, stage, config, variant, ext
     keys = sorted(k for k in a[0] if k.startswith(("loss", "d/", "mix")))
     assert "loss/adv" in keys if stage == "inversion" else "mix/lambda" in keys
     for ra, rb in zip(a, b):
+        # Steps 1-2 agree to 1e-6. Step 3 follows two Adam updates, and Adam turns reduction-order noise in
+        # near-zero gradients into lr-sized steps: the released alignment (temperature 1, a weak pull) leaves
+        # such gradients, so its step 3 differs by up to 7e-4 relative (loss/adv 0.046841 vs 0.046808, with
+        # and without the test's -O0 flags; the x̂ alignment agrees to 2e-7 there)
+        rtol = 2e-4 if ra["step"] < 3 else 2e-3
         for key in keys:
-            np.testing.assert_allclose(rb[key], ra[key], rtol=2e-4, atol=1e-5, err_msg=f"{key} step {ra['step']}")
+            np.testing.assert_allclose(rb[key], ra[key], rtol=rtol, atol=1e-5, err_msg=f"{key} step {ra['step']}")
     (va,), (vb,) = read_metrics(one, "val"), read_metrics(eight, "val")
     assert va["val/num_examples"] == vb["val/num_examples"] == 8
     for key in (k for k in va if k.startswith("val/")):
