@@ -4,7 +4,7 @@ train/val/test, so test faces are unseen identities). The README's comparison ru
 
 Data (what the README's latest runs used: 300 identities, one clip per expression, 210 train identities)::
 
-    fer-jax synthface --out SRC --identities 300 --clips-per-identity 1 --regime wild --frames 24 --size 48 \
+    fer-jax synthface --out SRC --identities 300 --clips-per-identity 1 --regime wild --frames 24 --size 96 \
         --pool-identities 0
     fer-jax build synthface --data-dir D --source-dir SRC --identities 300 --clips-per-identity 1 \
         --frames 24 --regime wild --size 48 --store-frames      # decoded frames (RGB STT, baseline)

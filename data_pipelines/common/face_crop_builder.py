@@ -63,11 +63,10 @@ class FaceCropBuilder:
         return info
 
     def _collect(self, results):
-        faces = self.info.metadata.setdefault("faces", {})
         for key, example in super()._collect(results):
             record = example.pop(FACE_KEY, None)
             if record is not None:
-                faces[key] = record
+                self.info.metadata.setdefault("faces", {})[key] = record
             yield key, example
 
     def _generate_examples(self, sources):

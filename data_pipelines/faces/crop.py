@@ -27,14 +27,15 @@ Box = tuple[int, int, int]  # (x0, y0, side) of a square, source pixels
 LANDMARK_MODELS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
 
 
-# How a SynthFace frame frames its face, in units of the (dlib-sized) face side the detectors report:
-# (square side, centre shift down), measured with MTCNN on rendered clips (identities 0..15, one lab and
-# one wild clip each, frame 4, 224 px; 13 and 9 faces found; tests/faces/test_framing.py). Lab: frame side 1.54 x the
-# face side (p10-p90 1.47-1.66), the frame centre 0.077 face sides above the box centre; wild (pose, scale
-# and translation drift): 1.74 (1.40-2.03) and 0.06. From the renderer's geometry: the frame spans 2 x
-# VIEW = 2.3 face units at scale 1, the face ellipse 2 x face_h = 1.98 (median), MTCNN's box height is
-# 0.89 of the ellipse, the dlib-sized side 0.82 of MTCNN's height: 2.3 / (1.98 x 0.89 x 0.82) = 1.59.
-SYNTHFACE_FRAMING = {"lab": (1.54, -0.077), "wild": (1.74, -0.06)}
+# How a SynthFace lab frame frames its face, in units of the (dlib-sized) face side the detectors report:
+# (square side, centre shift down), measured with MTCNN on rendered clips (identities 0..15, one lab clip
+# each, frame 4, 224 px; 13 faces found; tests/faces/test_framing.py): frame side 1.54 x the face side
+# (p10-p90 1.47-1.66), the frame centre 0.077 face sides above the box centre. From the renderer's geometry:
+# the frame spans 2 x VIEW = 2.3 face units at scale 1, the face ellipse 2 x face_h = 1.98 (median),
+# MTCNN's box height is 0.89 of the ellipse, the dlib-sized side 0.82 of MTCNN's height:
+# 2.3 / (1.98 x 0.89 x 0.82) = 1.59. Wild builds hold tracked-face crops (the builder's own margin), so
+# only the lab's whole frames need this framing.
+SYNTHFACE_FRAMING = {"lab": (1.54, -0.077)}
 
 
 def reframed(boxes: np.ndarray, shift: float) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Drawing primitives for the SynthFace renderer: signed distances, coverage, and the cropped canvas.
 
 Face coordinates: x right, y down, the face ellipse spans about [-0.8, 0.8] x [-1, 1]; the image
-spans ``[-VIEW, VIEW]`` on both axes. Head pose maps face coordinates to the image; yaw and pitch
-are approximated by foreshortening plus a depth-dependent shift (features sit in front of the face
-outline, the nose tip further still), which is cheap and reads as a turned head at small angles.
+spans ``[-view, view]`` on both axes (``Scene.view``: ``VIEW`` in the lab, wider in the wild). Head pose
+maps face coordinates to the image; yaw and pitch are approximated by foreshortening plus a depth-dependent
+shift (features sit in front of the face outline, the nose tip further still), which is cheap and reads as a
+turned head at small angles.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def stroke(x, y, x0, x1, ycurve, half):
     return np.maximum(np.abs(y - ycurve) - half, np.maximum(x0 - x, x - x1))
 
 
-def pixel_centres(size: int) -> np.ndarray:
-    """Face-unit coordinate of each pixel centre along one image axis (frontal, centred head)."""
-    return (-VIEW + (np.arange(size, dtype=np.float32) + 0.5) * (2 * VIEW / size)).astype(np.float32)
+def pixel_centres(size: int, view: float = VIEW) -> np.ndarray:
+    """Face-unit coordinate of each pixel centre along one image axis (frontal, centred head) of an image
+    spanning [-view, view]."""
+    return (-view + (np.arange(size, dtype=np.float32) + 0.5) * (2 * view / size)).astype(np.float32)
 
 
 def au_fraction(au: np.ndarray, unit: int) -> np.ndarray:
@@ -47,8 +49,8 @@ class Canvas:
     """The frames being drawn plus the per-frame coordinate grids, cropped per part."""
 
     def __init__(self, scene: Scene, size: int, T: int):
-        self.size, self.T, self.scene = size, T, scene
-        lin = pixel_centres(size)
+        self.size, self.T, self.scene, self.view = size, T, scene, float(scene.view)
+        lin = pixel_centres(size, self.view)
         self.X, self.Y = lin[None, None, :], lin[None, :, None]
         steady = scene.static_pose and np.ptp(scene.light_amp) == 0
         sl = slice(0, 1) if steady else slice(None)
@@ -58,7 +60,7 @@ class Canvas:
         x0, y0 = self.X - tx, self.Y - ty
         c, s = np.cos(roll), np.sin(roll)
         self.xr, self.yr = (c * x0 + s * y0) / sc, (-s * x0 + c * y0) / sc
-        self.px = (2 * VIEW / size) / sc
+        self.px = (2 * self.view / size) / sc
         self.img: np.ndarray | None = None
 
     def coords(self, kind: str, rows: slice, cols: slice):
@@ -86,9 +88,10 @@ class Canvas:
         return self._pixels(x0, x1, y0, y1)
 
     def _pixels(self, x0, x1, y0, y1):
-        k = self.size / (2 * VIEW)
-        c0, c1 = int(np.floor((x0 + VIEW) * k)) - 2, int(np.ceil((x1 + VIEW) * k)) + 2
-        r0, r1 = int(np.floor((y0 + VIEW) * k)) - 2, int(np.ceil((y1 + VIEW) * k)) + 2
+        v = self.view
+        k = self.size / (2 * v)
+        c0, c1 = int(np.floor((x0 + v) * k)) - 2, int(np.ceil((x1 + v) * k)) + 2
+        r0, r1 = int(np.floor((y0 + v) * k)) - 2, int(np.ceil((y1 + v) * k)) + 2
         c0, r0 = max(c0, 0), max(r0, 0)
         c1, r1 = min(c1, self.size), min(r1, self.size)
         if c1 <= c0 or r1 <= r0:

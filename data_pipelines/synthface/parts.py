@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipelines.synthface.canvas import VIEW, Canvas, aa, ellipse, face_alpha, hair_alpha, skin_color, stroke
+from data_pipelines.synthface.canvas import Canvas, aa, ellipse, face_alpha, hair_alpha, skin_color, stroke
 from data_pipelines.synthface.identity import Identity
 
 
@@ -189,7 +189,7 @@ def draw_mouth(cv: Canvas, idt: Identity, a: dict, on: dict) -> None:
 def draw_overlays(cv: Canvas, idt: Identity, scene) -> None:
     """Hair or headwear over the forehead, glasses, then any occluding object."""
     hw = idt.face_w * 1.22 + 0.05
-    box = cv.box(-hw, hw, -VIEW - 0.4, 0.05 * idt.face_h + 0.05, "outline")
+    box = cv.box(-hw, hw, -cv.view - 0.4, 0.05 * idt.face_h + 0.05, "outline")
     if box is not None:
         xo, yo = cv.coords("outline", *box)
         front = hair_alpha(idt, xo, yo, cv.px, back=False)
@@ -220,4 +220,4 @@ def draw_overlays(cv: Canvas, idt: Identity, scene) -> None:
                 d = np.maximum(np.abs(X - cx) - oc.radii[0], np.abs(Y - cy) - oc.radii[1])
             else:
                 d = ellipse(X, Y, cx, cy, oc.radii[0], oc.radii[1])
-            cv.over(box, aa(d, 2 * VIEW / cv.size), oc.color)
+            cv.over(box, aa(d, 2 * cv.view / cv.size), oc.color)

@@ -12,7 +12,7 @@ A part therefore never changes pixels outside its box; ``AU_REGIONS`` below boun
 that AU can change pixels (the tests check it on rendered frames).
 
 Face coordinates: x right, y down, the face ellipse spans about [-0.8, 0.8] x [-1, 1]; the image
-spans ``[-VIEW, VIEW]`` on both axes.
+spans ``[-scene.view, scene.view]`` on both axes (``canvas.VIEW`` in the lab, ``scene.WILD_VIEW`` in the wild).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from data_pipelines.synthface.canvas import VIEW, Canvas, aa, au_fraction, ellipse, face_alpha, hair_alpha, skin_color
+from data_pipelines.synthface.canvas import Canvas, aa, au_fraction, ellipse, face_alpha, hair_alpha, skin_color
 from data_pipelines.synthface.facs import MAX_INTENSITY
 from data_pipelines.synthface.identity import Identity
 from data_pipelines.synthface.parts import draw_jaw, draw_mouth, draw_nose, draw_overlays, draw_upper_face
@@ -54,8 +54,8 @@ def _base(cv: Canvas, idt: Identity) -> np.ndarray:
     X, Y = cv.X, cv.Y
     img = np.empty((1, size, size, 3), np.float32)
     img[...] = np.asarray(scene.background, np.float32)
-    img = img * (1.0 - 0.12 * (Y[..., None] / VIEW))
-    pix = 2 * VIEW / size
+    img = img * (1.0 - 0.12 * (Y[..., None] / cv.view))
+    pix = 2 * cv.view / size
     for kind, cx, cy, rx, ry, r, g, b in scene.clutter:
         d = (ellipse(X, Y, cx, cy, rx, ry) if kind < 0.5
              else np.maximum(np.abs(X - cx) - rx, np.abs(Y - cy) - ry))

@@ -48,6 +48,7 @@ class Scene:
     occluder: Occluder | None
     noise_sigma: float  # camera noise, 0..255 scale
     noise_seed: int
+    view: float = 1.15  # the image spans [-view, view] face units on both axes (canvas.VIEW: the lab's)
 
     @property
     def static_pose(self) -> bool:
@@ -101,13 +102,21 @@ def lab_scene(n_frames: int, rng: np.random.Generator, jitter: bool = True,
     )
 
 
+# The wild frame is a movie frame, not a face crop: it spans [-WILD_VIEW, WILD_VIEW] face units, so the face
+# (about 1.6 x 2 units at scale 1) fills a third to a half of its width, and the builders crop the tracked
+# face from it as DFEW's release was cropped from its movie frames.
+WILD_VIEW = 2.0
+
+
 def wild_scene(n_frames: int, rng: np.random.Generator, occlusion_p: float = 0.35) -> Scene:
-    """Pose/scale/translation jitter, changing light, optional occluder, clutter, camera noise."""
+    """Pose/scale/translation jitter, changing light, optional occluder, clutter, camera noise, in a frame
+    wider than the face (``WILD_VIEW``)."""
     n = n_frames
     base_scale = rng.uniform(0.8, 1.1)
     clutter = []
+    reach = WILD_VIEW + 0.25  # clutter may stand partly outside the frame
     for _ in range(int(rng.integers(5, 12))):
-        clutter.append((float(rng.integers(2)), *(float(v) for v in rng.uniform(-1.4, 1.4, 2)),
+        clutter.append((float(rng.integers(2)), *(float(v) for v in rng.uniform(-reach, reach, 2)),
                         *(float(v) for v in rng.uniform(0.15, 0.7, 2)),
                         *(float(v) for v in rng.uniform(0.05, 0.95, 3))))
     occluder = None
@@ -137,6 +146,7 @@ def wild_scene(n_frames: int, rng: np.random.Generator, occlusion_p: float = 0.3
         occluder=occluder,
         noise_sigma=float(rng.uniform(1.5, 6.0)),
         noise_seed=int(rng.integers(2**31)),
+        view=WILD_VIEW,
     )
 
 

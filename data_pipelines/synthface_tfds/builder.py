@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from data_pipelines.common.builder import FerBuilder, FerConfig, config_name
+from data_pipelines.common.face_crop_builder import FaceCropBuilder, face_protocol
 from data_pipelines.common.sources import SYNTH_AUS, ClipSource, SourceError
 from data_pipelines.synthface.facs import EXPRESSIONS
 from data_pipelines.tf_compat import import_tfds
@@ -29,8 +30,17 @@ class SynthFaceConfig(FerConfig):
     seed: int = 0
 
 
-class SynthFace(FerBuilder):
-    """SynthFace: 7 expressions from EMFACS AU prototypes on procedural identities (no download)."""
+# A wild build renders its movie frames at this multiple of the crop size, so the tracked face (a third to a
+# half of the frame's width, scene.WILD_VIEW) is cropped at about its native resolution.
+WILD_RENDER_SCALE = 2
+
+
+class SynthFace(FaceCropBuilder, FerBuilder):
+    """SynthFace: 7 expressions from EMFACS AU prototypes on procedural identities (no download).
+
+    Lab builds hold the whole frame (CK+-like: frontal, centred). Wild builds hold the tracked face, cropped
+    from the movie-like frame by the face module the DFEW/AFEW builders use (``FaceCropBuilder``; per-clip
+    tracker records in ``metadata["faces"]``), as DFEW is released (``Clip/clip_224x224``)."""
 
     name = "synthface"
     LABELS = EXPRESSIONS
@@ -39,14 +49,29 @@ class SynthFace(FerBuilder):
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {
         "1.0.0": "First release.",
-        "1.1.0": "Wild clips are expression-dominant, as trimmed movie clips are: the peak holds for 55-85 % "
-                  "of a clip (was 10-40 %), onset or offset may be cut by the clip's ends "
-                  "(data_pipelines.synthface.facs.wild_timeline). Lab clips are unchanged.",
+        "1.1.0": "Wild builds as DFEW is released: clips are expression-dominant, as trimmed movie clips are "
+                  "(the peak holds for 55-85 % of a clip, was 10-40 %; onset or offset may be cut by the "
+                  "clip's ends: data_pipelines.synthface.facs.wild_timeline); the frame is a wider movie frame "
+                  "(scene.WILD_VIEW) rendered at twice the build size, and the build holds the tracked face "
+                  "cropped from it (face module, per-clip records). Lab builds are unchanged.",
     }
     PROTOCOL = ("Splits train/val/test as written by the generator (identity-disjoint). subject = identity "
                 "id; apex_index and apex_frame from the renderer (decoded from the stored video); "
                 "au_intensity [T, 12] per frame in DISFA AU order. Reads source_dir/labels.jsonl + videos, "
-                "or renders the set described by the builder config when no source_dir is given.")
+                "or renders the set described by the builder config when no source_dir is given. Wild "
+                "builds only:") + face_protocol(FaceCropBuilder.FACE_CROP)
+
+    def settings(self):
+        """The tracked-face crop in the wild regime only (lab frames are already the face)."""
+        s = super().settings()
+        return s if self.builder_config.regime == "wild" else dataclasses.replace(s, face_crop=None)
+
+    def _info(self):
+        info = super()._info()
+        if self.builder_config.regime != "wild":
+            info.metadata.pop("face_crop", None)
+            info.metadata.pop("faces", None)
+        return info
 
     @classmethod
     def make_config(cls, size: int = 112, gop: int = 12, mode: str = "accumulate",
@@ -82,8 +107,9 @@ class SynthFace(FerBuilder):
         out = os.path.join(download_dir, f"synthface_{c.name}")
         if not os.path.isfile(os.path.join(out, "labels.jsonl")):
             # pool_identities=0: the identity-encoder pre-training pool is not part of this dataset.
+            size = c.size * (WILD_RENDER_SCALE if c.regime == "wild" else 1)
             generate(out, identities=c.identities, clips_per_identity=c.clips_per_identity, regime=c.regime,
-                     frames=c.frames, size=c.size, seed=c.seed, pool_identities=0, workers=self._workers)
+                     frames=c.frames, size=size, seed=c.seed, pool_identities=0, workers=self._workers)
         return out
 
     def _list_sources(self, root: str) -> dict[str, list]:

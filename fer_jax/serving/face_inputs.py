@@ -35,14 +35,13 @@ from fer_jax.serving.prepare import InputError, Prepared, clip_inputs, count_of,
 
 def face_framing(input_settings: Any) -> dict[str, float]:
     """``FaceSettings`` fields that frame each face for a model trained with ``input_settings`` (a workdir's
-    ``run.input``): {} (the model's own margin) for face-crop datasets and the rest; for whole SynthFace frames
-    the framing of a SynthFace frame of the regime its build names (``crop.SYNTHFACE_FRAMING``)."""
-    if input_settings.dataset != "synthface":
+    ``run.input``): {} (the model's own margin) for face-crop datasets, SynthFace's wild builds among them,
+    and the rest; for SynthFace's whole lab frames the framing of a lab frame (``crop.SYNTHFACE_FRAMING``)."""
+    if input_settings.dataset != "synthface" or "wild" in str(input_settings.builder_config or ""):
         return {}
     from data_pipelines.faces.crop import SYNTHFACE_FRAMING
 
-    regime = "wild" if "wild" in str(input_settings.builder_config or "") else "lab"
-    margin, shift = SYNTHFACE_FRAMING[regime]
+    margin, shift = SYNTHFACE_FRAMING["lab"]
     return {"crop_margin": margin, "crop_shift": shift}
 
 

@@ -20,7 +20,8 @@ import numpy as np
 MAX_ROWS = 64  # rows per model call; a clip's timeline can be long
 # Datasets whose builders crop the tracked face (data_pipelines.common.face_crop_builder.FaceCropBuilder): a
 # model trained on one is served per face track by default. A test keeps this list equal to the builders'.
-FACE_DATASETS = ("ckplus", "oulu_casia", "mmi", "dfew", "afew")
+# SynthFace crops the face in its wild builds only (its lab builds are whole frames: face_inputs.face_framing).
+FACE_DATASETS = ("ckplus", "oulu_casia", "mmi", "dfew", "afew", "synthface")
 NO_FACE = {"status": "no_face", "reason": "no face found by the face tracker"}
 
 

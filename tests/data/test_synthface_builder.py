@@ -54,3 +54,28 @@ def test_synthface_generates_itself(tmp_path, data_dir):
     got = _check(b, labels)
     assert set(got) == set(labels) and len(got) == 3 * 7
     assert {s for s, _ in got.values()} == {"train", "val", "test"}
+
+
+def test_wild_build_holds_the_tracked_face_and_lab_the_whole_frame(tmp_path, data_dir):
+    # wild: movie-like frames rendered at 3x the build size here, each clip's tracked face cropped by the
+    # face module the DFEW builder uses, its record in the metadata; lab: the whole frame, no face records
+    src = tmp_path / "wild"
+    render = 3 * SIZE
+    generate(str(src), identities=3, clips_per_identity=1, frames=8, size=render, seed=1, regime="wild",
+             pool_identities=0, workers=1)
+    labels = _labels(src)
+    b = SynthFace(data_dir=data_dir, config=SynthFace.make_config(size=SIZE, regime="wild", frames=8),
+                  backbone=FakeBackbone(), source_dir=str(src))
+    b.download_and_prepare()
+    _check(b, labels)
+    meta = metadata(b)
+    assert meta["face_crop"]["detector"] in ("auto", "mtcnn", "hog") and set(meta["faces"]) == set(labels)
+    faced = [r for r in meta["faces"].values() if r["crop"] == "face"]
+    assert len(faced) >= 0.6 * len(labels)  # MTCNN finds most SynthFace-wild faces (33 of 40 at 96 px)
+    assert all(r["square"][2] < render for r in faced)  # a crop of the frame, not the frame
+    lab = SynthFace(data_dir=str(tmp_path / "lab_data"), config=SynthFace.make_config(size=SIZE, frames=8),
+                    backbone=FakeBackbone(), source_dir=str(tmp_path / "lab_src"))
+    generate(str(tmp_path / "lab_src"), identities=3, clips_per_identity=1, frames=8, size=SIZE, seed=1,
+             pool_identities=0, workers=1)
+    lab.download_and_prepare()
+    assert "face_crop" not in metadata(lab) and "faces" not in metadata(lab)
