@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 from data_pipelines.common.builder import FerBuilder, FerConfig, config_name
-from data_pipelines.common.folds import CARVE_SEED, carve_validation, split_by_fold
+from data_pipelines.common.folds import split_by_fold
 from data_pipelines.common.sources import ClipSource
 from data_pipelines.disfa.builder import read_au_file
 from data_pipelines.tf_compat import import_tfds
@@ -114,7 +114,5 @@ class Bp4d(FerBuilder):
             if s.subject not in FERA_TRAIN and s.subject not in FERA_DEVEL:
                 self.skip(s.clip_id, f"subject {s.subject} is in neither FERA 2015 partition")
         train_all = [s for s in sources if s.subject in FERA_TRAIN]
-        train, val, val_subjects = carve_validation(train_all, lambda s: s.subject, self.VAL_FRACTION)
-        self.info.metadata["carved_val"] = {"seed": CARVE_SEED, "fraction": self.VAL_FRACTION,
-                                            "subjects": val_subjects}
+        train, val = self.carve_val(train_all, self.VAL_FRACTION)
         return {"train": train, "val": val, "test": [s for s in sources if s.subject in FERA_DEVEL]}

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from etils import epath
 
 from data_pipelines.common import features as features_lib
+from data_pipelines.common.folds import CARVE_SEED, carve_validation
 from data_pipelines.common.manual import ManualDirError, check_manual_dir
 from data_pipelines.common.sources import SYNTH_AUS, BuildSettings, init_worker, run_source, worker_embedder
 from data_pipelines.tf_compat import import_tfds
@@ -208,6 +209,13 @@ class FerBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         splits = self._list_sources(self.manual_root(dl_manager))
         self.record_subjects(splits)
         return {name: self._generate_examples(sources) for name, sources in splits.items() if sources}
+
+    def carve_val(self, train: list, fraction: float) -> tuple[list, list]:
+        """(train, val): ``fraction`` of the training subjects moved to a validation split
+        (``folds.carve_validation``, seed ``CARVE_SEED``), recorded as ``carved_val`` in the metadata."""
+        train, val, subjects = carve_validation(train, lambda s: s.subject, fraction)
+        self.info.metadata["carved_val"] = {"seed": CARVE_SEED, "fraction": fraction, "subjects": subjects}
+        return train, val
 
     def record_subjects(self, splits: dict[str, list]) -> None:
         """Store the sorted subject list in the metadata: the input pipeline's subject -> int map."""

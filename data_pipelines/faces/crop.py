@@ -173,9 +173,8 @@ def crop_main_face(frames: np.ndarray, fps: float, settings: FaceSettings, size:
     A clip where no face is found keeps the centre square (``crop: "centre"``, face share 0). ``detector``:
     a loaded one (default: one per settings per process)."""
     tracker = settings.tracker(fps, detector or loaded_detector(settings))
-    sampled, batch = list(range(0, len(frames), settings.every)), max(1, getattr(tracker.detector, "batch", 1))
-    for s in range(0, len(sampled), batch):  # MTCNN detects a batch of frames in one call
-        tracker.update_batch(sampled[s:s + batch], [frames[i] for i in sampled[s:s + batch]])
+    sampled = list(range(0, len(frames), settings.every))
+    tracker.update_batch(sampled, [frames[i] for i in sampled])  # MTCNN: a batch of frames per call
     result = tracker.finish(len(frames))
     main = result.main()
     info = {"crop": "centre", "face_share": 0.0, "tracks": 0, "frame_shape": list(result.shape)}

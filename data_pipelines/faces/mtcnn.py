@@ -140,6 +140,13 @@ def _per_frame_nms(boxes: np.ndarray, scores: np.ndarray, inds: np.ndarray, thre
     return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
 
+def _points(boxes: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """O-Net's landmark outputs [n, 10] (5 x then 5 y, box units) -> [n, 5, 2] (x, y) in the frame's pixels of
+    the boxes [n, 4+] they were read in (facenet's arithmetic: 1-based box ends)."""
+    w, h = boxes[:, 2:3] - boxes[:, 0:1] + 1, boxes[:, 3:4] - boxes[:, 1:2] + 1
+    return np.stack([w * marks[:, :5] + boxes[:, 0:1] - 1, h * marks[:, 5:] + boxes[:, 1:2] - 1], -1)
+
+
 def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     w = boxes[:, 2] - boxes[:, 0] + 1
     h = boxes[:, 3] - boxes[:, 1] + 1
@@ -198,9 +205,7 @@ class MTCNN:
         points = np.zeros((len(boxes), 5, 2), np.float32)
         if len(crops):
             _, marks, _ = self._run(self._o, self._onet[1], crops)
-            b = boxes[ok]
-            w, h = b[:, 2:3] - b[:, 0:1] + 1, b[:, 3:4] - b[:, 1:2] + 1
-            points[ok] = np.stack([w * marks[:, :5] + b[:, 0:1] - 1, h * marks[:, 5:] + b[:, 1:2] - 1], -1)
+            points[ok] = _points(boxes[ok], marks)
         return points
 
     def detect(self, frames: np.ndarray) -> list[Faces]:
@@ -232,8 +237,7 @@ class MTCNN:
             good = prob > self.thresholds[2]
             boxes = np.concatenate([boxes[good, :4], prob[good, None]], 1)
             inds, reg, marks = inds[good], reg[good], marks[good]
-            w, h = boxes[:, 2:3] - boxes[:, 0:1] + 1, boxes[:, 3:4] - boxes[:, 1:2] + 1
-            points = np.stack([w * marks[:, :5] + boxes[:, 0:1] - 1, h * marks[:, 5:] + boxes[:, 1:2] - 1], -1)
+            points = _points(boxes, marks)
             boxes = np.concatenate([_bbreg(boxes, reg), boxes[:, 4:]], 1)
             pick = _per_frame_nms(boxes[:, :4], boxes[:, 4], inds, 0.7, "min")
             boxes, inds, points = boxes[pick], inds[pick], points[pick]

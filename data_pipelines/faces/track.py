@@ -136,26 +136,29 @@ class FaceTracker:
         self._next_id, self._n, self._sampled, self._shape = 0, 0, 0, (0, 0)
 
     def update_batch(self, indices: list[int], frames: list[np.ndarray]) -> None:
-        """Several sampled frames (indices multiples of ``every``, in order) detected in one call when the
-        detector has ``detect_batch`` (MTCNN on a batch of frames); the same tracks as :meth:`update` one by one."""
-        if not indices:
-            return
-        batch = getattr(self.detector, "detect_batch", None)
-        found = batch(frames) if batch else [self.detector(f) for f in frames]
-        for index, frame, detections in zip(indices, frames, found):
-            self._n = max(self._n, index + 1)
-            self._shape = tuple(np.asarray(frame).shape[:2])
-            self._sampled += 1
-            self.step(index, detections)
+        """Several sampled frames (indices multiples of ``every``, in order), ``detector.batch`` at a time in
+        one call when the detector has ``detect_batch`` (MTCNN on a batch of frames); the same tracks as
+        :meth:`update` one by one."""
+        detect_batch = getattr(self.detector, "detect_batch", None)
+        size = max(1, int(getattr(self.detector, "batch", 1))) if detect_batch else 1
+        for s in range(0, len(indices), size):
+            chunk = frames[s:s + size]
+            found = detect_batch(chunk) if detect_batch else [self.detector(chunk[0])]
+            for index, frame, detections in zip(indices[s:s + size], chunk, found):
+                self._saw(index, frame)
+                self._sampled += 1
+                self.step(index, detections)
 
     def update(self, index: int, frame: np.ndarray) -> None:
         """Frame ``index`` (0, 1, 2, ... in order); only every ``every``-th one is run through the detector."""
-        self._n = index + 1
-        self._shape = tuple(np.asarray(frame).shape[:2])
         if index % self.every:
-            return
-        self._sampled += 1
-        self.step(index, self.detector(frame))
+            self._saw(index, frame)
+        else:
+            self.update_batch([index], [frame])
+
+    def _saw(self, index: int, frame: np.ndarray) -> None:
+        self._n = max(self._n, index + 1)
+        self._shape = tuple(np.asarray(frame).shape[:2])
 
     def step(self, index: int, detections: list[Detection]) -> None:
         """Associate one sampled frame's detections with the open tracks (the rule of the module docstring)."""

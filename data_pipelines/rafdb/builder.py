@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from data_pipelines.common.builder import FerBuilder
-from data_pipelines.common.folds import CARVE_SEED, carve_validation
 from data_pipelines.common.sources import ImageSource
 from data_pipelines.tf_compat import import_tfds
 
@@ -54,7 +53,5 @@ class RafDb(FerBuilder):
             path = (os.path.join(aligned, f"{stem}_aligned.jpg") if use_aligned
                     else os.path.join(root, "basic", "Image", "original", name))
             splits[split].append(ImageSource(image_id=stem, subject=stem, label=code - 1, path=path))
-        splits["train"], splits["val"], val = carve_validation(splits["train"], lambda s: s.subject,
-                                                               self.VAL_FRACTION)
-        self.info.metadata["carved_val"] = {"seed": CARVE_SEED, "fraction": self.VAL_FRACTION, "subjects": val}
+        splits["train"], splits["val"] = self.carve_val(splits["train"], self.VAL_FRACTION)
         return splits

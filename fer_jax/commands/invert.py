@@ -38,13 +38,14 @@ def _parser() -> argparse.ArgumentParser:
 def face_square(image: np.ndarray, face, detector, size: int) -> np.ndarray | None:
     """uint8 [size, size, 3]: the largest face of ``image`` framed by ``face`` (a ``FaceSettings``), or None."""
     from data_pipelines.faces import face_crop, reframed
+    from fer_jax.serving.face_inputs import framing_margin
 
     found = detector(image)
     if not found:
         return None
     d = max(found, key=lambda d: d.side)
     box = reframed(np.array([*d.centre, d.side]), face.crop_shift)
-    return face_crop(image, box, size, face.crop_margin if face.crop_margin is not None else 1.3)
+    return face_crop(image, box, size, framing_margin(face, 1.3))
 
 
 def side_by_side(inputs: np.ndarray, recons: np.ndarray, scale: int) -> np.ndarray:

@@ -45,7 +45,7 @@ def face_framing(input_settings: Any) -> dict[str, float]:
     return {"crop_margin": margin, "crop_shift": shift}
 
 
-def _margin(face: Any, default: Any) -> float:
+def framing_margin(face: Any, default: Any) -> float:
     """The crop's side over the face side: the settings' ``crop_margin`` (a model trained on whole frames)
     or the model's own."""
     return float(face.crop_margin if face.crop_margin is not None else default)
@@ -85,7 +85,7 @@ def frames_tracks(path: str, spec: Any, t: int, face: Any, size: int) -> list[Pr
     result = _track_video(path, face)
     if not result.tracks:
         return []
-    crop = frame_cropper(face, size, _margin(face, spec.preprocessing.get("margin", 1.3)))
+    crop = frame_cropper(face, size, framing_margin(face, spec.preprocessing.get("margin", 1.3)))
     crops: list[list[np.ndarray]] = [[] for _ in result.tracks]
     try:
         with av.open(path) as container:
@@ -134,7 +134,7 @@ def compressed_tracks(path: str, spec: Any, k: int, face: Any, size: int) -> lis
     gop = int(pre.get("gop", 12))
     for track in result.tracks:
         box = track_square(reframed(track.boxes, face.crop_shift), result.shape,
-                           _margin(face, pre.get("margin", face.margin)))
+                           framing_margin(face, pre.get("margin", face.margin)))
         try:
             clip = extract_file(path, size=size, gop=gop, mode=str(pre.get("mode", "accumulate")), face_box=box)
         except ExtractionError as e:
@@ -170,7 +170,7 @@ def image_faces(path: str, spec: Any, face: Any, size: int) -> list[Prepared]:
         raise InputError(path, e.reason) from e
     detector = face.make_detector()  # MTCNN's networks are loaded and compiled once per process (mtcnn.shared)
     detections = detector(image)
-    crop = frame_cropper(face, size, _margin(face, spec.preprocessing.get("margin", 1.3)))
+    crop = frame_cropper(face, size, framing_margin(face, spec.preprocessing.get("margin", 1.3)))
     name, out = next(iter(spec.inputs)), []
     for i, d in enumerate(sorted(detections, key=lambda d: -d.side)):
         box = reframed(np.array([*d.centre, d.side]), face.crop_shift)

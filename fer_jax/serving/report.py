@@ -74,14 +74,10 @@ def timeline_png(record: dict[str, Any], names: tuple[str, ...]) -> bytes:
 
 
 def face_box(record: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    """A face record's box (x0, y0, x1, y1) in source pixels: the detection's, or the track's median square."""
-    face = record.get("face") or {}
-    if face.get("box"):
-        return tuple(face["box"])
-    if face.get("median_box"):
-        cx, cy, side = face["median_box"]
-        return cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
-    return None
+    """A face record's box (x0, y0, x1, y1) in source pixels: the detection's, or the track's median square
+    (``Track.summary``'s ``box``)."""
+    box = (record.get("face") or {}).get("box")
+    return tuple(box) if box else None
 
 
 def faces_png(image_path: str, records: list[dict[str, Any]]) -> bytes:

@@ -1,6 +1,8 @@
 """`fer-jax predict` on real encoded video files with a trained workdir: residual-only inference."""
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,18 +15,16 @@ from fer_jax import cli
 from fer_jax.serving.predictor import clip_inputs
 from fer_jax.train.trainer import train
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fer_jax", "methods", "mi_fer",
+                                "tests"))
+from mifer_helpers import serving_config  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A few steps of the tiny MI-FER config (16 px, 2 segments) on in-memory arrays."""
     d = tmp_path_factory.mktemp("run")
-    c = synthface_config.get_config("tiny,random")
-    c.total_steps, c.eval_every, c.ckpt_every, c.log_every = 2, 2, 2, 1
-    c.progress_bar = c.tensorboard = False
-    c.apex.enabled, c.mi.start_step, c.mi.warmup_steps = False, 0, 0
-    c.input.size, c.input.segments = 16, 2
-    c.input.random.num_train, c.input.random.num_val = 16, 16
-    train(c, str(d))
+    train(serving_config(), str(d))
     return d
 
 

@@ -11,6 +11,7 @@ one-second still videos; IFER reads images, so the face-less video reaches it as
 
 import json
 import os
+import sys
 
 import av
 import numpy as np
@@ -22,6 +23,11 @@ from data_pipelines.faces import SYNTHFACE_FRAMING
 from data_pipelines.synthface.video_io import encode_video
 from fer_jax import cli
 from fer_jax.train.trainer import train
+
+METHODS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fer_jax", "methods")
+sys.path[:0] = [os.path.join(METHODS, "ifer", "tests"), os.path.join(METHODS, "mi_fer", "tests")]
+from ifer_helpers import fer_config  # noqa: E402
+from mifer_helpers import serving_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -38,26 +44,13 @@ def as_synthface(workdir: str) -> str:
 
 @pytest.fixture(scope="module")
 def mifer_workdir(tmp_path_factory):
-    from configs.mi_fer import synthface
-
-    c = synthface.get_config("tiny,random")
-    c.total_steps, c.eval_every, c.ckpt_every, c.log_every = 2, 2, 2, 1
-    c.progress_bar = c.tensorboard = False
-    c.apex.enabled, c.mi.start_step, c.mi.warmup_steps = False, 0, 0
-    c.input.size, c.input.segments = 16, 2
-    c.input.random.num_train, c.input.random.num_val = 16, 16
     d = str(tmp_path_factory.mktemp("mifer"))
-    train(c, d)
+    train(serving_config(), d)
     return as_synthface(d)
 
 
 @pytest.fixture(scope="module")
 def ifer_workdir(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "fer_jax", "methods", "ifer", "tests"))
-    from ifer_helpers import fer_config
-
     c = fer_config("tiny,random,scratch", **{"total_steps": 2, "eval_every": 2, "ckpt_every": 2})
     d = str(tmp_path_factory.mktemp("ifer"))
     train(c, d)

@@ -1,4 +1,5 @@
-"""Shared helpers of the MI-FER tests: a tiny config and a random batch of the input contract."""
+"""Shared helpers of the MI-FER tests (and of the serving tests that need an MI-FER workdir): a tiny config,
+a random batch of the input contract, and the smallest servable config."""
 
 import ml_collections
 import numpy as np
@@ -54,3 +55,17 @@ def make_batch(seed: int = 0, b: int = B, s: int = S) -> dict:
         has_apex=np.ones(b, np.float32),
         mask=np.ones(b, np.float32),
     )
+
+
+def serving_config() -> ml_collections.ConfigDict:
+    """``configs/mi_fer/synthface.py:tiny,random`` at 16 px, 2 segments, 2 steps, no apex, the game from step 0:
+    a workdir to serve (``predict``) in seconds."""
+    from configs.mi_fer import synthface
+
+    c = synthface.get_config("tiny,random")
+    c.total_steps, c.eval_every, c.ckpt_every, c.log_every = 2, 2, 2, 1
+    c.progress_bar = c.tensorboard = False
+    c.apex.enabled, c.mi.start_step, c.mi.warmup_steps = False, 0, 0
+    c.input.size, c.input.segments = 16, 2
+    c.input.random.num_train, c.input.random.num_val = 16, 16
+    return c

@@ -37,6 +37,24 @@ def tiny_config(**model) -> ml_collections.ConfigDict:
     return c
 
 
+def tiny_state(config: ml_collections.ConfigDict, n: int) -> tuple:
+    """(method, state, the random training arrays, their first ``n`` examples as a batch, the jitted train
+    step) of an STT ``config`` (:func:`tiny_config`), seed 0: what the in-process step tests drive."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from fer_jax.core.data import random_arrays
+    from fer_jax.core.registry import get_method
+    from fer_jax.train.config_check import validate
+
+    method = get_method("stt")
+    run = validate(config, method)
+    state = method.create(run, nnx.Rngs(0))
+    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
+    batch = {k: jnp.asarray(v[:n]) for k, v in arrays.items()}
+    return method, state, arrays, batch, nnx.jit(method.train_step)
+
+
 def env(devices: int = 1) -> dict[str, str]:
     return simulated_cpu_env(devices, [REPO])
 

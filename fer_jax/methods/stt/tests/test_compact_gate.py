@@ -12,12 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
-from stt_helpers import tiny_config
+from stt_helpers import tiny_config, tiny_state
 
-from fer_jax.core.data import random_arrays
-from fer_jax.core.registry import get_method
-from fer_jax.core.settings import parse
 from fer_jax.methods.stt.method import compactness, step_centres
 from fer_jax.methods.stt.settings import CompactSettings
 
@@ -87,12 +83,7 @@ def test_fixed_start_collapses_and_the_gate_does_not(seed):
 def test_stt_step_switches_on_when_the_ce_average_falls_below_the_gate():
     config = tiny_config(dropout=0.0)
     config.compact.update(gate=0.9, ramp=0.0)
-    method = get_method("stt")
-    run = parse(config, method)
-    state = method.create(run, nnx.Rngs(0))
-    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
-    batch = {k: jnp.asarray(v[:8]) for k, v in arrays.items()}
-    step = nnx.jit(method.train_step)
+    _, state, _, batch, step = tiny_state(config, 8)
     assert float(state.ce_ema[...]) == pytest.approx(CHANCE) and float(state.on_step[...]) == -1
     out = step(state, batch, jnp.int32(0))
     assert float(out["compact/weight"]) == 0.0 and float(state.on_step[...]) == -1  # CE at chance: off

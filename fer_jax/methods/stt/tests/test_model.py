@@ -7,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from stt_helpers import tiny_config
+from stt_helpers import tiny_config, tiny_state
 
-from fer_jax.core.data import random_arrays
 from fer_jax.core.registry import get_method
 from fer_jax.core.settings import ConfigError, parse
 from fer_jax.methods.stt.method import compactness, step_centres
@@ -113,12 +112,7 @@ def test_training_moves_centres_and_lowers_the_loss():
     config = tiny_config(dropout=0.0)
     config.optim.update(schedule="constant", warmup_steps=0, lr=3e-3)
     config.compact.weight = 0.0
-    method = get_method("stt")
-    run = validate(config, method)
-    state = method.create(run, nnx.Rngs(0))
-    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
-    batch = {k: jnp.asarray(v[:16]) for k, v in arrays.items()}
-    step = nnx.jit(method.train_step)
+    method, state, arrays, batch, step = tiny_state(config, 16)
     first = step(state, batch, jnp.int32(0))
     assert float(state.seen[...].sum()) == len(np.unique(arrays["label"][:16]))
     for i in range(1, 30):
@@ -136,12 +130,7 @@ def test_default_compact_weight_from_step_0_still_fits():
     config = tiny_config(dropout=0.0)
     config.optim.update(schedule="constant", warmup_steps=0, lr=3e-3)
     config.compact.update(weight=CompactSettings.weight, gate=100.0, ramp=0.0)
-    method = get_method("stt")
-    run = parse(config, method)
-    state = method.create(run, nnx.Rngs(0))
-    arrays = random_arrays(run.input, 7, "train", seed=0, spec=method.input_spec(run))
-    batch = {k: jnp.asarray(v[:16]) for k, v in arrays.items()}
-    step = nnx.jit(method.train_step)
+    _, state, _, batch, step = tiny_state(config, 16)
     first = step(state, batch, jnp.int32(0))
     for i in range(1, 30):
         last = step(state, batch, jnp.int32(i))
