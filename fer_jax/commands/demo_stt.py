@@ -184,10 +184,10 @@ def run(args: argparse.Namespace) -> dict:
     report["runs"] = {name: train_and_evaluate(args, work, name, tfds_dir, report) for name in RUNS}
     share = attention_share(args, work, tfds_dir, report)
     report["attention"] = {k: v for k, v in share.items() if k not in ("per_clip", "clips_arrays")}
+    atomic_write_json(work / "report.json", report)
     from fer_jax.commands.demo_stt_report import write_report
 
     write_report(work, report, share, {name: title for name, (title, _) in RUNS.items()})
-    atomic_write_json(work / "report.json", report)
     return report
 
 
