@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "au": ("fer_jax.commands.au", "per-frame AU intensities of videos -> OpenFace-style CSV + PNG"),
     "predict": ("fer_jax.commands.predict", "a trained method's predictor on video or image files -> JSON records"),
     "export": ("fer_jax.commands.export", "export a trained model for serving"),
-    "demo": ("fer_jax.commands.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report)"),
+    "demo": ("fer_jax.commands.demo", "the end-to-end SynthFace demo (generate, extract, train, audit, report); `demo stt`: STT"),
     "convert-stylegan2": ("fer_jax.models.stylegan2.convert", "rosinality StyleGAN2 .pt -> init_from weights dir"),
     "invert": ("fer_jax.commands.invert", "an IFER inversion run on face images -> input | reconstruction PNG"),
 }

@@ -1,4 +1,5 @@
-"""``fer-jax demo``: the whole MI-FER pipeline on SynthFace, end to end, with a report.
+"""``fer-jax demo``: the whole MI-FER pipeline on SynthFace, end to end, with a report
+(``fer-jax demo stt``: STT on SynthFace-wild, ``fer_jax/commands/demo_stt.py``).
 
 Stages (each skipped when its output already exists, so an interrupted demo resumes):
 
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from data_pipelines.atomic import atomic_write, atomic_write_json
+from fer_jax.commands.demo_common import Stage, dataset_summary, quiet_logging
 from fer_jax.core.settings import apply_overrides
 
 log = logging.getLogger("fer_jax.commands.demo")
@@ -97,28 +99,6 @@ def _training_defaults(args: argparse.Namespace) -> None:
             setattr(args, name, value)
 
 
-class Stage:
-    """Times a stage and records it; ``done`` tells whether its output is already there."""
-
-    def __init__(self, report: dict, name: str, marker: Path):
-        self.report, self.name, self.marker = report, name, marker
-
-    @property
-    def done(self) -> bool:
-        return self.marker.exists()
-
-    def __enter__(self) -> "Stage":
-        self.t0 = time.perf_counter()
-        print(f"[demo] {self.name}{' (cached)' if self.done else ''} ...", flush=True)
-        return self
-
-    def __exit__(self, exc_type, *_):
-        if exc_type is None:
-            self.report.setdefault("seconds", {})[self.name] = round(time.perf_counter() - self.t0, 1)
-
-
-
-
 def config_arg(args: argparse.Namespace, data_dir: Path, backbone: str, baseline: bool) -> str:
     """The ``configs/mi_fer/demo.py`` argument of one run, every training flag stated."""
     parts = (["baseline"] if baseline else []) + [
@@ -176,7 +156,7 @@ def prepare_data(args: argparse.Namespace, work: Path, report: dict) -> tuple[Pa
         if not st.done:
             select_coverage(synth_dir, source_dir, args.expressions_per_identity, args.seed,
                             train_clips=args.train_clips or None)
-    report["dataset"] = _dataset_summary(source_dir)
+    report["dataset"] = dataset_summary(source_dir)
 
     with Stage(report, "pre-train identity encoder", id_dir / "done.json") as st:
         if not st.done:
@@ -292,16 +272,6 @@ def evaluate_run(config, run_dir: Path, audit_splits: int = 10) -> dict:
     return keep
 
 
-def _dataset_summary(synth_dir: Path) -> dict:
-    recs = [json.loads(line) for line in open(synth_dir / "labels.jsonl") if line.strip()]
-    splits: dict[str, dict] = {}
-    for r in recs:
-        s = splits.setdefault(r["split"], {"clips": 0, "identities": set()})
-        s["clips"] += 1
-        s["identities"].add(r["identity"])
-    return {k: {"clips": v["clips"], "identities": len(v["identities"])} for k, v in sorted(splits.items())}
-
-
 def _compare(results: dict) -> dict:
     from fer_jax.evaluate.identity_audit import compare_audits
 
@@ -316,6 +286,10 @@ def _compare(results: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["stt"]:  # `fer-jax demo stt`: STT against the frame-averaged ResNet on SynthFace-wild
+        from fer_jax.commands import demo_stt
+
+        return demo_stt.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.quick:
         _quick(args)
@@ -323,10 +297,7 @@ def main(argv: list[str]) -> int:
     if args.size % 16:
         print(f"fer-jax demo: --size must be a multiple of 16, got {args.size}", file=sys.stderr)
         return 2
-    # Our own progress at INFO; orbax/absl/TFDS chatter only when something is wrong.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("fer_jax").setLevel(logging.INFO)
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    quiet_logging()
     report = run(args)
     work = Path(args.workdir).resolve()
     print(f"[demo] report: {work / 'report.md'}")

@@ -3,26 +3,11 @@ identity audit, next to the machine-readable ``report.json``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from data_pipelines.atomic import atomic_write
-
-
-def read_history(metrics_jsonl: Path, keys: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
-    """``metrics.jsonl`` of a training run -> {key: [(step, value), ...]} for the train split."""
-    hist: dict[str, list[tuple[int, float]]] = {k: [] for k in keys}
-    if not metrics_jsonl.exists():
-        return hist
-    for line in open(metrics_jsonl):
-        if not line.strip():
-            continue
-        rec = json.loads(line)
-        for k in keys:
-            if k in rec:
-                hist[k].append((int(rec["step"]), float(rec[k])))
-    return hist
+from fer_jax.commands.demo_common import read_history
 
 
 def _train_clips(args: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""PNG figures a person would rather look at than read: confusion matrix, training curves, identity audit.
+"""PNG figures a person would rather look at than read: confusion matrix, training curves, identity audit,
+per-frame bars against a per-frame curve.
 
 matplotlib with the Agg backend (no display needed); every figure is written to a temp name and then
 renamed, so a reader never sees half a PNG.
@@ -91,4 +92,28 @@ def audit_png(results_by_run: dict[str, dict[str, Any]], path: str) -> str:
     ax.set_ylabel("identity accuracy on unseen identities")
     ax.set_title("identity audit (lower = less identity in z_exp)")
     ax.legend(fontsize=8)
+    return _save(plt, fig, path)
+
+
+def frames_png(panels: Sequence[dict[str, Any]], path: str, *, bars: str, curve: str, cols: int = 3) -> str:
+    """One panel per clip: ``bars`` per frame (blue, with a dotted uniform level 1/T) and ``curve`` per frame
+    (red, right axis, dashed at half its peak). A panel is ``{"bars", "curve", "frames", "title"}``
+    (``frames``: the tick labels, the clip's frame numbers)."""
+    rows = max(1, -(-len(panels) // cols))
+    plt, fig = _figure(figsize=(4.0 * cols, 2.8 * rows))
+    for k, p in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        b, c = np.asarray(p["bars"], np.float64), np.asarray(p["curve"], np.float64)
+        x = np.arange(len(b))
+        ax.bar(x, b, color="tab:blue", alpha=0.7)
+        ax.axhline(1.0 / len(b), color="tab:blue", linestyle=":", linewidth=1)
+        ax.set_xticks(x, [str(t) for t in p["frames"]], fontsize=7)
+        ax.set_xlabel("frame of the clip")
+        ax.set_ylabel(bars, color="tab:blue")
+        twin = ax.twinx()
+        twin.plot(x, c, color="tab:red", marker="o", markersize=3)
+        twin.axhline(0.5 * c.max(), color="tab:red", linestyle="--", linewidth=0.8)
+        twin.set_ylabel(curve, color="tab:red")
+        twin.set_ylim(bottom=0)
+        ax.set_title(p["title"], fontsize=9)
     return _save(plt, fig, path)

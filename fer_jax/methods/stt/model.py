@@ -86,8 +86,10 @@ class SpatioTemporalTransformer(nnx.Module):
                                 self._tokens(self.residual_trunk, residuals)], axis=1)
 
     def __call__(self, frames: jax.Array | None = None, iframe: jax.Array | None = None,
-                 residuals: jax.Array | None = None, rngs: nnx.Rngs | None = None
-                 ) -> tuple[jax.Array, jax.Array]:
+                 residuals: jax.Array | None = None, rngs: nnx.Rngs | None = None, *,
+                 temporal_weights: list | None = None) -> tuple[jax.Array, jax.Array]:
+        """``temporal_weights``: a list that receives each block's temporal attention weights
+        [B, N, heads, T, T] in block order (``fer_jax.methods.stt.attention``); ``None`` adds nothing."""
         grid = self.clip_tokens(frames, iframe, residuals)
         b, t, n, _ = grid.shape
         if (t, n) != (self.frames, self.side * self.side):
@@ -96,6 +98,6 @@ class SpatioTemporalTransformer(nnx.Module):
         x = self.embed(grid) + (self.pos_time[...][:, None] + self.pos_space[...][None]).astype(self.dtype)
         cls = jnp.broadcast_to(self.cls[...].astype(self.dtype), (b, x.shape[-1]))
         for block in self.blocks:
-            cls, x = block(cls, x, rngs)
+            cls, x = block(cls, x, rngs, temporal_weights=temporal_weights)
         feats = self.norm(cls).astype(jnp.float32)
         return self.head(feats).astype(jnp.float32), feats

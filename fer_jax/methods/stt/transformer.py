@@ -59,6 +59,16 @@ class SelfAttention(nnx.Module):
                                          implementation=self.implementation)
         return self.drop(self.out(o.reshape(n, length, dim)), deterministic=rngs is None, rngs=rngs)
 
+    def weights(self, x: jax.Array) -> jax.Array:
+        """The attention weights ``softmax(q·kᵀ/√d)`` of ``x`` [N, L, D], written out: [N, heads, L, L]
+        (query, key), float32. For analysis only (``fer_jax.methods.stt.attention``): ``__call__`` keeps the
+        fused ``dot_product_attention``, which never materialises them."""
+        n, length, _ = x.shape
+        qkv = self.qkv(x).astype(jnp.float32).reshape(n, length, 3, self.heads, self.head_dim)
+        q, k = qkv[:, :, 0], qkv[:, :, 1]
+        logits = jnp.einsum("nqhd,nkhd->nhqk", q, k) / jnp.sqrt(jnp.float32(self.head_dim))
+        return jax.nn.softmax(logits, axis=-1)
+
 
 class Mlp(nnx.Module):
     """Linear -> GELU -> Linear, hidden = ``ratio`` × width."""
@@ -84,15 +94,19 @@ class FactorisedBlock(nnx.Module):
         self.norm_time, self.time = norm(), attn()
         self.norm_mlp, self.mlp = norm(), Mlp(dim, mlp_ratio, dtype=dtype, dropout=dropout, rngs=rngs)
 
-    def __call__(self, cls: jax.Array, x: jax.Array, rngs: nnx.Rngs | None = None
-                 ) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, cls: jax.Array, x: jax.Array, rngs: nnx.Rngs | None = None, *,
+                 temporal_weights: list | None = None) -> tuple[jax.Array, jax.Array]:
+        """``temporal_weights``: a list to append this block's temporal attention weights to,
+        [B, N, heads, T, T] (analysis only; ``None``, the default, computes nothing extra)."""
         b, t, n, d = x.shape
         seq = jnp.concatenate([jnp.broadcast_to(cls[:, None, None, :], (b, t, 1, d)).astype(x.dtype), x], axis=2)
         seq = self.space(self.norm_space(seq.reshape(b * t, n + 1, d)), rngs).reshape(b, t, n + 1, d)
         cls = cls + seq[:, :, 0].mean(axis=1).astype(cls.dtype)
         x = x + seq[:, :, 1:]
-        per_pos = x.transpose(0, 2, 1, 3).reshape(b * n, t, d)
-        x = x + self.time(self.norm_time(per_pos), rngs).reshape(b, n, t, d).transpose(0, 2, 1, 3)
+        per_pos = self.norm_time(x.transpose(0, 2, 1, 3).reshape(b * n, t, d))
+        if temporal_weights is not None:
+            temporal_weights.append(self.time.weights(per_pos).reshape(b, n, -1, t, t))
+        x = x + self.time(per_pos, rngs).reshape(b, n, t, d).transpose(0, 2, 1, 3)
         cls = cls + self.mlp(self.norm_mlp(cls), rngs).astype(cls.dtype)
         x = x + self.mlp(self.norm_mlp(x), rngs)
         return cls, x
