@@ -47,8 +47,11 @@ class FaceCropBuilder:
     }
 
     def __init__(self, *args, face_detector: str | None = None, **kwargs):
+        crop = type(self).FACE_CROP
         if face_detector and face_detector != "auto":
-            crop = dataclasses.replace(type(self).FACE_CROP, detector=face_detector)
+            crop = dataclasses.replace(crop, detector=face_detector)
+        crop = crop.resolved()  # the build records the detector it ran, never "auto"
+        if crop != type(self).FACE_CROP:
             self.PROTOCOL = self.PROTOCOL.replace(face_protocol(type(self).FACE_CROP), face_protocol(crop))
             self.FACE_CROP = crop
         super().__init__(*args, **kwargs)

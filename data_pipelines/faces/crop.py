@@ -94,7 +94,7 @@ def frame_cropper(settings: FaceSettings, size: int, margin: float) -> Callable[
     """``(rgb, (cx, cy, side)) -> uint8 [size, size, 3]`` for frame models: the landmark-aligned chip with
     ``settings.align`` (5 points with MTCNN: :class:`FivePointAligner`, else dlib's :class:`Aligner`), else
     :func:`face_crop` x ``margin``."""
-    if settings.align == 5 and settings.detector == "mtcnn":
+    if settings.align == 5 and settings.resolved().detector == "mtcnn":
         five = FivePointAligner(margin)
         return lambda rgb, box: five.chip(rgb, box, size)
     if settings.align:

@@ -223,9 +223,10 @@ def track_frames(frames: Iterable[np.ndarray], detector, *, every: int = 5, max_
 class FaceSettings:
     """How a caller tracks faces; plain data so it pickles to worker processes and goes into records.
 
-    ``detector``: mtcnn | hog | cnn (``auto``, the default, becomes ``mtcnn`` when facenet-pytorch's weights are
-    installed, else ``hog`` with a message naming the package); ``every``: detect on every n-th frame (5 = 0.2 s
-    at 25 fps: faces move little in that time and detection costs more than decoding); ``max_side``: detection resolution (see
+    ``detector``: mtcnn | hog | cnn | ``auto`` (the default: ``mtcnn`` when facenet-pytorch's weights are
+    installed, else ``hog`` with a message naming the package; :meth:`resolved` says which); ``every``: detect
+    on every n-th frame (5 = 0.2 s at 25 fps: faces move little in that time and detection costs more than
+    decoding); ``max_side``: detection resolution (see
     ``FaceDetector``); ``max_gap_s``: how long a lost track keeps its id; ``margin``: the fixed square's
     size over the face box; ``upsample``: the detector's (None = automatic); ``crop_margin`` and ``crop_shift``:
     how ``predict`` frames each face for a model trained on whole frames (``crop.SYNTHFACE_FRAMING``).
@@ -242,11 +243,9 @@ class FaceSettings:
     crop_shift: float = 0.0  # serving crops: centre moved down by this many face sides (negative: up)
 
     def __post_init__(self):
-        from data_pipelines.faces.detect import DETECTORS, default_detector
+        from data_pipelines.faces.detect import DETECTORS
 
-        if self.detector == "auto":
-            object.__setattr__(self, "detector", default_detector())
-        if self.detector not in DETECTORS:
+        if self.detector != "auto" and self.detector not in DETECTORS:
             raise ValueError(f"face tracking: unknown detector {self.detector!r}; known: auto, {', '.join(DETECTORS)}")
         if self.detector == "mtcnn":
             from data_pipelines.faces.mtcnn_weights import weights_dir
@@ -260,12 +259,23 @@ class FaceSettings:
             raise ValueError(f"face tracking: margin must be > 0 and max_gap_s >= 0, got {self.margin}, "
                              f"{self.max_gap_s}")
 
+    def resolved(self) -> "FaceSettings":
+        """These settings with ``auto`` replaced by the detector it stands for on this machine
+        (``detect.default_detector``). Resolved where a detector is made or a build records its protocol, not
+        when the settings are made (builder classes make theirs at import), so a process that never looks for
+        a face never hears about MTCNN's weights."""
+        if self.detector != "auto":
+            return self
+        from data_pipelines.faces.detect import default_detector
+
+        return dataclasses.replace(self, detector=default_detector())
+
     def make_detector(self):
         """A newly loaded detector of the kind these settings name: the one place where ``detector`` becomes
         a model (a new kind of detector plugs in here and in ``detect.DETECTORS``)."""
         from data_pipelines.faces.detect import make_detector
 
-        return make_detector(self.detector, max_side=self.max_side, upsample=self.upsample)
+        return make_detector(self.resolved().detector, max_side=self.max_side, upsample=self.upsample)
 
     def tracker(self, fps: float, detector=None) -> FaceTracker:
         """A fresh tracker for a clip at ``fps`` (``detector`` reuses a loaded one)."""
@@ -274,7 +284,8 @@ class FaceSettings:
 
     def describe(self) -> str:
         """The protocol words for a build or record: what was tracked and how the crop was made."""
-        name = "MTCNN" if self.detector == "mtcnn" else f"dlib {self.detector.upper()}"
+        name = {"mtcnn": "MTCNN", "auto": "MTCNN (dlib HOG where facenet-pytorch's weights are not installed)"
+                }.get(self.detector, f"dlib {self.detector.upper()}")
         return (f"{name} face detection every {self.every} frames at <= {self.max_side} px, "
                 f"IoU tracking (lost up to {self.max_gap_s:g} s keeps its id), crop = one fixed square per clip "
                 f"around the main track's smoothed boxes x {self.margin:g}")

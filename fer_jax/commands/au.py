@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     from fer_jax.methods.au.infer import AuPredictor, VideoError, write_csv, write_plot
 
     try:
-        predictor = AuPredictor(args.workdir, args.checkpoint, FaceSettings(detector=args.detector, every=args.every),
+        predictor = AuPredictor(args.workdir, args.checkpoint, FaceSettings(detector=args.detector, every=args.every).resolved(),
                                 batch=args.batch)
     except (FileNotFoundError, ValueError, ImportError) as e:  # ImportError: --detector mtcnn, no weights
         print(f"fer-jax au: {e}", file=sys.stderr)

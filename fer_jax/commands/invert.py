@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         from fer_jax.serving.face_inputs import face_framing
 
         try:
-            face = FaceSettings(detector=args.detector, **face_framing(restored.run.input))
+            face = FaceSettings(detector=args.detector, **face_framing(restored.run.input)).resolved()
         except ImportError as e:  # --detector mtcnn without its weights: the message names the package
             print(f"fer-jax invert: {e}", file=sys.stderr)
             return 2

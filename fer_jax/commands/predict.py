@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
 
         try:
             face = FaceSettings(detector=args.detector, every=args.detect_every, max_side=args.max_side,
-                                align=args.align, **framing)
+                                align=args.align, **framing).resolved()
         except ImportError as e:  # --detector mtcnn without its weights: the message names the package
             print(f"fer-jax predict: {e}", file=sys.stderr)
             return 2

@@ -72,13 +72,17 @@ def test_default_is_mtcnn_when_installed_else_hog_naming_the_package(monkeypatch
     from data_pipelines.faces import mtcnn_weights
 
     detect.default_detector.cache_clear()
-    assert FaceSettings().detector == "mtcnn"
+    assert FaceSettings().resolved().detector == "mtcnn"
     real = importlib.util.find_spec
     monkeypatch.setattr(mtcnn_weights.importlib.util, "find_spec",
                         lambda name, *a: None if name == "facenet_pytorch" else real(name, *a))
     detect.default_detector.cache_clear()
     try:
-        assert FaceSettings().detector == "hog"
+        capsys.readouterr()
+        lazy = FaceSettings()  # builder classes make theirs at import: that must stay silent
+        assert lazy.detector == "auto" and capsys.readouterr().err == ""
+        assert "MTCNN" in lazy.describe() and "HOG" in lazy.describe()
+        assert FaceSettings().resolved().detector == "hog"
         assert "pip install --no-deps facenet-pytorch" in capsys.readouterr().err
         with pytest.raises(ImportError, match="pip install --no-deps facenet-pytorch"):
             FaceSettings(detector="mtcnn")
