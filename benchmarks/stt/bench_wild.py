@@ -1,7 +1,9 @@
 """STT vs the frame-averaged ResNet baseline, and the compact loss vs plain CE, on SynthFace-wild over seeds.
 
     python benchmarks/stt/bench_wild.py --data-dir D --workdir W --seeds 0 1 --steps 1500 --size 48
-    python benchmarks/stt/bench_wild.py ... --runs compressed compressed_ce --compressed-data-dir DC
+    python benchmarks/stt/bench_wild.py ... --runs compressed compressed_ce   # a _frames build holds both
+    python benchmarks/stt/bench_wild.py ... --runs stt compressed baseline --train-clips 64 --steps 1000
+        # the learnability ladder's first rung: each clip model fits 64 training clips (train CE < 0.1)
 
 Every run is ``fer-jax train`` with ``configs/stt/synthface_wild.py`` (``:tiny`` plus the run's word:
 ``stt`` = compact loss, ``ce`` = plain CE, ``baseline`` = ``rgb_baseline``, ``compressed`` /
@@ -50,7 +52,9 @@ LABELS = {"stt": "STT, compact loss", "ce": "STT, plain CE", "baseline": "rgb ba
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", required=True, help="TFDS data_dir with one synthface _frames build")
-    p.add_argument("--compressed-data-dir", default=None, help="the compressed build (for the compressed run)")
+    p.add_argument("--compressed-data-dir", default=None,
+                   help="the build the compressed runs read (default: --data-dir; a _frames build holds the "
+                        "compressed groups too)")
     p.add_argument("--workdir", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--runs", nargs="+", default=["stt", "ce", "baseline"], choices=tuple(RUNS))
@@ -59,13 +63,18 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=None, help="validation cadence (default: the config's)")
     p.add_argument("--order", choices=("seed", "run"), default="seed",
                    help="seed: all runs of a seed before the next seed (default)")
+    p.add_argument("--train-clips", type=int, default=None,
+                   help="train on the first N training clips only (the learnability ladder's fit check: "
+                        "split_train = train[:N])")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override given to every run alike (--config.KEY=VALUE)")
     p.add_argument("--report-only", action="store_true", help="only gather finished runs into the table")
     return p.parse_args(argv)
 
 
 def _cmd(b: argparse.Namespace, run: str, seed: int, wd: Path) -> list[str]:
     cfg, words = RUNS[run]
-    data = b.compressed_data_dir if run.startswith("compressed") else b.data_dir
+    data = (b.compressed_data_dir or b.data_dir) if run.startswith("compressed") else b.data_dir
     arg = f"tiny{words},seed={seed},data_dir={data}" + (f",steps={b.steps}" if b.steps else "")
     cmd = [sys.executable, "-m", "fer_jax.cli", "train", f"--config={cfg}:{arg}", f"--workdir={wd}",
            "--config.progress_bar=False"]
@@ -73,6 +82,9 @@ def _cmd(b: argparse.Namespace, run: str, seed: int, wd: Path) -> list[str]:
         cmd.append(f"--config.input.size={b.size}")
     if b.eval_every:
         cmd.append(f"--config.eval_every={b.eval_every}")
+    if b.train_clips:
+        cmd.append(f"--config.input.split_train=train[:{b.train_clips}]")
+    cmd += [f"--config.{item}" for item in b.set]
     return cmd
 
 
@@ -123,8 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     b = _args(argv)
     root = Path(b.workdir)
     root.mkdir(parents=True, exist_ok=True)
-    if any(r.startswith("compressed") for r in b.runs) and not b.compressed_data_dir:
-        raise SystemExit("--runs compressed needs --compressed-data-dir")
     jobs = ([(r, s) for s in b.seeds for r in b.runs] if b.order == "seed" else
             [(r, s) for r in b.runs for s in b.seeds])
     for run, seed in jobs:

@@ -94,7 +94,8 @@ class FlipIterator:
         return batch
 
 
-def cnn_config(size: int, frames: int, steps: int, lr: float, face: str | None, seed: int):
+def cnn_config(size: int, frames: int, steps: int, lr: float, face: str | None, seed: int,
+               width: int = 16, stem: str = "imagenet"):
     """The ``rgb_baseline`` method as the probe's network: the baseline's per-frame trunk (``tiny`` ResNet,
     width 16) + linear head on the mean feature over ``frames`` (1: the apex frame alone), AdamW at a
     constant ``lr`` (weight decay 1e-4, global-norm clip 1), batch 32; ``face``: the trunk starts from an
@@ -105,7 +106,7 @@ def cnn_config(size: int, frames: int, steps: int, lr: float, face: str | None, 
     c.method, c.seed, c.num_classes, c.total_steps = "rgb_baseline", seed, 7, steps
     c.log_every, c.eval_every, c.ckpt_every, c.keep_ckpts = 1, 0, steps, 1
     c.progress_bar, c.tensorboard = False, False
-    c.model = ml_collections.ConfigDict(dict(encoder="tiny", width=16, stem="imagenet", dtype="float32"))
+    c.model = ml_collections.ConfigDict(dict(encoder="tiny", width=width, stem=stem, dtype="float32"))
     c.optim = ml_collections.ConfigDict(dict(name="adamw", lr=lr, weight_decay=1e-4, schedule="constant",
                                              warmup_steps=0, grad_clip=1.0))
     c.input = ml_collections.ConfigDict(dict(dataset="random", batch_size=32, eval_batch_size=64, size=size,
@@ -117,7 +118,7 @@ def cnn_config(size: int, frames: int, steps: int, lr: float, face: str | None, 
 
 
 def cnn_probe(tr: dict, te: dict, view: str, steps: int, lr: float, face: str | None, seed: int,
-              workdir: str) -> dict:
+              workdir: str, width: int = 16, stem: str = "imagenet") -> dict:
     """The probe's network trained by the shared trainer (``fer_jax.train.trainer.train``) on the ``view``
     arrays; test accuracy = the trainer's final evaluation on the test split (WAR)."""
     from fer_jax.core.array_iterator import ArrayIterator
@@ -128,14 +129,15 @@ def cnn_probe(tr: dict, te: dict, view: str, steps: int, lr: float, face: str | 
 
     train_arrays = {"frames": frames(tr), "label": tr["label"].astype(np.int32)}
     test_arrays = {"frames": frames(te), "label": te["label"].astype(np.int32)}
-    c = cnn_config(tr[view].shape[-2], train_arrays["frames"].shape[1], steps, lr, face, seed)
+    c = cnn_config(tr[view].shape[-2], train_arrays["frames"].shape[1], steps, lr, face, seed, width, stem)
     run_dir = os.path.join(workdir, f"cnn_{view}_seed{seed}" + ("_face" if face else ""))
     t0 = time.perf_counter()
     out = train(c, run_dir, train_iter=FlipIterator(train_arrays, int(c.input.batch_size), seed),
                 eval_iter_fn=lambda: ArrayIterator(test_arrays, int(c.input.eval_batch_size), train=False))
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         losses = [r["loss/ce"] for r in map(json.loads, f) if r["split"] == "train"]
-    return {"probe": f"cnn:{view}", "face_init": bool(face), "lr": lr, "seed": seed,
+    return {"probe": f"cnn:{view}", "face_init": bool(face), "lr": lr, "seed": seed, "width": c.model.width,
+            "stem": c.model.stem,
             "train_ce_per_100": [round(float(np.mean(losses[i:i + 100])), 3) for i in range(0, steps, 100)],
             "test_acc": round(float(out["val"]["val/war"]), 3), "seconds": round(time.perf_counter() - t0)}
 
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--face", default=None, help="identity encoder directory: start the trunk from it")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=16, help="the trunk's width")
+    p.add_argument("--stem", default="imagenet", choices=("imagenet", "small"))
     p.add_argument("--workdir", default=None, help="where the cnn runs keep their workdirs (default: a temporary "
                    "directory, removed at the end)")
     a = p.parse_args(argv)
@@ -158,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             if probe == "pixels":
                 rows = pixel_probe(tr, te)
             elif probe in ("cnn:apex", "cnn:clip"):
-                rows = [cnn_probe(tr, te, probe.split(":")[1], a.steps, a.lr, a.face, a.seed, a.workdir or tmp)]
+                rows = [cnn_probe(tr, te, probe.split(":")[1], a.steps, a.lr, a.face, a.seed, a.workdir or tmp,
+                                  a.width, a.stem)]
             else:
                 raise SystemExit(f"unknown probe {probe!r}: pixels, cnn:apex or cnn:clip")
             for row in rows:
