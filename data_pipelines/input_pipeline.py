@@ -216,7 +216,7 @@ class TFDSIterator:
         if self.is_video:
             out.update(self._video(ex, key))
         if self.train and self.cfg.augment:
-            out = augment_lib.augment(out, tf.stack([key[0] + 7, key[1]]))
+            out = augment_lib.augment(out, tf.stack([key[0] + 7, key[1]]), self.cfg.augment_shift)
         return out
 
     def _video(self, ex: dict, key) -> dict:

@@ -113,6 +113,7 @@ class InputSettings:
     window: int = 0
     shuffle_buffer: int = 1000
     augment: bool = False
+    augment_shift: int = 2  # largest translation in 4-px cells (the MV grid's); 0 = flips only
     cache: bool = False
     random: RandomSettings = dataclasses.field(default_factory=RandomSettings)
 

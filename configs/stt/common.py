@@ -61,7 +61,7 @@ def base_config(dataset: str, class_names: tuple[str, ...], *, train_clips: int)
     c.input = ml_collections.ConfigDict(dict(
         dataset=dataset, data_dir=ml_collections.FieldReference(None, field_type=str), identity_backbone="dlib",
         split_train="train", split_val="val", batch_size=32, eval_batch_size=32, size=112,
-        segments=8, frames_per_segment=2, shuffle_buffer=1_000, augment=True,
+        segments=8, frames_per_segment=2, shuffle_buffer=1_000, augment=True, augment_shift=0,
         random=dict(num_train=256, num_val=64, num_identities=16, identity_dim=16, signal=0.5)))
     return c
 

@@ -138,3 +138,15 @@ def test_augment_flip_and_shift_consistent_across_streams():
         flips += flipped
         shifts += (cy, cx) not in ((3, 3), (3, 4))
     assert 0 < flips < 40 and shifts > 0
+
+
+def test_augment_shift_zero_only_flips():
+    """``input.augment_shift = 0`` (the STT configs: tracked face crops) leaves every pixel in place or mirrors it."""
+    x = np.random.default_rng(0).random((3, 16, 16, 3)).astype(np.float32)
+    flips = 0
+    for i in range(20):
+        out = augment_lib.augment({"frames": tf.constant(x)}, tf.constant([i, 1], tf.int64), 0)["frames"].numpy()
+        flipped = not np.array_equal(out, x)
+        np.testing.assert_array_equal(out, x[:, :, ::-1] if flipped else x)
+        flips += flipped
+    assert 0 < flips < 20
