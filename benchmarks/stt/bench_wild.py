@@ -44,9 +44,11 @@ RUNS = {  # name -> (config file, extra variant words)
     "baseline": ("configs/rgb_baseline/synthface_wild.py", ""),
     "compressed": ("configs/stt/synthface_wild.py", ",compressed"),
     "compressed_ce": ("configs/stt/synthface_wild.py", ",compressed,ce"),
+    "face": ("configs/stt/synthface_wild.py", ",face={face}"),  # --face DIR: the trunk from a face encoder
 }
 LABELS = {"stt": "STT, compact loss", "ce": "STT, plain CE", "baseline": "rgb baseline (frame-avg ResNet)",
-          "compressed": "STT, compressed tokens, compact", "compressed_ce": "STT, compressed tokens, plain CE"}
+          "compressed": "STT, compressed tokens, compact", "compressed_ce": "STT, compressed tokens, plain CE",
+          "face": "STT, trunk from the face encoder"}
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +65,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=None, help="validation cadence (default: the config's)")
     p.add_argument("--order", choices=("seed", "run"), default="seed",
                    help="seed: all runs of a seed before the next seed (default)")
+    p.add_argument("--face", default=None, help="identity-encoder directory for the face run (a fer-jax demo "
+                   "workdir's identity_encoder)")
     p.add_argument("--train-clips", type=int, default=None,
                    help="train on the first N training clips only (the learnability ladder's fit check: "
                         "split_train = train[:N])")
@@ -75,7 +79,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _cmd(b: argparse.Namespace, run: str, seed: int, wd: Path) -> list[str]:
     cfg, words = RUNS[run]
     data = (b.compressed_data_dir or b.data_dir) if run.startswith("compressed") else b.data_dir
-    arg = f"tiny{words},seed={seed},data_dir={data}" + (f",steps={b.steps}" if b.steps else "")
+    if run == "face" and not b.face:
+        raise SystemExit("--runs face needs --face DIR")
+    arg = f"tiny{words.format(face=b.face)},seed={seed},data_dir={data}" + (f",steps={b.steps}" if b.steps else "")
     cmd = [sys.executable, "-m", "fer_jax.cli", "train", f"--config={cfg}:{arg}", f"--workdir={wd}",
            "--config.progress_bar=False"]
     if b.size:

@@ -31,7 +31,7 @@ from fer_jax.core.settings import apply_overrides
 
 # Provisional sizes, in this one place: the final defaults are to be set from measurements (CPU time of the
 # whole demo against how far the models get), so change them here and nowhere else.
-DEFAULTS = dict(workdir="runs/demo_stt", identities=120, frames=24, size=48, steps=3000, seed=0)
+DEFAULTS = dict(workdir="runs/demo_stt", identities=200, frames=16, size=48, steps=3000, seed=0)
 QUICK = dict(identities=8, frames=12, size=32, steps=6)  # --quick: a smoke run (tests, a first look)
 RUNS = {  # run name -> (title, config file)
     "stt": ("STT (spatial → temporal attention)", "configs/stt/synthface_wild.py"),
@@ -128,7 +128,8 @@ def prepare_data(args: argparse.Namespace, work: Path, report: dict) -> Path:
                                 backbone_factory=functools.partial(get_backbone, backbone))
             builder.download_and_prepare()
             splits = {k: v.num_examples for k, v in builder.info.splits.items()}
-            atomic_write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits})
+            atomic_write_json(work / "tfds.done.json", {"skipped": builder.skipped, "splits": splits,
+                                                        "detector": builder.FACE_CROP.detector})
     report["tfds"] = json.loads((work / "tfds.done.json").read_text())
     return tfds_dir
 

@@ -49,6 +49,11 @@ def _results(report: dict[str, Any], titles: dict[str, str], class_names: Sequen
     return lines
 
 
+def _detector(report: dict[str, Any]) -> str:
+    kind = report.get("tfds", {}).get("detector", "")
+    return "MTCNN" if kind == "mtcnn" else f"dlib's {kind.upper()}" if kind else "the face tracker"
+
+
 def write_report(work: Path, report: dict[str, Any], share: dict[str, Any], titles: dict[str, str]) -> Path:
     """``curves.png``, ``attention_frames.png`` and ``report.md`` under ``work``."""
     from data_pipelines.synthface.facs import EXPRESSIONS
@@ -66,7 +71,8 @@ def write_report(work: Path, report: dict[str, Any], share: dict[str, Any], titl
 
     a = report["args"]
     lines = ["# fer-jax demo stt: STT on SynthFace-wild", "",
-             f"SynthFace wild regime (DFEW-like movie frames, the tracked face cropped), {a['identities']} "
+             f"SynthFace wild regime (DFEW-like movie frames, the face tracked by {_detector(report)} and "
+             f"cropped), {a['identities']} "
              f"identities × 7 expressions × 1 clip of about {a['frames']} frames, face crops at {a['size']}²; "
              f"test = identities never seen in training. Both runs: `:tiny` configs, {a['steps']} steps, seed "
              f"{a['seed']}, the checkpoint with the best validation UAR; chance UAR {1 / len(names):.3f}.", "",
