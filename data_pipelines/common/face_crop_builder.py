@@ -50,11 +50,17 @@ class FaceCropBuilder:
         crop = type(self).FACE_CROP
         if face_detector and face_detector != "auto":
             crop = dataclasses.replace(crop, detector=face_detector)
-        crop = crop.resolved()  # the build records the detector it ran, never "auto"
+        if self.crops_faces(kwargs.get("config")):
+            crop = crop.resolved()  # the build records the detector it ran, never "auto"
         if crop != type(self).FACE_CROP:
             self.PROTOCOL = self.PROTOCOL.replace(face_protocol(type(self).FACE_CROP), face_protocol(crop))
             self.FACE_CROP = crop
         super().__init__(*args, **kwargs)
+
+    @classmethod
+    def crops_faces(cls, config: Any) -> bool:
+        """Whether a build of ``config`` (a builder config or its name) looks for faces; every build does here."""
+        return True
 
     def settings(self):
         return dataclasses.replace(super().settings(), face_crop=self.FACE_CROP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -60,6 +60,12 @@ class SynthFace(FaceCropBuilder, FerBuilder):
                 "au_intensity [T, 12] per frame in DISFA AU order. Reads source_dir/labels.jsonl + videos, "
                 "or renders the set described by the builder config when no source_dir is given. Wild "
                 "builds only:") + face_protocol(FaceCropBuilder.FACE_CROP)
+
+    @classmethod
+    def crops_faces(cls, config: Any) -> bool:
+        """Wild builds only: a lab build never makes a detector, so it never resolves ``auto`` (nor says how)."""
+        regime = getattr(config, "regime", None)
+        return regime == "wild" if regime is not None else "_wild_" in str(config or "")
 
     def settings(self):
         """The tracked-face crop in the wild regime only (lab frames are already the face)."""

@@ -10,6 +10,7 @@ is this test's output.
 """
 
 import os
+import types
 
 import av
 import numpy as np
@@ -66,7 +67,7 @@ def test_recall_and_false_positives_on_the_real_media(feat_data, kind):
     assert found == want  # MTCNN: every hand-counted face; HOG and CNN: as measured (the README table)
 
 
-def test_default_is_mtcnn_when_installed_else_hog_naming_the_package(monkeypatch, capsys):
+def test_default_is_mtcnn_when_installed_else_hog_naming_the_package(monkeypatch, capsys, tmp_path):
     import importlib.util
 
     from data_pipelines.faces import mtcnn_weights
@@ -82,6 +83,14 @@ def test_default_is_mtcnn_when_installed_else_hog_naming_the_package(monkeypatch
         lazy = FaceSettings()  # builder classes make theirs at import: that must stay silent
         assert lazy.detector == "auto" and capsys.readouterr().err == ""
         assert "MTCNN" in lazy.describe() and "HOG" in lazy.describe()
+        from data_pipelines.synthface_tfds.builder import SynthFace
+
+        lab = SynthFace(config=SynthFace.make_config(size=32, regime="lab"), data_dir=str(tmp_path),
+                        backbone_factory=lambda: types.SimpleNamespace(dim=128, name="stub"))  # as the MI-FER demo builds
+        assert "MTCNN" not in capsys.readouterr().err  # it never looks for a face, so it never resolves "auto"
+        assert lab.FACE_CROP.detector == "auto" and lab.settings().face_crop is None
+        wild = SynthFace.make_config(size=32, regime="wild")
+        assert SynthFace.crops_faces(wild) and SynthFace.crops_faces(wild.name)
         assert FaceSettings().resolved().detector == "hog"
         assert "pip install --no-deps facenet-pytorch" in capsys.readouterr().err
         with pytest.raises(ImportError, match="pip install --no-deps facenet-pytorch"):
