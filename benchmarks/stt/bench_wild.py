@@ -15,9 +15,9 @@ run's final val/test figures and train steps/s) and ``W/wild.md`` (per-seed rows
 
 Data (the README's setting)::
 
-    fer-jax synthface --out SRC --identities 300 --clips-per-identity 1 --regime wild --frames 24 --size 96 \
+    fer-jax synthface --out SRC --identities 400 --clips-per-identity 1 --regime wild --frames 24 --size 96 \
         --pool-identities 0
-    fer-jax build synthface --data-dir D --source-dir SRC --identities 300 --clips-per-identity 1 \
+    fer-jax build synthface --data-dir D --source-dir SRC --identities 400 --clips-per-identity 1 \
         --frames 24 --regime wild --size 48 --store-frames
 """
 

@@ -2,13 +2,13 @@
 train/val/test, so test faces are unseen identities). The README's comparison runs use ``:tiny`` at 48 px
 (``--config.input.size=48``) through ``benchmarks/stt/bench_wild.py``.
 
-Data (what the README's latest runs used: 300 identities, one clip per expression, 210 train identities)::
+Data (what the README's latest runs used: 400 identities, one clip per expression, 280 train identities)::
 
-    fer-jax synthface --out SRC --identities 300 --clips-per-identity 1 --regime wild --frames 24 --size 96 \
+    fer-jax synthface --out SRC --identities 400 --clips-per-identity 1 --regime wild --frames 24 --size 96 \
         --pool-identities 0
-    fer-jax build synthface --data-dir D --source-dir SRC --identities 300 --clips-per-identity 1 \
+    fer-jax build synthface --data-dir D --source-dir SRC --identities 400 --clips-per-identity 1 \
         --frames 24 --regime wild --size 48 --store-frames      # decoded frames (RGB STT, baseline)
-    fer-jax build synthface --data-dir DC ... (same, without --store-frames)  # compressed tokens
+    # the _frames build holds the compressed groups too: compressed-token runs read the same D
 
 ``data_dir=D`` points the config at it (D must hold one synthface build of that size, else set
 ``input.builder_config``). Evaluation: ``val`` during training, ``test`` once, at the last step.
