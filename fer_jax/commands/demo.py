@@ -23,14 +23,13 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from data_pipelines.atomic import atomic_write, atomic_write_json
-from fer_jax.commands.demo_common import Stage, dataset_summary, quiet_logging
+from fer_jax.commands.demo_common import Stage, dataset_summary, quiet_logging, train_stage
 from fer_jax.core.settings import apply_overrides
 
 log = logging.getLogger("fer_jax.commands.demo")
@@ -199,14 +198,7 @@ def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds
     report.setdefault("train_commands", {})[run_name] = (
         f"fer-jax train --config=configs/mi_fer/demo.py:{config_arg(args, tfds_dir, backbone, baseline)} "
         + "".join(f"--config.{item} " for item in args.set) + f"--workdir={run_dir}")
-    with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
-        if not st.done:
-            from fer_jax.train.trainer import train
-
-            t0 = time.perf_counter()
-            out = train(config, str(run_dir))
-            atomic_write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
-                                                   "seconds": time.perf_counter() - t0})
+    train_stage(report, run_name, config, run_dir)
     with Stage(report, f"evaluate {run_name}", run_dir / "test_report.json") as st:
         if not st.done:
             atomic_write_json(run_dir / "test_report.json", evaluate_run(config, run_dir, args.audit_splits))

@@ -29,6 +29,21 @@ class Stage:
             self.report.setdefault("seconds", {})[self.name] = round(time.perf_counter() - self.t0, 1)
 
 
+def train_stage(report: dict, run_name: str, config, run_dir: Path) -> None:
+    """Train ``config`` into ``run_dir`` with the shared trainer, skipped when ``run_dir/trained.json`` (its
+    final step, validation figures and seconds) is there."""
+    from data_pipelines.atomic import atomic_write_json
+
+    with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
+        if not st.done:
+            from fer_jax.train.trainer import train
+
+            t0 = time.perf_counter()
+            out = train(config, str(run_dir))
+            atomic_write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
+                                                         "seconds": time.perf_counter() - t0})
+
+
 def dataset_summary(synth_dir: Path) -> dict:
     """{split: {clips, identities}} of a rendered SynthFace directory's ``labels.jsonl``."""
     recs = [json.loads(line) for line in open(synth_dir / "labels.jsonl") if line.strip()]

@@ -21,12 +21,11 @@ import functools
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from data_pipelines.atomic import atomic_write_json
-from fer_jax.commands.demo_common import Stage, dataset_summary, quiet_logging
+from fer_jax.commands.demo_common import Stage, dataset_summary, quiet_logging, train_stage
 from fer_jax.core.settings import apply_overrides
 
 # Provisional sizes, in this one place: the final defaults are to be set from measurements (CPU time of the
@@ -140,14 +139,7 @@ def train_and_evaluate(args: argparse.Namespace, work: Path, run_name: str, tfds
     config = train_config(args, run_name, tfds_dir)
     run_dir = work / run_name
     report.setdefault("train_commands", {})[run_name] = train_command(args, run_name, tfds_dir, run_dir)
-    with Stage(report, f"train {run_name}", run_dir / "trained.json") as st:
-        if not st.done:
-            from fer_jax.train.trainer import train
-
-            t0 = time.perf_counter()
-            out = train(config, str(run_dir))
-            atomic_write_json(run_dir / "trained.json", {"step": out["step"], "val": out["val"],
-                                                         "seconds": time.perf_counter() - t0})
+    train_stage(report, run_name, config, run_dir)
     with Stage(report, f"evaluate {run_name}", run_dir / "test_report.json") as st:
         if not st.done:
             from fer_jax.evaluate import plots
